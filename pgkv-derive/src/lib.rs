@@ -1,0 +1,1 @@
+//! `#[derive(KvRecord)]` for pgkv. Use it through `pgkv` (`use pgkv::KvRecord;`).

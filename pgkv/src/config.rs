@@ -1,0 +1,266 @@
+//! Store configuration: a by-value builder that never fails; everything is
+//! checked once, by [`Config::validate`], when a store is created.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// How the table is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TableType {
+    /// `CREATE UNLOGGED TABLE`: writes skip the write-ahead log, so they are
+    /// several times cheaper, but the table is emptied after a crash and is not
+    /// replicated to standbys. The right choice for a cache.
+    #[default]
+    Unlogged,
+    /// An ordinary, crash-safe and replicated table.
+    Regular,
+}
+
+/// What happens to rows whose TTL has passed.
+///
+/// Whatever the strategy (except `Disabled`), an expired key is absent for
+/// every operation; the strategy only decides who deletes the row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TtlCleanupStrategy {
+    /// A single-key or batch read that meets an expired row deletes it in the
+    /// same statement (the expiry is re-checked in the `DELETE`, so a fresh
+    /// concurrent write is never removed). Scans and counts skip expired rows
+    /// without deleting them: a sweep removes those.
+    #[default]
+    OnRead,
+    /// Reads never delete; expired rows stay on disk, invisible, until
+    /// [`Store::cleanup_expired`](crate::Store::cleanup_expired) removes them.
+    Manual,
+    /// Expiry is ignored by reads and writes: keys with a past TTL still read
+    /// as present. The cleanup calls still delete them.
+    Disabled,
+}
+
+/// Connection and table settings for a [`Store`](crate::Store).
+///
+/// ```
+/// use std::time::Duration;
+/// use pgkv::{Config, TableType};
+///
+/// let config = Config::new("postgres://localhost/app")
+///     .table_name("sessions")
+///     .table_type(TableType::Regular)
+///     .max_connections(20)
+///     .acquire_timeout(Duration::from_secs(5));
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct Config {
+    pub(crate) url: String,
+    pub(crate) table_name: String,
+    pub(crate) schema: String,
+    pub(crate) table_type: TableType,
+    pub(crate) auto_create_table: bool,
+    pub(crate) ttl_cleanup_strategy: TtlCleanupStrategy,
+    pub(crate) max_key_length: usize,
+    pub(crate) max_value_size: usize,
+    pub(crate) application_name: Option<String>,
+    pub(crate) max_connections: u32,
+    pub(crate) acquire_timeout: Duration,
+}
+
+/// Longest table name accepted: PostgreSQL truncates identifiers at 63 bytes,
+/// and the index name adds `_expires_at_idx` (15 bytes) to the table name.
+const MAX_TABLE_NAME: usize = 63 - "_expires_at_idx".len();
+const MAX_SCHEMA_NAME: usize = 63;
+
+impl Config {
+    /// Defaults for the database at `url` (not parsed until the store connects).
+    pub fn new(url: impl Into<String>) -> Self {
+        Config {
+            url: url.into(),
+            table_name: "kv_store".to_owned(),
+            schema: "public".to_owned(),
+            table_type: TableType::Unlogged,
+            auto_create_table: true,
+            ttl_cleanup_strategy: TtlCleanupStrategy::OnRead,
+            max_key_length: 1024,
+            max_value_size: 100 * 1024 * 1024,
+            application_name: None,
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The table's name (default `kv_store`): letters, digits and `_`, not
+    /// starting with a digit, at most 48 bytes.
+    pub fn table_name(mut self, name: &str) -> Self {
+        self.table_name = name.to_owned();
+        self
+    }
+
+    /// The table's schema (default `public`); created if missing when
+    /// `auto_create_table` is on.
+    pub fn schema(mut self, schema: &str) -> Self {
+        self.schema = schema.to_owned();
+        self
+    }
+
+    /// Unlogged (default) or regular; see [`TableType`].
+    pub fn table_type(mut self, table_type: TableType) -> Self {
+        self.table_type = table_type;
+        self
+    }
+
+    /// Create the schema, table and index when the store starts (default
+    /// true). With `false` the store checks that the table exists.
+    pub fn auto_create_table(mut self, create: bool) -> Self {
+        self.auto_create_table = create;
+        self
+    }
+
+    /// Who deletes expired rows; see [`TtlCleanupStrategy`].
+    pub fn ttl_cleanup_strategy(mut self, strategy: TtlCleanupStrategy) -> Self {
+        self.ttl_cleanup_strategy = strategy;
+        self
+    }
+
+    /// Longest key accepted, in bytes (default 1024).
+    pub fn max_key_length(mut self, bytes: usize) -> Self {
+        self.max_key_length = bytes;
+        self
+    }
+
+    /// Largest value accepted, in bytes (default 100 MiB).
+    pub fn max_value_size(mut self, bytes: usize) -> Self {
+        self.max_value_size = bytes;
+        self
+    }
+
+    /// `application_name` reported to the server (visible in `pg_stat_activity`).
+    pub fn application_name(mut self, name: &str) -> Self {
+        self.application_name = Some(name.to_owned());
+        self
+    }
+
+    /// Size of the connection pool (default 10).
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// How long a call (and `connect`) waits for a connection before failing
+    /// with a recoverable [`Error::PoolTimedOut`] (default 30 s).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Checks every setting; run by the store before it connects.
+    pub(crate) fn validate(&self) -> Result<()> {
+        check_identifier("table name", &self.table_name, MAX_TABLE_NAME)?;
+        check_identifier("schema", &self.schema, MAX_SCHEMA_NAME)?;
+        if self.max_key_length == 0 {
+            return Err(Error::InvalidConfig("max_key_length must be at least 1".into()));
+        }
+        if self.max_value_size == 0 {
+            return Err(Error::InvalidConfig("max_value_size must be at least 1".into()));
+        }
+        // PostgreSQL refuses a single field over 1 GiB.
+        if self.max_value_size > (1 << 30) - 1 {
+            return Err(Error::InvalidConfig(format!(
+                "max_value_size {} exceeds PostgreSQL's 1 GiB field limit",
+                self.max_value_size
+            )));
+        }
+        if self.max_connections == 0 {
+            return Err(Error::InvalidConfig("max_connections must be at least 1".into()));
+        }
+        if self.acquire_timeout.is_zero() {
+            return Err(Error::InvalidConfig("acquire_timeout must be longer than zero".into()));
+        }
+        if let Some(name) = &self.application_name
+            && name.contains('\0')
+        {
+            return Err(Error::InvalidConfig("application_name contains a NUL byte".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Identifiers are restricted to a plain ASCII shape (and quoted as well when
+/// used), so no configured name can change the meaning of a statement.
+fn check_identifier(what: &str, name: &str, max: usize) -> Result<()> {
+    let mut chars = name.chars();
+    let well_formed = match chars.next() {
+        Some(first) => {
+            (first.is_ascii_alphabetic() || first == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }
+        None => false,
+    };
+    if !well_formed {
+        return Err(Error::InvalidConfig(format!(
+            "{what} {name:?} is not a plain identifier (letters, digits and '_', not starting with a digit)"
+        )));
+    }
+    if name.len() > max {
+        return Err(Error::InvalidConfig(format!(
+            "{what} {name:?} is {} bytes; the limit is {max}",
+            name.len()
+        )));
+    }
+    Ok(())
+}
+
+impl fmt::Debug for Config {
+    // The URL may carry a password; show everything else.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("url", &"<redacted>")
+            .field("table_name", &self.table_name)
+            .field("schema", &self.schema)
+            .field("table_type", &self.table_type)
+            .field("auto_create_table", &self.auto_create_table)
+            .field("ttl_cleanup_strategy", &self.ttl_cleanup_strategy)
+            .field("max_key_length", &self.max_key_length)
+            .field("max_value_size", &self.max_value_size)
+            .field("application_name", &self.application_name)
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_checked() {
+        assert!(Config::new("x").validate().is_ok());
+        for bad in ["", "1abc", "a-b", "kv; DROP TABLE x", "a\"b", "tábla", "a b"] {
+            let err = Config::new("x").table_name(bad).validate().unwrap_err();
+            assert!(matches!(err, Error::InvalidConfig(_)), "{bad:?} accepted");
+            let err = Config::new("x").schema(bad).validate().unwrap_err();
+            assert!(matches!(err, Error::InvalidConfig(_)), "{bad:?} accepted");
+        }
+        let long = "t".repeat(MAX_TABLE_NAME + 1);
+        assert!(Config::new("x").table_name(&long).validate().is_err());
+        assert!(Config::new("x").table_name(&long[1..]).validate().is_ok());
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        assert!(Config::new("x").max_connections(0).validate().is_err());
+        assert!(Config::new("x").max_key_length(0).validate().is_err());
+        assert!(Config::new("x").max_value_size(0).validate().is_err());
+        assert!(Config::new("x").max_value_size(1 << 30).validate().is_err());
+        assert!(Config::new("x").acquire_timeout(Duration::ZERO).validate().is_err());
+    }
+
+    #[test]
+    fn debug_hides_the_url() {
+        let shown = format!("{:?}", Config::new("postgres://u:secret@h/db"));
+        assert!(!shown.contains("secret"));
+    }
+}

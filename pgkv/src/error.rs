@@ -1,0 +1,252 @@
+//! The one error type of the crate, and the single place where SQLSTATE codes
+//! are given a meaning.
+
+use std::time::Duration;
+
+/// `Result<T, pgkv::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in pgkv.
+///
+/// Callers rarely need to match variants: [`Error::is_not_found`] and
+/// [`Error::is_recoverable`] answer the usual questions. Input errors
+/// (the first group of variants) are raised before any SQL runs, so a
+/// rejected call has changed nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A key was the empty string.
+    #[error("key is empty")]
+    EmptyKey,
+
+    /// A key (or scan bound) contained a NUL byte, which PostgreSQL `TEXT` cannot hold.
+    #[error("key {key:?} contains a NUL byte")]
+    KeyContainsNul {
+        /// The offending key.
+        key: String,
+    },
+
+    /// A key was longer than [`Config::max_key_length`](crate::Config::max_key_length).
+    #[error("key is {len} bytes, longer than the limit of {max} (starts with {key_start:?})")]
+    KeyTooLong {
+        /// The first few characters of the key, enough to recognise it.
+        key_start: String,
+        /// The key's length in bytes.
+        len: usize,
+        /// The configured limit in bytes.
+        max: usize,
+    },
+
+    /// A value was larger than [`Config::max_value_size`](crate::Config::max_value_size).
+    #[error("value for key {key:?} is {size} bytes, larger than the limit of {max}")]
+    ValueTooLarge {
+        /// The key the value was meant for.
+        key: String,
+        /// The value's size in bytes.
+        size: usize,
+        /// The configured limit in bytes.
+        max: usize,
+    },
+
+    /// A TTL was zero or longer than [`MAX_TTL`](crate::MAX_TTL).
+    #[error("invalid TTL {ttl:?}: {reason}")]
+    InvalidTtl {
+        /// The TTL that was passed.
+        ttl: Duration,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// `increment`/`decrement` met a value that is not a decimal integer
+    /// (Redis rules: `-?[0-9]+`, no spaces, no `+`).
+    #[error("value of key {key:?} is not an integer")]
+    NotAnInteger {
+        /// The counter's key.
+        key: String,
+    },
+
+    /// An integer operation would leave the range of `i64`.
+    #[error("integer overflow on key {key:?}")]
+    Overflow {
+        /// The counter's key.
+        key: String,
+    },
+
+    /// A value read as a string was not valid UTF-8.
+    #[error("value of key {key:?} is not valid UTF-8")]
+    InvalidUtf8 {
+        /// The key that was read.
+        key: String,
+        /// Where the bytes stopped being UTF-8.
+        #[source]
+        source: std::string::FromUtf8Error,
+    },
+
+    /// A value could not be encoded to or decoded from JSON as the requested type.
+    #[cfg(feature = "json")]
+    #[error("value of key {key:?} does not convert to/from {type_name} as JSON")]
+    Json {
+        /// The key that was read or written.
+        key: String,
+        /// The Rust type involved.
+        type_name: &'static str,
+        /// What serde_json said.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The key does not exist (or has expired); see [`Error::is_not_found`].
+    #[error("key {key:?} not found")]
+    NotFound {
+        /// The key that was looked up.
+        key: String,
+    },
+
+    /// The [`Config`](crate::Config) is unusable; nothing was sent to the server.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+
+    /// `auto_create_table(false)` was set and the table does not exist.
+    #[error("table {table} does not exist (auto_create_table is off: run the migrations or pgkv::schema_sql first)")]
+    TableMissing {
+        /// The schema-qualified table name.
+        table: String,
+    },
+
+    /// No connection became free within [`Config::acquire_timeout`](crate::Config::acquire_timeout).
+    #[error("no database connection became available within the acquire timeout")]
+    PoolTimedOut,
+
+    /// The server cancelled the statement (`statement_timeout`, `lock_timeout`,
+    /// or an administrator's `pg_cancel_backend`).
+    #[error("statement cancelled by the server: {source}")]
+    Timeout {
+        /// The database error (SQLSTATE 57014 or 55P03).
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// The connection was lost while a write was in flight: it may or may not
+    /// have been applied. pgkv never retries such a call by itself.
+    #[error("connection lost while the statement was in flight; its outcome is unknown: {source}")]
+    OutcomeUnknown {
+        /// What the driver reported.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// A read-modify-write lost its race with concurrent writers of the same
+    /// key too many times in a row; recoverable.
+    #[error("key {key:?} is too contended: gave up after repeated races")]
+    Contended {
+        /// The contended key.
+        key: String,
+    },
+
+    /// A statement inside the transaction failed, so PostgreSQL aborted the
+    /// whole transaction; `commit` rolled it back instead.
+    #[error("the transaction was aborted by an earlier error and has been rolled back")]
+    TransactionAborted,
+
+    /// Any other error from the database or the driver.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl Error {
+    /// True when the key was absent: [`Store::get_or_err`](crate::Store::get_or_err).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    /// True when trying again may succeed: refused or reset connections, I/O
+    /// errors, SQLSTATE class 08, `57P01`–`57P03` (server shutting down or
+    /// restarting), pool time-outs, serialization failures (`40001`) and
+    /// deadlocks (`40P01`).
+    ///
+    /// [`Error::OutcomeUnknown`] is recoverable too, but a write that failed
+    /// that way may already have happened: retry only idempotent calls.
+    pub fn is_recoverable(&self) -> bool {
+        match self {
+            Error::PoolTimedOut | Error::OutcomeUnknown { .. } | Error::Contended { .. } => true,
+            Error::Database(e) => is_recoverable_sqlx(e),
+            _ => false,
+        }
+    }
+
+    /// The SQLSTATE code when the server reported one (e.g. `"40001"`).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Database(e) | Error::Timeout { source: e } | Error::OutcomeUnknown { source: e } => {
+                sqlstate(e)
+            }
+            _ => None,
+        }
+    }
+
+    /// True when the error means the connection itself is gone, so the
+    /// connection must not be reused and its idle siblings are suspect.
+    pub(crate) fn is_connection_loss(&self) -> bool {
+        match self {
+            Error::OutcomeUnknown { .. } => true,
+            Error::Database(e) => is_connection_loss_sqlx(e),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn key_too_long(key: &str, max: usize) -> Error {
+        Error::KeyTooLong {
+            key_start: key.chars().take(32).collect(),
+            len: key.len(),
+            max,
+        }
+    }
+}
+
+fn sqlstate(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .map(|pg| pg.code()),
+        _ => None,
+    }
+}
+
+fn is_connection_loss_sqlx(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(_) => matches!(
+            sqlstate(e),
+            Some(code) if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+        ),
+        _ => false,
+    }
+}
+
+fn is_recoverable_sqlx(e: &sqlx::Error) -> bool {
+    is_connection_loss_sqlx(e)
+        || matches!(e, sqlx::Error::PoolTimedOut)
+        || matches!(sqlstate(e), Some("40001" | "40P01"))
+}
+
+/// Turns a driver error into a pgkv error. `in_flight_write` says whether a
+/// write statement had been sent, which turns a lost connection into
+/// [`Error::OutcomeUnknown`].
+pub(crate) fn classify(e: sqlx::Error, in_flight_write: bool) -> Error {
+    match e {
+        sqlx::Error::PoolTimedOut => Error::PoolTimedOut,
+        _ if matches!(sqlstate(&e), Some("57014" | "55P03")) => Error::Timeout { source: e },
+        _ if in_flight_write && is_connection_loss_sqlx(&e) => Error::OutcomeUnknown { source: e },
+        _ => Error::Database(e),
+    }
+}
+
+/// Counter errors: the SQL casts the stored text to `bigint`, so these two
+/// SQLSTATEs name the user's mistake rather than ours.
+pub(crate) fn classify_counter(e: sqlx::Error, key: &str) -> Error {
+    match sqlstate(&e) {
+        Some("22P02") => Error::NotAnInteger { key: key.to_owned() },
+        Some("22003") => Error::Overflow { key: key.to_owned() },
+        _ => classify(e, true),
+    }
+}

@@ -1,0 +1,418 @@
+//! The key/value operations, each written once against [`Session`] so that
+//! `Store` (a pool checkout per call) and `Transaction` (its own connection)
+//! share them. Every operation checks its input, then sends one statement.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use sqlx::postgres::types::PgInterval;
+
+use crate::conn::Session;
+use crate::error::{Error, Result, classify, classify_counter};
+use crate::input;
+
+/// Attempts at a read-modify-write that lost a race with a concurrent insert
+/// of the same absent key. Each retry means another writer made progress.
+const RACE_RETRIES: usize = 64;
+
+fn read_err(e: sqlx::Error) -> Error {
+    classify(e, false)
+}
+
+fn write_err(e: sqlx::Error) -> Error {
+    classify(e, true)
+}
+
+/// The outcome of [`Store::compare_and_swap`](crate::Store::compare_and_swap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CasResult {
+    /// The value matched and was replaced (or, with `expected == None`, the key was created).
+    Success,
+    /// The key's live value differs from `expected` (or the key exists while
+    /// `expected` was `None`); `current` is what it holds now.
+    Mismatch {
+        /// The value found, `None` only if the key was absent.
+        current: Option<Vec<u8>>,
+    },
+    /// `expected` was `Some` and the key is absent (or expired).
+    NotFound,
+}
+
+pub(crate) async fn set(s: &mut impl Session, key: impl AsRef<str>, value: impl AsRef<[u8]>) -> Result<()> {
+    let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
+    let sql = s.shared().sql.set.get();
+    sqlx::query(sql)
+        .bind(key)
+        .bind(value)
+        .execute(s.connection().await?)
+        .await
+        .map_err(write_err)?;
+    Ok(())
+}
+
+pub(crate) async fn set_ex(
+    s: &mut impl Session,
+    key: impl AsRef<str>,
+    value: impl AsRef<[u8]>,
+    ttl: Duration,
+) -> Result<()> {
+    let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
+    let ttl = input::ttl(ttl)?;
+    let sql = s.shared().sql.set_ex.get();
+    sqlx::query(sql)
+        .bind(key)
+        .bind(value)
+        .bind(ttl)
+        .execute(s.connection().await?)
+        .await
+        .map_err(write_err)?;
+    Ok(())
+}
+
+pub(crate) async fn set_nx(s: &mut impl Session, key: impl AsRef<str>, value: impl AsRef<[u8]>) -> Result<bool> {
+    let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
+    let sql = s.shared().sql.set_nx.get();
+    let done = sqlx::query(sql)
+        .bind(key)
+        .bind(value)
+        .execute(s.connection().await?)
+        .await
+        .map_err(write_err)?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn set_nx_ex(
+    s: &mut impl Session,
+    key: impl AsRef<str>,
+    value: impl AsRef<[u8]>,
+    ttl: Duration,
+) -> Result<bool> {
+    let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
+    let ttl = input::ttl(ttl)?;
+    let sql = s.shared().sql.set_nx_ex.get();
+    let done = sqlx::query(sql)
+        .bind(key)
+        .bind(value)
+        .bind(ttl)
+        .execute(s.connection().await?)
+        .await
+        .map_err(write_err)?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn replace(s: &mut impl Session, key: impl AsRef<str>, value: impl AsRef<[u8]>) -> Result<bool> {
+    let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
+    let sql = s.shared().sql.replace.get();
+    let done = sqlx::query(sql)
+        .bind(key)
+        .bind(value)
+        .execute(s.connection().await?)
+        .await
+        .map_err(write_err)?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn get(s: &mut impl Session, key: impl AsRef<str>) -> Result<Option<Vec<u8>>> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let sql = s.shared().sql.get.get();
+    sqlx::query_scalar(sql)
+        .bind(key)
+        .fetch_optional(s.connection().await?)
+        .await
+        .map_err(read_err)
+}
+
+pub(crate) async fn get_string(s: &mut impl Session, key: impl AsRef<str>) -> Result<Option<String>> {
+    let key = key.as_ref();
+    match get(s, key).await? {
+        None => Ok(None),
+        Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|source| Error::InvalidUtf8 {
+            key: key.to_owned(),
+            source,
+        }),
+    }
+}
+
+pub(crate) async fn get_or_err(s: &mut impl Session, key: impl AsRef<str>) -> Result<Vec<u8>> {
+    let key = key.as_ref();
+    get(s, key).await?.ok_or_else(|| Error::NotFound { key: key.to_owned() })
+}
+
+pub(crate) async fn exists(s: &mut impl Session, key: impl AsRef<str>) -> Result<bool> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let sql = s.shared().sql.exists.get();
+    sqlx::query_scalar(sql)
+        .bind(key)
+        .fetch_one(s.connection().await?)
+        .await
+        .map_err(read_err)
+}
+
+pub(crate) async fn delete(s: &mut impl Session, key: impl AsRef<str>) -> Result<bool> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let sql = s.shared().sql.delete.get();
+    let live: i64 = sqlx::query_scalar(sql)
+        .bind(key)
+        .fetch_one(s.connection().await?)
+        .await
+        .map_err(write_err)?;
+    Ok(live > 0)
+}
+
+pub(crate) async fn get_ex(s: &mut impl Session, key: impl AsRef<str>, ttl: Duration) -> Result<Option<Vec<u8>>> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let ttl = input::ttl(ttl)?;
+    let sql = s.shared().sql.get_ex.get();
+    sqlx::query_scalar(sql)
+        .bind(key)
+        .bind(ttl)
+        .fetch_optional(s.connection().await?)
+        .await
+        .map_err(write_err)
+}
+
+pub(crate) async fn expire(s: &mut impl Session, key: impl AsRef<str>, ttl: Duration) -> Result<bool> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let ttl = input::ttl(ttl)?;
+    let sql = s.shared().sql.expire.get();
+    let done = sqlx::query(sql)
+        .bind(key)
+        .bind(ttl)
+        .execute(s.connection().await?)
+        .await
+        .map_err(write_err)?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn ttl(s: &mut impl Session, key: impl AsRef<str>) -> Result<Option<Duration>> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let sql = s.shared().sql.ttl.get();
+    let left: Option<Option<PgInterval>> = sqlx::query_scalar(sql)
+        .bind(key)
+        .fetch_optional(s.connection().await?)
+        .await
+        .map_err(read_err)?;
+    Ok(left.flatten().map(input::remaining))
+}
+
+pub(crate) async fn persist(s: &mut impl Session, key: impl AsRef<str>) -> Result<bool> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let sql = s.shared().sql.persist.get();
+    let done = sqlx::query(sql)
+        .bind(key)
+        .execute(s.connection().await?)
+        .await
+        .map_err(write_err)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Validates a whole batch, keeps the last value of a repeated key, and sorts
+/// by key: every batch then locks rows in the same order, so two concurrent
+/// batches cannot deadlock.
+fn batch_columns<'a, K: AsRef<str>, V: AsRef<[u8]>>(
+    s: &impl Session,
+    items: &'a [(K, V)],
+) -> Result<(Vec<&'a str>, Vec<&'a [u8]>)> {
+    let limits = s.shared().limits;
+    let mut last_wins = BTreeMap::new();
+    for (key, value) in items {
+        let (key, value) = limits.entry(key.as_ref(), value.as_ref())?;
+        last_wins.insert(key, value);
+    }
+    Ok(last_wins.into_iter().unzip())
+}
+
+pub(crate) async fn set_many<K: AsRef<str>, V: AsRef<[u8]>>(s: &mut impl Session, items: &[(K, V)]) -> Result<()> {
+    let (keys, values) = batch_columns(s, items)?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let sql = s.shared().sql.set_many.get();
+    sqlx::query(sql)
+        .bind(keys)
+        .bind(values)
+        .execute(s.connection().await?)
+        .await
+        .map_err(write_err)?;
+    Ok(())
+}
+
+pub(crate) async fn set_many_ex<K: AsRef<str>, V: AsRef<[u8]>>(
+    s: &mut impl Session,
+    items: &[(K, V)],
+    ttl: Duration,
+) -> Result<()> {
+    let (keys, values) = batch_columns(s, items)?;
+    let ttl = input::ttl(ttl)?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let sql = s.shared().sql.set_many_ex.get();
+    sqlx::query(sql)
+        .bind(keys)
+        .bind(values)
+        .bind(ttl)
+        .execute(s.connection().await?)
+        .await
+        .map_err(write_err)?;
+    Ok(())
+}
+
+/// Validates keys and returns them deduplicated and sorted.
+fn batch_keys<'a, K: AsRef<str>>(s: &impl Session, keys: &'a [K]) -> Result<Vec<&'a str>> {
+    let limits = s.shared().limits;
+    let mut unique = keys
+        .iter()
+        .map(|k| limits.key(k.as_ref()))
+        .collect::<Result<Vec<&str>>>()?;
+    unique.sort_unstable();
+    unique.dedup();
+    Ok(unique)
+}
+
+pub(crate) async fn get_many<K: AsRef<str>>(s: &mut impl Session, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+    let unique = batch_keys(s, keys)?;
+    if unique.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = s.shared().sql.get_many.get();
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(sql)
+        .bind(unique)
+        .fetch_all(s.connection().await?)
+        .await
+        .map_err(read_err)?;
+    let found: HashMap<String, Vec<u8>> = rows.into_iter().collect();
+    Ok(keys.iter().map(|k| found.get(k.as_ref()).cloned()).collect())
+}
+
+pub(crate) async fn delete_many<K: AsRef<str>>(s: &mut impl Session, keys: &[K]) -> Result<u64> {
+    let unique = batch_keys(s, keys)?;
+    if unique.is_empty() {
+        return Ok(0);
+    }
+    let sql = s.shared().sql.delete_many.get();
+    let live: i64 = sqlx::query_scalar(sql)
+        .bind(unique)
+        .fetch_one(s.connection().await?)
+        .await
+        .map_err(write_err)?;
+    Ok(live.unsigned_abs())
+}
+
+async fn add(s: &mut impl Session, key: &str, by: i64, decrement: bool) -> Result<i64> {
+    let key = s.shared().limits.key(key)?;
+    let sql = if decrement {
+        s.shared().sql.decrement.get()
+    } else {
+        s.shared().sql.increment.get()
+    };
+    let stored: Vec<u8> = sqlx::query_scalar(sql)
+        .bind(key)
+        .bind(by)
+        .fetch_one(s.connection().await?)
+        .await
+        .map_err(|e| classify_counter(e, key))?;
+    // The statement wrote the decimal text of an i64, so this parses.
+    std::str::from_utf8(&stored)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| Error::NotAnInteger { key: key.to_owned() })
+}
+
+pub(crate) async fn increment(s: &mut impl Session, key: impl AsRef<str>, by: i64) -> Result<i64> {
+    add(s, key.as_ref(), by, false).await
+}
+
+pub(crate) async fn decrement(s: &mut impl Session, key: impl AsRef<str>, by: i64) -> Result<i64> {
+    add(s, key.as_ref(), by, true).await
+}
+
+pub(crate) async fn compare_and_swap(
+    s: &mut impl Session,
+    key: impl AsRef<str>,
+    expected: Option<&[u8]>,
+    new: impl AsRef<[u8]>,
+) -> Result<CasResult> {
+    let (key, new) = s.shared().limits.entry(key.as_ref(), new.as_ref())?;
+    if let Some(expected) = expected {
+        let sql = s.shared().sql.cas_present.get();
+        let (swapped, current): (bool, Option<Vec<u8>>) = sqlx::query_as(sql)
+            .bind(key)
+            .bind(expected)
+            .bind(new)
+            .fetch_one(s.connection().await?)
+            .await
+            .map_err(write_err)?;
+        return Ok(match (swapped, current) {
+            (true, _) => CasResult::Success,
+            (false, None) => CasResult::NotFound,
+            (false, current) => CasResult::Mismatch { current },
+        });
+    }
+    for _ in 0..RACE_RETRIES {
+        let sql = s.shared().sql.cas_absent.get();
+        let (created, current): (bool, Option<Vec<u8>>) = sqlx::query_as(sql)
+            .bind(key)
+            .bind(new)
+            .fetch_one(s.connection().await?)
+            .await
+            .map_err(write_err)?;
+        match (created, current) {
+            (true, _) => return Ok(CasResult::Success),
+            (false, Some(current)) => return Ok(CasResult::Mismatch { current: Some(current) }),
+            // Inserted concurrently after this statement's snapshot: look again.
+            (false, None) => continue,
+        }
+    }
+    Err(Error::Contended { key: key.to_owned() })
+}
+
+pub(crate) async fn get_and_set(
+    s: &mut impl Session,
+    key: impl AsRef<str>,
+    value: impl AsRef<[u8]>,
+) -> Result<Option<Vec<u8>>> {
+    let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
+    for _ in 0..RACE_RETRIES {
+        let sql = s.shared().sql.get_and_set.get();
+        let (written, old): (bool, Option<Vec<u8>>) = sqlx::query_as(sql)
+            .bind(key)
+            .bind(value)
+            .fetch_one(s.connection().await?)
+            .await
+            .map_err(write_err)?;
+        if written {
+            return Ok(old);
+        }
+    }
+    Err(Error::Contended { key: key.to_owned() })
+}
+
+pub(crate) async fn get_and_delete(s: &mut impl Session, key: impl AsRef<str>) -> Result<Option<Vec<u8>>> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let sql = s.shared().sql.get_and_delete.get();
+    sqlx::query_scalar(sql)
+        .bind(key)
+        .fetch_optional(s.connection().await?)
+        .await
+        .map_err(write_err)
+}
+
+/// Deletes expired rows in batches of `batch` until a batch comes back short.
+pub(crate) async fn cleanup_expired(s: &mut impl Session, batch: i64) -> Result<u64> {
+    let mut total = 0;
+    loop {
+        let sql = s.shared().sql.cleanup_batch.get();
+        let deleted = sqlx::query(sql)
+            .bind(batch)
+            .execute(s.connection().await?)
+            .await
+            .map_err(write_err)?
+            .rows_affected();
+        total += deleted;
+        if deleted < batch.unsigned_abs() {
+            return Ok(total);
+        }
+        tokio::task::yield_now().await;
+    }
+}

@@ -1,0 +1,37 @@
+//! The table's DDL, for applications that run their own migrations.
+
+use sqlx::migrate::Migrator;
+
+use crate::config::Config;
+use crate::error::Result;
+
+/// The migrations in the repository's `migrations/` folder, embedded: they
+/// create the default UNLOGGED `kv_store` table in the schema `search_path`
+/// names.
+///
+/// `MIGRATOR.run(&pool)` records its work in `_sqlx_migrations`. If your
+/// application also runs its own sqlx migrations against that same table,
+/// the two histories collide ("migration ... was previously applied but is
+/// missing in the resolved migrations"). In that case either copy the file
+/// from `migrations/` into your own migrations folder, or paste
+/// [`schema_sql`] into one of your migrations, and keep
+/// `auto_create_table(true)` (idempotent) or turn it off.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The DDL that creates the table (and its schema and expiry index) that
+/// `config` describes, as one idempotent SQL script. Use it in your own
+/// migration history instead of [`MIGRATOR`].
+///
+/// Fails only if the table or schema name is not a valid identifier.
+///
+/// ```
+/// let ddl = pgkv::schema_sql(&pgkv::Config::new("").table_name("sessions")).unwrap();
+/// assert!(ddl.contains("CREATE UNLOGGED TABLE IF NOT EXISTS \"public\".\"sessions\""));
+/// ```
+pub fn schema_sql(config: &Config) -> Result<String> {
+    config.validate()?;
+    Ok(crate::sql::create_table_ddl(config)
+        .into_iter()
+        .map(|statement| statement + ";\n")
+        .collect())
+}

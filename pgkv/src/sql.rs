@@ -1,0 +1,392 @@
+//! Every SQL statement pgkv sends, built once per table when a store is
+//! created and reused (as a prepared statement) for every call.
+//!
+//! This is the only module that splices identifiers into SQL, and it only
+//! splices names that [`Config::validate`](crate::Config) accepted, quoted.
+//!
+//! Rules every statement follows (they keep one round trip per call and let
+//! the same SQL run on Citus, where each single-key statement is routed to one
+//! shard):
+//! - single-key statements filter or insert on `key = $1`;
+//! - the server's clock is read as `statement_timestamp()` in `VALUES`,
+//!   `WHERE` and outer `SELECT`s only; inside `ON CONFLICT ... DO UPDATE` and
+//!   `RETURNING` only immutable expressions over columns, `EXCLUDED.*` and
+//!   parameters appear (the statement time is `EXCLUDED.updated_at` there);
+//! - counters convert with `encode`/`decode(..., 'escape')`, which are immutable.
+
+use sqlx::{AssertSqlSafe, SqlStr};
+
+use crate::config::{Config, TableType, TtlCleanupStrategy};
+
+/// A statement ready to hand to `sqlx::query`. Cloning shares the text.
+#[derive(Debug, Clone)]
+pub(crate) struct Sql(SqlStr);
+
+impl Sql {
+    fn new(text: String) -> Sql {
+        // The text is assembled below from fixed fragments and identifiers that
+        // passed `Config::validate` and are quoted by `quote_ident`.
+        let text: std::sync::Arc<str> = text.into();
+        Sql(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(text)))
+    }
+
+    /// The statement for `sqlx::query` (a cheap reference-count bump).
+    pub(crate) fn get(&self) -> SqlStr {
+        self.0.clone()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn text(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// The four shapes of a key-range statement: `key > $lower` or `key >= $lower`,
+/// with or without `key < $upper`.
+#[derive(Debug, Clone)]
+pub(crate) struct RangeSql {
+    inclusive_bounded: Sql,
+    inclusive_open: Sql,
+    exclusive_bounded: Sql,
+    exclusive_open: Sql,
+}
+
+impl RangeSql {
+    fn build(make: impl Fn(&str) -> String) -> RangeSql {
+        RangeSql {
+            inclusive_bounded: Sql::new(make("key >= $1 AND key < $2")),
+            inclusive_open: Sql::new(make("key >= $1")),
+            exclusive_bounded: Sql::new(make("key > $1 AND key < $2")),
+            exclusive_open: Sql::new(make("key > $1")),
+        }
+    }
+
+    /// Picks the statement; parameters after the bounds are numbered from
+    /// `$3` in every shape (an open range simply never mentions `$2`, and the
+    /// caller binds NULL there).
+    pub(crate) fn pick(&self, inclusive: bool, bounded: bool) -> &Sql {
+        match (inclusive, bounded) {
+            (true, true) => &self.inclusive_bounded,
+            (true, false) => &self.inclusive_open,
+            (false, true) => &self.exclusive_bounded,
+            (false, false) => &self.exclusive_open,
+        }
+    }
+}
+
+/// All statements for one table and one TTL strategy.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    pub(crate) table: String,
+    pub(crate) set: Sql,
+    pub(crate) set_ex: Sql,
+    pub(crate) set_nx: Sql,
+    pub(crate) set_nx_ex: Sql,
+    pub(crate) replace: Sql,
+    pub(crate) get: Sql,
+    pub(crate) exists: Sql,
+    pub(crate) delete: Sql,
+    pub(crate) get_ex: Sql,
+    pub(crate) expire: Sql,
+    pub(crate) ttl: Sql,
+    pub(crate) persist: Sql,
+    pub(crate) set_many: Sql,
+    pub(crate) set_many_ex: Sql,
+    pub(crate) get_many: Sql,
+    pub(crate) delete_many: Sql,
+    pub(crate) increment: Sql,
+    pub(crate) decrement: Sql,
+    pub(crate) cas_absent: Sql,
+    pub(crate) cas_present: Sql,
+    pub(crate) get_and_set: Sql,
+    pub(crate) get_and_delete: Sql,
+    pub(crate) cleanup_batch: Sql,
+    pub(crate) keys: RangeSql,
+    pub(crate) scan: RangeSql,
+    pub(crate) count: RangeSql,
+    pub(crate) delete_range: RangeSql,
+}
+
+/// Quotes an identifier the way PostgreSQL's `quote_ident` does.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The schema-qualified, quoted table name.
+pub(crate) fn qualified_table(config: &Config) -> String {
+    format!("{}.{}", quote_ident(&config.schema), quote_ident(&config.table_name))
+}
+
+/// The DDL that creates a configured table and its expiry index, idempotently.
+pub(crate) fn create_table_ddl(config: &Config) -> Vec<String> {
+    let table = qualified_table(config);
+    let unlogged = match config.table_type {
+        TableType::Unlogged => "UNLOGGED ",
+        TableType::Regular => "",
+    };
+    let index = quote_ident(&format!("{}_expires_at_idx", config.table_name));
+    let mut ddl = Vec::new();
+    if config.schema != "public" {
+        ddl.push(format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&config.schema)));
+    }
+    ddl.push(format!(
+        "CREATE {unlogged}TABLE IF NOT EXISTS {table} (\n    \
+         key        TEXT COLLATE \"C\" PRIMARY KEY,\n    \
+         value      BYTEA NOT NULL,\n    \
+         expires_at TIMESTAMPTZ,\n    \
+         created_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n    \
+         updated_at TIMESTAMPTZ NOT NULL DEFAULT now()\n)"
+    ));
+    ddl.push(format!(
+        "CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_at) WHERE expires_at IS NOT NULL"
+    ));
+    ddl
+}
+
+/// The pieces of SQL that differ between TTL strategies.
+struct Expiry {
+    strategy: TtlCleanupStrategy,
+}
+
+impl Expiry {
+    /// The row whose expiry column is `col` is live now.
+    fn live(&self, col: &str) -> String {
+        match self.strategy {
+            TtlCleanupStrategy::Disabled => "TRUE".to_owned(),
+            _ => format!("({col} IS NULL OR {col} > statement_timestamp())"),
+        }
+    }
+
+    /// Inside `ON CONFLICT DO UPDATE`: the existing row `kv` had expired when
+    /// this statement started (`EXCLUDED.updated_at` is the statement time).
+    fn conflict_expired(&self) -> &'static str {
+        match self.strategy {
+            TtlCleanupStrategy::Disabled => "FALSE",
+            _ => "kv.expires_at <= EXCLUDED.updated_at",
+        }
+    }
+
+    /// A leading CTE that deletes the expired rows a read is about to meet
+    /// (`OnRead` only). The DELETE re-checks the expiry on the newest row
+    /// version, so a concurrent fresh write is left alone.
+    fn purge(&self, table: &str, key_filter: &str) -> String {
+        match self.strategy {
+            TtlCleanupStrategy::OnRead => format!(
+                "WITH purged AS (DELETE FROM {table} WHERE {key_filter} \
+                 AND expires_at <= statement_timestamp()) "
+            ),
+            _ => String::new(),
+        }
+    }
+}
+
+impl Statements {
+    pub(crate) fn new(config: &Config) -> Statements {
+        let t = qualified_table(config);
+        let x = Expiry {
+            strategy: config.ttl_cleanup_strategy,
+        };
+        let live = x.live("expires_at");
+        let expired = x.conflict_expired();
+        let purge_one = x.purge(&t, "key = $1");
+        let purge_many = x.purge(&t, "key = ANY($1)");
+
+        let insert = format!("INSERT INTO {t} AS kv (key, value, expires_at, created_at, updated_at)");
+        let now = "statement_timestamp()";
+        let expires = "statement_timestamp() + $3";
+        // A write over an expired row starts a fresh row: new created_at.
+        let upsert = format!(
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, \
+             expires_at = EXCLUDED.expires_at, \
+             created_at = CASE WHEN {expired} THEN EXCLUDED.created_at ELSE kv.created_at END, \
+             updated_at = EXCLUDED.updated_at"
+        );
+        let take_expired = format!(
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, \
+             expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at, \
+             updated_at = EXCLUDED.updated_at WHERE {expired}"
+        );
+        let values = |exp: &str| format!("VALUES ($1, $2, {exp}, {now}, {now})");
+        let from_arrays = |exp: &str| {
+            format!("SELECT k, v, {exp}, {now}, {now} FROM UNNEST($1::text[], $2::bytea[]) AS u(k, v)")
+        };
+
+        // Counters: the stored bytes must be a decimal integer by Redis rules.
+        // `bigint` input would also accept spaces and '+', so the text is
+        // checked first; anything else is made unparseable ('x' prefix) so the
+        // cast fails with 22P02, and overflow fails with 22003.
+        let counter = |op: &str, initial: &str| {
+            let digits = "encode(kv.value, 'escape')";
+            format!(
+                "{insert} VALUES ($1, decode(({initial})::text, 'escape'), NULL, {now}, {now}) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 value = CASE WHEN {expired} THEN EXCLUDED.value ELSE decode(((CASE WHEN {digits} ~ '^-?[0-9]+$' \
+                 THEN {digits} ELSE 'x' || {digits} END)::bigint {op} $2)::text, 'escape') END, \
+                 expires_at = CASE WHEN {expired} THEN NULL ELSE kv.expires_at END, \
+                 created_at = CASE WHEN {expired} THEN EXCLUDED.created_at ELSE kv.created_at END, \
+                 updated_at = EXCLUDED.updated_at \
+                 RETURNING value"
+            )
+        };
+
+        // Read-modify-write statements lock the current row first (`FOR
+        // UPDATE` returns the newest committed version), so the value they
+        // report is exactly the one they replaced. When the key was absent
+        // and someone inserts it concurrently, the INSERT does nothing and the
+        // caller retries: `written` is then false and `current` NULL.
+        let locked = format!("WITH cur AS (SELECT value, expires_at FROM {t} WHERE key = $1 FOR UPDATE)");
+        let cur_live = x.live("cur.expires_at");
+        let insert_if_absent = format!(
+            "ins AS ({insert} SELECT $1, $2, NULL, {now}, {now} \
+             WHERE NOT EXISTS (SELECT 1 FROM cur) ON CONFLICT (key) DO NOTHING RETURNING 1)"
+        );
+        let cur_expired = match config.ttl_cleanup_strategy {
+            TtlCleanupStrategy::Disabled => "FALSE".to_owned(),
+            _ => "cur.expires_at <= statement_timestamp()".to_owned(),
+        };
+
+        let range = |select: &str, tail: &str| {
+            let t = t.clone();
+            let select = select.to_owned();
+            let tail = tail.to_owned();
+            let live = live.clone();
+            move |bounds: &str| format!("{select} FROM {t} WHERE {bounds} AND {live}{tail}")
+        };
+
+        Statements {
+            table: t.clone(),
+            set: Sql::new(format!("{insert} {} {upsert}", values("NULL"))),
+            set_ex: Sql::new(format!("{insert} {} {upsert}", values(expires))),
+            set_nx: Sql::new(format!("{insert} {} {take_expired}", values("NULL"))),
+            set_nx_ex: Sql::new(format!("{insert} {} {take_expired}", values(expires))),
+            replace: Sql::new(format!(
+                "UPDATE {t} SET value = $2, updated_at = {now} WHERE key = $1 AND {live}"
+            )),
+            get: Sql::new(format!("{purge_one}SELECT value FROM {t} WHERE key = $1 AND {live}")),
+            exists: Sql::new(format!(
+                "{purge_one}SELECT EXISTS (SELECT 1 FROM {t} WHERE key = $1 AND {live})"
+            )),
+            delete: Sql::new(format!(
+                "WITH d AS (DELETE FROM {t} WHERE key = $1 RETURNING expires_at) \
+                 SELECT count(*) FROM d WHERE {live}"
+            )),
+            get_ex: Sql::new(format!(
+                "{purge_one}UPDATE {t} SET expires_at = statement_timestamp() + $2 \
+                 WHERE key = $1 AND {live} RETURNING value"
+            )),
+            expire: Sql::new(format!(
+                "UPDATE {t} SET expires_at = statement_timestamp() + $2 WHERE key = $1 AND {live}"
+            )),
+            ttl: Sql::new(format!(
+                "{purge_one}SELECT expires_at - statement_timestamp() FROM {t} WHERE key = $1 AND {live}"
+            )),
+            persist: Sql::new(format!(
+                "UPDATE {t} SET expires_at = NULL WHERE key = $1 AND expires_at IS NOT NULL AND {live}"
+            )),
+            set_many: Sql::new(format!("{insert} {} {upsert}", from_arrays("NULL"))),
+            set_many_ex: Sql::new(format!("{insert} {} {upsert}", from_arrays(expires))),
+            get_many: Sql::new(format!(
+                "{purge_many}SELECT key, value FROM {t} WHERE key = ANY($1) AND {live}"
+            )),
+            // Rows are locked in key order (the same order set_many writes
+            // in), so two batches over the same keys cannot deadlock.
+            delete_many: Sql::new(format!(
+                "WITH d AS (DELETE FROM {t} WHERE key IN \
+                 (SELECT key FROM {t} WHERE key = ANY($1) ORDER BY key FOR UPDATE) RETURNING expires_at) \
+                 SELECT count(*) FROM d WHERE {live}"
+            )),
+            increment: Sql::new(counter("+", "$2::bigint")),
+            decrement: Sql::new(counter("-", "0 - $2::bigint")),
+            cas_absent: Sql::new(format!(
+                "{locked}, \
+                 taken AS (UPDATE {t} SET value = $2, expires_at = NULL, created_at = {now}, updated_at = {now} \
+                 FROM cur WHERE {t}.key = $1 AND {cur_expired} RETURNING 1), \
+                 {insert_if_absent} \
+                 SELECT EXISTS (SELECT 1 FROM taken) OR EXISTS (SELECT 1 FROM ins), \
+                 (SELECT value FROM cur WHERE {cur_live})"
+            )),
+            cas_present: Sql::new(format!(
+                "{locked}, \
+                 upd AS (UPDATE {t} SET value = $3, updated_at = {now} \
+                 FROM cur WHERE {t}.key = $1 AND {cur_live} AND cur.value = $2 RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM upd), (SELECT value FROM cur WHERE {cur_live})"
+            )),
+            get_and_set: Sql::new(format!(
+                "{locked}, \
+                 upd AS (UPDATE {t} SET value = $2, expires_at = NULL, \
+                 created_at = CASE WHEN {cur_expired} THEN {now} ELSE {t}.created_at END, updated_at = {now} \
+                 FROM cur WHERE {t}.key = $1 RETURNING 1), \
+                 {insert_if_absent} \
+                 SELECT EXISTS (SELECT 1 FROM upd) OR EXISTS (SELECT 1 FROM ins), \
+                 (SELECT value FROM cur WHERE {cur_live})"
+            )),
+            get_and_delete: Sql::new(format!(
+                "WITH d AS (DELETE FROM {t} WHERE key = $1 RETURNING value, expires_at) \
+                 SELECT value FROM d WHERE {live}"
+            )),
+            // The sweep walks the partial expiry index in bounded batches and
+            // skips rows other sessions hold; the outer DELETE re-checks the
+            // expiry so a row extended meanwhile survives.
+            cleanup_batch: Sql::new(format!(
+                "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} \
+                 WHERE expires_at <= statement_timestamp() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
+                 AND expires_at <= statement_timestamp()"
+            )),
+            keys: RangeSql::build(range("SELECT key", " ORDER BY key LIMIT $3 OFFSET $4")),
+            scan: RangeSql::build(range("SELECT key, value", " ORDER BY key LIMIT $3 OFFSET $4")),
+            count: RangeSql::build(range("SELECT count(*)", "")),
+            delete_range: RangeSql::build(|bounds: &str| {
+                format!(
+                    "WITH d AS (DELETE FROM {t} WHERE {bounds} RETURNING expires_at) \
+                     SELECT count(*) FROM d WHERE {live}"
+                )
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("kv"), "\"kv\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        let cfg = Config::new("x").schema("cache").table_name("items");
+        assert_eq!(qualified_table(&cfg), "\"cache\".\"items\"");
+    }
+
+    #[test]
+    fn ddl_follows_the_table_type() {
+        let unlogged = create_table_ddl(&Config::new("x"));
+        assert!(unlogged.iter().any(|s| s.starts_with("CREATE UNLOGGED TABLE")));
+        assert!(!unlogged.iter().any(|s| s.starts_with("CREATE SCHEMA")));
+        let regular = create_table_ddl(&Config::new("x").table_type(TableType::Regular).schema("s"));
+        assert!(regular.iter().any(|s| s.starts_with("CREATE TABLE")));
+        assert!(regular[0].starts_with("CREATE SCHEMA IF NOT EXISTS \"s\""));
+    }
+
+    #[test]
+    fn disabled_strategy_never_reads_the_clock_in_filters() {
+        let s = Statements::new(&Config::new("x").ttl_cleanup_strategy(TtlCleanupStrategy::Disabled));
+        assert!(!s.get.text().contains("statement_timestamp"));
+        let s = Statements::new(&Config::new("x").ttl_cleanup_strategy(TtlCleanupStrategy::OnRead));
+        assert!(s.get.text().starts_with("WITH purged AS (DELETE"));
+        let s = Statements::new(&Config::new("x").ttl_cleanup_strategy(TtlCleanupStrategy::Manual));
+        assert!(!s.get.text().contains("DELETE"));
+    }
+
+    #[test]
+    fn conflict_clauses_use_no_volatile_functions() {
+        // The Citus rule: nothing but columns, EXCLUDED and parameters after ON CONFLICT.
+        let s = Statements::new(&Config::new("x"));
+        for sql in [&s.set, &s.set_ex, &s.set_nx, &s.set_nx_ex, &s.set_many, &s.increment, &s.decrement] {
+            let text = sql.text();
+            let tail = &text[text.find("ON CONFLICT").expect("upsert")..];
+            assert!(!tail.contains("statement_timestamp"), "{text}");
+            assert!(!tail.contains("now()"), "{text}");
+            assert!(!tail.contains("convert_"), "{text}");
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! `Store`: the shared handle users hold, and how it starts up.
+
+use std::fmt;
+use std::sync::Arc;
+
+use sqlx::{Executor, PgPool};
+
+use crate::config::Config;
+use crate::conn::{Health, PoolSession, Shared, acquire, connect_pool};
+use crate::error::{Error, Result, classify};
+use crate::input::Limits;
+use crate::methods::for_each_kv_method;
+use crate::sql::{Statements, create_table_ddl};
+use crate::transaction::Transaction;
+
+/// Rows per statement when deleting expired rows.
+pub(crate) const CLEANUP_BATCH: i64 = 5_000;
+
+/// A key/value store in one PostgreSQL table.
+///
+/// `Store` is cheap to clone (an `Arc`): create one at startup and share it
+/// between tasks. Each call checks out one pooled connection and runs one
+/// statement on it; no call pings the server first.
+///
+/// ```no_run
+/// # async fn demo() -> pgkv::Result<()> {
+/// use std::time::Duration;
+/// use pgkv::Store;
+///
+/// let store = Store::connect("postgres://localhost/app").await?;
+/// store.set("greeting", "hello").await?;
+/// assert_eq!(store.get_string("greeting").await?.as_deref(), Some("hello"));
+/// store.set_ex("session:42", b"{}", Duration::from_secs(1800)).await?;
+/// let visits = store.increment("visits", 1).await?;
+/// # let _ = visits;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Store {
+    /// Connects with the default [`Config`] for `url`, creating the
+    /// `public.kv_store` table if it does not exist.
+    pub async fn connect(url: &str) -> Result<Store> {
+        Store::with_config(Config::new(url)).await
+    }
+
+    /// Validates `config`, opens a pool of its own and prepares the table.
+    pub async fn with_config(config: Config) -> Result<Store> {
+        config.validate()?;
+        let health = Arc::new(Health::new());
+        let pool = connect_pool(&config, health.clone()).await?;
+        Store::start(pool, &config, health).await
+    }
+
+    /// Uses an application's existing pool (`config`'s URL, pool size and
+    /// timeouts are ignored; the pool's own settings apply).
+    pub async fn from_pool(pool: PgPool, config: Config) -> Result<Store> {
+        config.validate()?;
+        Store::start(pool, &config, Arc::new(Health::new())).await
+    }
+
+    async fn start(pool: PgPool, config: &Config, health: Arc<Health>) -> Result<Store> {
+        prepare_table(&pool, config).await?;
+        Ok(Store {
+            shared: Arc::new(Shared {
+                pool,
+                sql: Statements::new(config),
+                limits: Limits {
+                    max_key_length: config.max_key_length,
+                    max_value_size: config.max_value_size,
+                },
+                health,
+            }),
+        })
+    }
+
+    /// The underlying sqlx pool, for queries of your own.
+    pub fn pool(&self) -> &PgPool {
+        &self.shared.pool
+    }
+
+    /// Deletes every expired row now, in batches of 5,000 rows per
+    /// statement, whatever the cleanup strategy; returns the rows deleted.
+    /// Rows another session holds locked are skipped.
+    pub async fn cleanup_expired(&self) -> Result<u64> {
+        let mut session = PoolSession::new(&self.shared);
+        let result = crate::ops::cleanup_expired(&mut session, CLEANUP_BATCH).await;
+        session.settle(&result);
+        result
+    }
+
+    /// Starts a transaction on one pooled connection. See [`Transaction`].
+    pub async fn begin(&self) -> Result<Transaction> {
+        Transaction::begin(self.shared.clone()).await
+    }
+
+    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back
+    /// (and the error returned) if it returns `Err`.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: pgkv::Store) -> pgkv::Result<()> {
+    /// let moved = store
+    ///     .transaction(async |tx| {
+    ///         let value = tx.get_and_delete("inbox:1").await?;
+    ///         if let Some(v) = &value {
+    ///             tx.set("archive:1", v).await?;
+    ///         }
+    ///         Ok(value.is_some())
+    ///     })
+    ///     .await?;
+    /// # let _ = moved;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn transaction<T, F>(&self, f: F) -> Result<T>
+    where
+        F: AsyncFnOnce(&mut Transaction) -> Result<T>,
+    {
+        let mut tx = self.begin().await?;
+        match f(&mut tx).await {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                // The closure's error is the one worth reporting; a failed
+                // rollback closes the connection, which rolls back as well.
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+macro_rules! store_methods {
+    ($(
+        $(#[$doc:meta])*
+        fn $name:ident<$($g:ident: $bound:path),*>($($arg:ident: $ty:ty),*) -> $ret:ty = $op:path;
+    )*) => {
+        impl Store {
+            $(
+                $(#[$doc])*
+                pub async fn $name<$($g: $bound),*>(&self, $($arg: $ty),*) -> Result<$ret> {
+                    let mut session = PoolSession::new(&self.shared);
+                    let result = $op(&mut session, $($arg),*).await;
+                    session.settle(&result);
+                    result
+                }
+            )*
+        }
+    };
+}
+
+for_each_kv_method!(store_methods);
+
+/// Creates the table (serialised by an advisory lock, so many instances
+/// starting at once do not race on the catalog), or checks it exists.
+async fn prepare_table(pool: &PgPool, config: &Config) -> Result<()> {
+    let table = crate::sql::qualified_table(config);
+    let mut conn = acquire(pool).await?;
+    if config.auto_create_table {
+        // One simple-protocol message runs as one implicit transaction, which
+        // the transaction-scoped lock needs. The connection is closed after,
+        // so a failure midway cannot leave it in a transaction.
+        let mut script = String::from("SELECT pg_advisory_xact_lock(7305983471152380417);\n");
+        for statement in create_table_ddl(config) {
+            script.push_str(&statement);
+            script.push_str(";\n");
+        }
+        conn.close_on_drop();
+        conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(script)))
+            .await
+            .map_err(|e| classify(e, false))?;
+    } else {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(&table)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| classify(e, false))?;
+        if !exists {
+            return Err(Error::TableMissing { table });
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("table", &self.shared.sql.table).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,147 @@
+//! `Transaction`: the same key/value methods as `Store`, on one connection
+//! inside `BEGIN` ... `COMMIT`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Executor, PgConnection, Postgres};
+
+use crate::conn::{Session, Shared, acquire};
+use crate::error::{Error, Result, classify};
+use crate::methods::for_each_kv_method;
+
+/// A database transaction (READ COMMITTED) with the key/value methods of
+/// [`Store`](crate::Store), taking `&mut self`.
+///
+/// Finish it with [`commit`](Self::commit) or [`rollback`](Self::rollback).
+/// Dropped without either (or dropped while `BEGIN`/`COMMIT` is in flight, as
+/// when its future is cancelled), it rolls back: its connection is closed
+/// rather than returned to the pool, so no later user of the pool can
+/// inherit an open or aborted transaction.
+///
+/// Time inside a transaction is still each statement's own
+/// `statement_timestamp()`, so TTLs behave as outside one.
+pub struct Transaction {
+    shared: Arc<Shared>,
+    conn: PoolConnection<Postgres>,
+    state: State,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// `BEGIN` has not completed.
+    Starting,
+    Open,
+    /// A statement failed: the server has aborted the transaction.
+    Aborted,
+    /// `COMMIT`/`ROLLBACK` completed; the connection is clean.
+    Finished,
+}
+
+impl Transaction {
+    pub(crate) async fn begin(shared: Arc<Shared>) -> Result<Transaction> {
+        let conn = acquire(&shared.pool).await?;
+        // From here on, dropping `tx` (error or cancellation) closes the
+        // connection unless the state reaches `Finished`.
+        let mut tx = Transaction {
+            shared,
+            conn,
+            state: State::Starting,
+        };
+        tx.simple("BEGIN").await?;
+        tx.state = State::Open;
+        Ok(tx)
+    }
+
+    async fn simple(&mut self, statement: &'static str) -> Result<()> {
+        let result = self.conn.execute(statement).await.map(drop).map_err(|e| classify(e, false));
+        self.observe(&result);
+        result
+    }
+
+    /// Commits. If an earlier statement failed (so PostgreSQL aborted the
+    /// transaction), rolls back instead and returns [`Error::TransactionAborted`].
+    pub async fn commit(mut self) -> Result<()> {
+        if self.state == State::Aborted {
+            self.simple("ROLLBACK").await?;
+            self.state = State::Finished;
+            return Err(Error::TransactionAborted);
+        }
+        self.simple("COMMIT").await?;
+        self.state = State::Finished;
+        Ok(())
+    }
+
+    /// Rolls back every change made in the transaction.
+    pub async fn rollback(mut self) -> Result<()> {
+        self.simple("ROLLBACK").await?;
+        self.state = State::Finished;
+        Ok(())
+    }
+
+    fn observe<T>(&mut self, result: &Result<T>) {
+        if let Err(e) = result {
+            if e.is_connection_loss() {
+                self.shared.health.mark_loss();
+            }
+            // Input errors are raised before any SQL; anything else came from
+            // the server (or the link to it) and has aborted the transaction.
+            if matches!(
+                e,
+                Error::Database(_) | Error::Timeout { .. } | Error::OutcomeUnknown { .. }
+                    | Error::NotAnInteger { .. } | Error::Overflow { .. }
+            ) && self.state == State::Open
+            {
+                self.state = State::Aborted;
+            }
+        }
+    }
+}
+
+impl Session for Transaction {
+    fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    async fn connection(&mut self) -> Result<&mut PgConnection> {
+        Ok(&mut *self.conn)
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if self.state != State::Finished {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+macro_rules! transaction_methods {
+    ($(
+        $(#[$doc:meta])*
+        fn $name:ident<$($g:ident: $bound:path),*>($($arg:ident: $ty:ty),*) -> $ret:ty = $op:path;
+    )*) => {
+        impl Transaction {
+            $(
+                $(#[$doc])*
+                pub async fn $name<$($g: $bound),*>(&mut self, $($arg: $ty),*) -> Result<$ret> {
+                    let result = $op(self, $($arg),*).await;
+                    self.observe(&result);
+                    result
+                }
+            )*
+        }
+    };
+}
+
+for_each_kv_method!(transaction_methods);
+
+impl fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transaction")
+            .field("table", &self.shared.sql.table)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,78 @@
+//! Helpers shared by pgkv's examples, integration tests and benchmarks.
+//!
+//! Tests never skip: without `DATABASE_URL` they fail and say how to run
+//! them (`scripts/with-postgres cargo test --workspace`).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use pgkv::{Config, Store};
+
+/// The server to test against, from `DATABASE_URL`.
+pub fn database_url() -> String {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "DATABASE_URL is not set. Run through the wrapper that starts a throwaway \
+             PostgreSQL: scripts/with-postgres cargo test --workspace"
+        ),
+    }
+}
+
+/// A table name no other test in this run uses, so tests can run in parallel.
+pub fn unique_table(tag: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let tag: String = tag
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(24)
+        .collect();
+    format!("t_{tag}_{}_{n}", std::process::id())
+}
+
+/// A config for a fresh table of its own.
+pub fn config(tag: &str) -> Config {
+    Config::new(database_url()).table_name(&unique_table(tag)).max_connections(8)
+}
+
+/// A store on a fresh table of its own.
+pub async fn store(tag: &str) -> Store {
+    Store::with_config(config(tag)).await.expect("connect to DATABASE_URL")
+}
+
+/// A store on a fresh table, with the config adjusted by `adjust`.
+pub async fn store_with(tag: &str, adjust: impl FnOnce(Config) -> Config) -> Store {
+    Store::with_config(adjust(config(tag))).await.expect("connect to DATABASE_URL")
+}
+
+/// The quoted table name of a store (from its Debug output, which names it).
+pub fn table_of(store: &Store) -> String {
+    let shown = format!("{store:?}");
+    let start = shown.find("table: \"").expect("Debug names the table") + "table: \"".len();
+    let end = shown[start..].rfind('"').expect("closing quote") + start;
+    shown[start..end].replace("\\\"", "\"")
+}
+
+/// Moves the expiry of `key` into the past, so expired-row handling can be
+/// tested without sleeping.
+pub async fn force_expire(store: &Store, key: &str) {
+    let sql = format!(
+        "UPDATE {} SET expires_at = statement_timestamp() - interval '1 second' WHERE key = $1",
+        table_of(store)
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(key)
+        .execute(store.pool())
+        .await
+        .expect("force expiry");
+    assert_eq!(done.rows_affected(), 1, "force_expire: no row for {key:?}");
+}
+
+/// Rows physically in the table, expired or not.
+pub async fn raw_row_count(store: &Store) -> i64 {
+    let sql = format!("SELECT count(*) FROM {}", table_of(store));
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(store.pool())
+        .await
+        .expect("count rows")
+}
