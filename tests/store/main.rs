@@ -2,3 +2,4 @@
 //! with a module per area. Every test uses a table of its own.
 
 mod basic;
+mod records;

@@ -1,0 +1,133 @@
+//! `KvRecord`: a serde type that knows its key prefix and TTL, the "Postgres
+//! as a KV store with SQLx" pattern as a trait.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::Result;
+use crate::json::{decode_opt, encode};
+use crate::store::Store;
+
+/// A record stored as JSON under `PREFIX + key`, expiring after `TTL`.
+///
+/// Derive it (`#[derive(KvRecord)]` with `#[kv(prefix = "game-", ttl = 3600)]`)
+/// or implement the two constants by hand. Every method is one statement,
+/// and every returned future is `Send` (spawnable on tokio).
+///
+/// - **Key format**: [`key_format`](Self::key_format) turns the caller's key
+///   into the stored key; by default `PREFIX` followed by the key. Override
+///   it for another layout.
+/// - **TTL**: `Some(d)` makes [`set_ex`](Self::set_ex) store with that
+///   expiry and [`get_ex`](Self::get_ex) slide it; `None` stores without one.
+/// - **JSON**: values are serde_json text, so they stay readable and
+///   queryable from SQL (`convert_from(value, 'UTF8')::jsonb`) and survive
+///   adding optional fields.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use pgkv::KvRecord;
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Game { id: u64, name: String }
+///
+/// impl KvRecord for Game {
+///     const PREFIX: &'static str = "game-";
+///     const TTL: Option<Duration> = Some(Duration::from_secs(3600));
+/// }
+///
+/// # async fn demo(store: pgkv::Store) -> pgkv::Result<()> {
+/// Game { id: 7, name: "Go".into() }.set_ex(&store, "7").await?;
+/// let game = Game::get(&store, "7").await?;
+/// # let _ = game;
+/// # Ok(())
+/// # }
+/// ```
+pub trait KvRecord: Serialize + DeserializeOwned + Send + Sync + Sized {
+    /// Prepended to every key.
+    const PREFIX: &'static str;
+    /// Expiry applied by `set_ex` and `get_ex`; `None` for none.
+    const TTL: Option<Duration>;
+
+    /// The stored key for `key` (default: `PREFIX` + `key`).
+    fn key_format(key: &str) -> String {
+        let mut full = String::with_capacity(Self::PREFIX.len() + key.len());
+        full.push_str(Self::PREFIX);
+        full.push_str(key);
+        full
+    }
+
+    /// Stores this record under `key_format(key)` with `TTL`.
+    fn set_ex(&self, store: &Store, key: &str) -> impl Future<Output = Result<()>> + Send {
+        // Encoded before the future is built, so the future holds no `&Self`.
+        let key = Self::key_format(key);
+        let encoded = encode(&key, self);
+        let store = store.clone();
+        async move {
+            let bytes = encoded?;
+            match Self::TTL {
+                Some(ttl) => store.set_ex(&key, bytes, ttl).await,
+                None => store.set(&key, bytes).await,
+            }
+        }
+    }
+
+    /// The record under `key_format(key)`.
+    fn get(store: &Store, key: &str) -> impl Future<Output = Result<Option<Self>>> + Send {
+        let key = Self::key_format(key);
+        let store = store.clone();
+        async move { decode_opt(&key, store.get(&key).await?) }
+    }
+
+    /// The record under `key_format(key)`, with its expiry reset to now +
+    /// `TTL` in the same statement (a plain read when `TTL` is `None`).
+    fn get_ex(store: &Store, key: &str) -> impl Future<Output = Result<Option<Self>>> + Send {
+        let key = Self::key_format(key);
+        let store = store.clone();
+        async move {
+            let bytes = match Self::TTL {
+                Some(ttl) => store.get_ex(&key, ttl).await?,
+                None => store.get(&key).await?,
+            };
+            decode_opt(&key, bytes)
+        }
+    }
+
+    /// Reads and deletes the record atomically: of concurrent callers,
+    /// exactly one gets it.
+    fn get_del(store: &Store, key: &str) -> impl Future<Output = Result<Option<Self>>> + Send {
+        let key = Self::key_format(key);
+        let store = store.clone();
+        async move { decode_opt(&key, store.get_and_delete(&key).await?) }
+    }
+
+    /// Deletes the record; true if it existed.
+    fn del(store: &Store, key: &str) -> impl Future<Output = Result<bool>> + Send {
+        let key = Self::key_format(key);
+        let store = store.clone();
+        async move { store.delete(&key).await }
+    }
+}
+
+/// Support for the code `#[derive(KvRecord)]` generates. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde::Serialize;
+    pub use serde::de::DeserializeOwned;
+
+    use std::future::Future;
+
+    use crate::{KvRecord, Result, Store};
+
+    /// `record.save(&store)`: `set_ex` under the key field's `Display` text.
+    pub fn save<'a, R: KvRecord>(
+        record: &'a R,
+        store: &'a Store,
+        key: &dyn std::fmt::Display,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        let key = key.to_string();
+        async move { record.set_ex(store, &key).await }
+    }
+}

@@ -1,0 +1,1 @@
+//! KvRecord, #[derive(KvRecord)] and TypedStore against PostgreSQL.
