@@ -176,12 +176,16 @@ impl Config {
             return Err(Error::InvalidConfig("max_connections must be at least 1".into()));
         }
         if self.acquire_timeout.is_zero() {
-            return Err(Error::InvalidConfig("acquire_timeout must be longer than zero".into()));
+            return Err(Error::InvalidConfig(
+                "acquire_timeout must be longer than zero".into(),
+            ));
         }
         if let Some(name) = &self.application_name
             && name.contains('\0')
         {
-            return Err(Error::InvalidConfig("application_name contains a NUL byte".into()));
+            return Err(Error::InvalidConfig(
+                "application_name contains a NUL byte".into(),
+            ));
         }
         Ok(())
     }
@@ -255,7 +259,12 @@ mod tests {
         assert!(Config::new("x").max_key_length(0).validate().is_err());
         assert!(Config::new("x").max_value_size(0).validate().is_err());
         assert!(Config::new("x").max_value_size(1 << 30).validate().is_err());
-        assert!(Config::new("x").acquire_timeout(Duration::ZERO).validate().is_err());
+        assert!(
+            Config::new("x")
+                .acquire_timeout(Duration::ZERO)
+                .validate()
+                .is_err()
+        );
     }
 
     #[test]

@@ -107,7 +107,9 @@ pub enum Error {
     InvalidConfig(String),
 
     /// `auto_create_table(false)` was set and the table does not exist.
-    #[error("table {table} does not exist (auto_create_table is off: run the migrations or pgkv::schema_sql first)")]
+    #[error(
+        "table {table} does not exist (auto_create_table is off: run the migrations or pgkv::schema_sql first)"
+    )]
     TableMissing {
         /// The schema-qualified table name.
         table: String,
@@ -214,7 +216,9 @@ fn sqlstate(e: &sqlx::Error) -> Option<&str> {
 
 fn is_connection_loss_sqlx(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => {
+            true
+        }
         sqlx::Error::Database(_) => matches!(
             sqlstate(e),
             Some(code) if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")

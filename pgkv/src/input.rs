@@ -102,7 +102,10 @@ mod tests {
     fn keys() {
         assert!(matches!(LIMITS.key(""), Err(Error::EmptyKey)));
         assert!(matches!(LIMITS.key("a\0b"), Err(Error::KeyContainsNul { .. })));
-        assert!(matches!(LIMITS.key("123456789"), Err(Error::KeyTooLong { len: 9, max: 8, .. })));
+        assert!(matches!(
+            LIMITS.key("123456789"),
+            Err(Error::KeyTooLong { len: 9, max: 8, .. })
+        ));
         // The limit is in bytes, not characters.
         assert!(LIMITS.key("ééééé").is_err());
         assert_eq!(LIMITS.key("12345678").unwrap(), "12345678");
@@ -110,7 +113,10 @@ mod tests {
 
     #[test]
     fn values() {
-        assert!(matches!(LIMITS.value("k", b"12345"), Err(Error::ValueTooLarge { size: 5, max: 4, .. })));
+        assert!(matches!(
+            LIMITS.value("k", b"12345"),
+            Err(Error::ValueTooLarge { size: 5, max: 4, .. })
+        ));
         assert!(LIMITS.value("k", b"1234").is_ok());
         assert!(LIMITS.value("k", b"").is_ok());
     }

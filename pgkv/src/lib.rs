@@ -23,12 +23,12 @@ pub use crate::config::{Config, TableType, TtlCleanupStrategy};
 pub use crate::error::{Error, Result};
 pub use crate::input::MAX_TTL;
 pub use crate::ops::CasResult;
+#[cfg(feature = "json")]
+pub use crate::record::KvRecord;
 pub use crate::scan::{KeyValue, ScanOptions};
 pub use crate::schema::{MIGRATOR, schema_sql};
 pub use crate::store::Store;
 pub use crate::transaction::Transaction;
-#[cfg(feature = "json")]
-pub use crate::record::KvRecord;
 #[cfg(feature = "json")]
 pub use crate::typed::TypedStore;
 /// `#[derive(KvRecord)]`: see the [`KvRecord`](trait@KvRecord) trait.

@@ -69,7 +69,11 @@ pub(crate) async fn set_ex(
     Ok(())
 }
 
-pub(crate) async fn set_nx(s: &mut impl Session, key: impl AsRef<str>, value: impl AsRef<[u8]>) -> Result<bool> {
+pub(crate) async fn set_nx(
+    s: &mut impl Session,
+    key: impl AsRef<str>,
+    value: impl AsRef<[u8]>,
+) -> Result<bool> {
     let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
     let sql = s.shared().sql.set_nx.get();
     let done = sqlx::query(sql)
@@ -100,7 +104,11 @@ pub(crate) async fn set_nx_ex(
     Ok(done.rows_affected() == 1)
 }
 
-pub(crate) async fn replace(s: &mut impl Session, key: impl AsRef<str>, value: impl AsRef<[u8]>) -> Result<bool> {
+pub(crate) async fn replace(
+    s: &mut impl Session,
+    key: impl AsRef<str>,
+    value: impl AsRef<[u8]>,
+) -> Result<bool> {
     let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
     let sql = s.shared().sql.replace.get();
     let done = sqlx::query(sql)
@@ -126,16 +134,20 @@ pub(crate) async fn get_string(s: &mut impl Session, key: impl AsRef<str>) -> Re
     let key = key.as_ref();
     match get(s, key).await? {
         None => Ok(None),
-        Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|source| Error::InvalidUtf8 {
-            key: key.to_owned(),
-            source,
-        }),
+        Some(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|source| Error::InvalidUtf8 {
+                key: key.to_owned(),
+                source,
+            }),
     }
 }
 
 pub(crate) async fn get_or_err(s: &mut impl Session, key: impl AsRef<str>) -> Result<Vec<u8>> {
     let key = key.as_ref();
-    get(s, key).await?.ok_or_else(|| Error::NotFound { key: key.to_owned() })
+    get(s, key)
+        .await?
+        .ok_or_else(|| Error::NotFound { key: key.to_owned() })
 }
 
 pub(crate) async fn exists(s: &mut impl Session, key: impl AsRef<str>) -> Result<bool> {
@@ -159,7 +171,11 @@ pub(crate) async fn delete(s: &mut impl Session, key: impl AsRef<str>) -> Result
     Ok(live > 0)
 }
 
-pub(crate) async fn get_ex(s: &mut impl Session, key: impl AsRef<str>, ttl: Duration) -> Result<Option<Vec<u8>>> {
+pub(crate) async fn get_ex(
+    s: &mut impl Session,
+    key: impl AsRef<str>,
+    ttl: Duration,
+) -> Result<Option<Vec<u8>>> {
     let key = s.shared().limits.key(key.as_ref())?;
     let ttl = input::ttl(ttl)?;
     let sql = s.shared().sql.get_ex.get();
@@ -222,7 +238,10 @@ fn batch_columns<'a, K: AsRef<str>, V: AsRef<[u8]>>(
     Ok(last_wins.into_iter().unzip())
 }
 
-pub(crate) async fn set_many<K: AsRef<str>, V: AsRef<[u8]>>(s: &mut impl Session, items: &[(K, V)]) -> Result<()> {
+pub(crate) async fn set_many<K: AsRef<str>, V: AsRef<[u8]>>(
+    s: &mut impl Session,
+    items: &[(K, V)],
+) -> Result<()> {
     let (keys, values) = batch_columns(s, items)?;
     if keys.is_empty() {
         return Ok(());
@@ -270,7 +289,10 @@ fn batch_keys<'a, K: AsRef<str>>(s: &impl Session, keys: &'a [K]) -> Result<Vec<
     Ok(unique)
 }
 
-pub(crate) async fn get_many<K: AsRef<str>>(s: &mut impl Session, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+pub(crate) async fn get_many<K: AsRef<str>>(
+    s: &mut impl Session,
+    keys: &[K],
+) -> Result<Vec<Option<Vec<u8>>>> {
     let unique = batch_keys(s, keys)?;
     if unique.is_empty() {
         return Ok(Vec::new());
@@ -299,13 +321,9 @@ pub(crate) async fn delete_many<K: AsRef<str>>(s: &mut impl Session, keys: &[K])
     Ok(live.unsigned_abs())
 }
 
-async fn add(s: &mut impl Session, key: &str, by: i64, decrement: bool) -> Result<i64> {
-    let key = s.shared().limits.key(key)?;
-    let sql = if decrement {
-        s.shared().sql.decrement.get()
-    } else {
-        s.shared().sql.increment.get()
-    };
+pub(crate) async fn increment(s: &mut impl Session, key: impl AsRef<str>, by: i64) -> Result<i64> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let sql = s.shared().sql.increment.get();
     let stored: Vec<u8> = sqlx::query_scalar(sql)
         .bind(key)
         .bind(by)
@@ -319,12 +337,15 @@ async fn add(s: &mut impl Session, key: &str, by: i64, decrement: bool) -> Resul
         .ok_or_else(|| Error::NotAnInteger { key: key.to_owned() })
 }
 
-pub(crate) async fn increment(s: &mut impl Session, key: impl AsRef<str>, by: i64) -> Result<i64> {
-    add(s, key.as_ref(), by, false).await
-}
-
+/// Like Redis `DECRBY`, subtracting `i64::MIN` is refused outright: its
+/// negation does not exist.
 pub(crate) async fn decrement(s: &mut impl Session, key: impl AsRef<str>, by: i64) -> Result<i64> {
-    add(s, key.as_ref(), by, true).await
+    let key = key.as_ref();
+    s.shared().limits.key(key)?;
+    match by.checked_neg() {
+        Some(negated) => increment(s, key, negated).await,
+        None => Err(Error::Overflow { key: key.to_owned() }),
+    }
 }
 
 pub(crate) async fn compare_and_swap(
@@ -359,7 +380,11 @@ pub(crate) async fn compare_and_swap(
             .map_err(write_err)?;
         match (created, current) {
             (true, _) => return Ok(CasResult::Success),
-            (false, Some(current)) => return Ok(CasResult::Mismatch { current: Some(current) }),
+            (false, Some(current)) => {
+                return Ok(CasResult::Mismatch {
+                    current: Some(current),
+                });
+            }
             // Inserted concurrently after this statement's snapshot: look again.
             (false, None) => continue,
         }

@@ -143,7 +143,10 @@ pub(crate) async fn scan(s: &mut impl Session, opts: ScanOptions) -> Result<Vec<
         .fetch_all(s.connection().await?)
         .await
         .map_err(|e| classify(e, false))?;
-    Ok(rows.into_iter().map(|(key, value)| KeyValue { key, value }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(key, value)| KeyValue { key, value })
+        .collect())
 }
 
 pub(crate) async fn count(s: &mut impl Session, opts: ScanOptions) -> Result<u64> {

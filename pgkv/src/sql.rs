@@ -95,7 +95,6 @@ pub(crate) struct Statements {
     pub(crate) get_many: Sql,
     pub(crate) delete_many: Sql,
     pub(crate) increment: Sql,
-    pub(crate) decrement: Sql,
     pub(crate) cas_absent: Sql,
     pub(crate) cas_present: Sql,
     pub(crate) get_and_set: Sql,
@@ -114,7 +113,11 @@ fn quote_ident(name: &str) -> String {
 
 /// The schema-qualified, quoted table name.
 pub(crate) fn qualified_table(config: &Config) -> String {
-    format!("{}.{}", quote_ident(&config.schema), quote_ident(&config.table_name))
+    format!(
+        "{}.{}",
+        quote_ident(&config.schema),
+        quote_ident(&config.table_name)
+    )
 }
 
 /// The DDL that creates a configured table and its expiry index, idempotently.
@@ -127,7 +130,10 @@ pub(crate) fn create_table_ddl(config: &Config) -> Vec<String> {
     let index = quote_ident(&format!("{}_expires_at_idx", config.table_name));
     let mut ddl = Vec::new();
     if config.schema != "public" {
-        ddl.push(format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&config.schema)));
+        ddl.push(format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            quote_ident(&config.schema)
+        ));
     }
     ddl.push(format!(
         "CREATE {unlogged}TABLE IF NOT EXISTS {table} (\n    \
@@ -215,13 +221,13 @@ impl Statements {
         // `bigint` input would also accept spaces and '+', so the text is
         // checked first; anything else is made unparseable ('x' prefix) so the
         // cast fails with 22P02, and overflow fails with 22003.
-        let counter = |op: &str, initial: &str| {
+        let counter = {
             let digits = "encode(kv.value, 'escape')";
             format!(
-                "{insert} VALUES ($1, decode(({initial})::text, 'escape'), NULL, {now}, {now}) \
+                "{insert} VALUES ($1, decode($2::bigint::text, 'escape'), NULL, {now}, {now}) \
                  ON CONFLICT (key) DO UPDATE SET \
                  value = CASE WHEN {expired} THEN EXCLUDED.value ELSE decode(((CASE WHEN {digits} ~ '^-?[0-9]+$' \
-                 THEN {digits} ELSE 'x' || {digits} END)::bigint {op} $2)::text, 'escape') END, \
+                 THEN {digits} ELSE 'x' || {digits} END)::bigint + $2)::text, 'escape') END, \
                  expires_at = CASE WHEN {expired} THEN NULL ELSE kv.expires_at END, \
                  created_at = CASE WHEN {expired} THEN EXCLUDED.created_at ELSE kv.created_at END, \
                  updated_at = EXCLUDED.updated_at \
@@ -262,7 +268,9 @@ impl Statements {
             replace: Sql::new(format!(
                 "UPDATE {t} SET value = $2, updated_at = {now} WHERE key = $1 AND {live}"
             )),
-            get: Sql::new(format!("{purge_one}SELECT value FROM {t} WHERE key = $1 AND {live}")),
+            get: Sql::new(format!(
+                "{purge_one}SELECT value FROM {t} WHERE key = $1 AND {live}"
+            )),
             exists: Sql::new(format!(
                 "{purge_one}SELECT EXISTS (SELECT 1 FROM {t} WHERE key = $1 AND {live})"
             )),
@@ -295,8 +303,7 @@ impl Statements {
                  (SELECT key FROM {t} WHERE key = ANY($1) ORDER BY key FOR UPDATE) RETURNING expires_at) \
                  SELECT count(*) FROM d WHERE {live}"
             )),
-            increment: Sql::new(counter("+", "$2::bigint")),
-            decrement: Sql::new(counter("-", "0 - $2::bigint")),
+            increment: Sql::new(counter),
             cas_absent: Sql::new(format!(
                 "{locked}, \
                  taken AS (UPDATE {t} SET value = $2, expires_at = NULL, created_at = {now}, updated_at = {now} \
@@ -381,7 +388,15 @@ mod tests {
     fn conflict_clauses_use_no_volatile_functions() {
         // The Citus rule: nothing but columns, EXCLUDED and parameters after ON CONFLICT.
         let s = Statements::new(&Config::new("x"));
-        for sql in [&s.set, &s.set_ex, &s.set_nx, &s.set_nx_ex, &s.set_many, &s.increment, &s.decrement] {
+        for sql in [
+            &s.set,
+            &s.set_ex,
+            &s.set_nx,
+            &s.set_nx_ex,
+            &s.set_many,
+            &s.set_many_ex,
+            &s.increment,
+        ] {
             let text = sql.text();
             let tail = &text[text.find("ON CONFLICT").expect("upsert")..];
             assert!(!tail.contains("statement_timestamp"), "{text}");

@@ -190,6 +190,8 @@ async fn prepare_table(pool: &PgPool, config: &Config) -> Result<()> {
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store").field("table", &self.shared.sql.table).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("table", &self.shared.sql.table)
+            .finish_non_exhaustive()
     }
 }

@@ -55,7 +55,12 @@ impl Transaction {
     }
 
     async fn simple(&mut self, statement: &'static str) -> Result<()> {
-        let result = self.conn.execute(statement).await.map(drop).map_err(|e| classify(e, false));
+        let result = self
+            .conn
+            .execute(statement)
+            .await
+            .map(drop)
+            .map_err(|e| classify(e, false));
         self.observe(&result);
         result
     }
@@ -89,8 +94,11 @@ impl Transaction {
             // the server (or the link to it) and has aborted the transaction.
             if matches!(
                 e,
-                Error::Database(_) | Error::Timeout { .. } | Error::OutcomeUnknown { .. }
-                    | Error::NotAnInteger { .. } | Error::Overflow { .. }
+                Error::Database(_)
+                    | Error::Timeout { .. }
+                    | Error::OutcomeUnknown { .. }
+                    | Error::NotAnInteger { .. }
+                    | Error::Overflow { .. }
             ) && self.state == State::Open
             {
                 self.state = State::Aborted;

@@ -2,4 +2,10 @@
 //! with a module per area. Every test uses a table of its own.
 
 mod basic;
+mod batch;
+mod cas;
+mod counters;
 mod records;
+mod scan;
+mod ttl;
+mod tx;

@@ -32,17 +32,23 @@ pub fn unique_table(tag: &str) -> String {
 
 /// A config for a fresh table of its own.
 pub fn config(tag: &str) -> Config {
-    Config::new(database_url()).table_name(&unique_table(tag)).max_connections(8)
+    Config::new(database_url())
+        .table_name(&unique_table(tag))
+        .max_connections(8)
 }
 
 /// A store on a fresh table of its own.
 pub async fn store(tag: &str) -> Store {
-    Store::with_config(config(tag)).await.expect("connect to DATABASE_URL")
+    Store::with_config(config(tag))
+        .await
+        .expect("connect to DATABASE_URL")
 }
 
 /// A store on a fresh table, with the config adjusted by `adjust`.
 pub async fn store_with(tag: &str, adjust: impl FnOnce(Config) -> Config) -> Store {
-    Store::with_config(adjust(config(tag))).await.expect("connect to DATABASE_URL")
+    Store::with_config(adjust(config(tag)))
+        .await
+        .expect("connect to DATABASE_URL")
 }
 
 /// The quoted table name of a store (from its Debug output, which names it).

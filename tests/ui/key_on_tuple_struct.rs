@@ -1,0 +1,8 @@
+use pgkv::KvRecord;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, KvRecord)]
+#[kv(prefix = "game-")]
+struct Game(#[kv(key)] u64, String);
+
+fn main() {}

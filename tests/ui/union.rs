@@ -1,0 +1,10 @@
+use pgkv::KvRecord;
+
+#[derive(KvRecord)]
+#[kv(prefix = "bits-")]
+union Bits {
+    int: u32,
+    float: f32,
+}
+
+fn main() {}
