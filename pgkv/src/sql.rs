@@ -120,6 +120,15 @@ pub(crate) fn qualified_table(config: &Config) -> String {
     )
 }
 
+/// The schema-qualified, quoted name of the table's expiry index.
+pub(crate) fn qualified_index(config: &Config) -> String {
+    format!(
+        "{}.{}",
+        quote_ident(&config.schema),
+        quote_ident(&format!("{}_expires_at_idx", config.table_name))
+    )
+}
+
 /// The DDL that creates a configured table and its expiry index, idempotently.
 pub(crate) fn create_table_ddl(config: &Config) -> Vec<String> {
     let table = qualified_table(config);
@@ -127,6 +136,7 @@ pub(crate) fn create_table_ddl(config: &Config) -> Vec<String> {
         TableType::Unlogged => "UNLOGGED ",
         TableType::Regular => "",
     };
+    // CREATE INDEX takes the index name unqualified: it lands in the table's schema.
     let index = quote_ident(&format!("{}_expires_at_idx", config.table_name));
     let mut ddl = Vec::new();
     if config.schema != "public" {

@@ -157,34 +157,41 @@ macro_rules! store_methods {
 
 for_each_kv_method!(store_methods);
 
-/// Creates the table (serialised by an advisory lock, so many instances
-/// starting at once do not race on the catalog), or checks it exists.
+/// Checks the table and its index exist, creating them if allowed.
+///
+/// The catalog is read first: `CREATE ... IF NOT EXISTS` would take a lock
+/// that waits for every open transaction writing to the table, so an
+/// instance starting next to busy ones would stall on it.
 async fn prepare_table(pool: &PgPool, config: &Config) -> Result<()> {
     let table = crate::sql::qualified_table(config);
+    let index = crate::sql::qualified_index(config);
     let mut conn = acquire(pool).await?;
-    if config.auto_create_table {
-        // One simple-protocol message runs as one implicit transaction, which
-        // the transaction-scoped lock needs. The connection is closed after,
-        // so a failure midway cannot leave it in a transaction.
-        let mut script = String::from("SELECT pg_advisory_xact_lock(7305983471152380417);\n");
-        for statement in create_table_ddl(config) {
-            script.push_str(&statement);
-            script.push_str(";\n");
-        }
-        conn.close_on_drop();
-        conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(script)))
-            .await
-            .map_err(|e| classify(e, false))?;
-    } else {
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+    let (has_table, has_index): (bool, bool) =
+        sqlx::query_as("SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL")
             .bind(&table)
+            .bind(&index)
             .fetch_one(&mut *conn)
             .await
             .map_err(|e| classify(e, false))?;
-        if !exists {
-            return Err(Error::TableMissing { table });
-        }
+    if has_table && (has_index || !config.auto_create_table) {
+        return Ok(());
     }
+    if !config.auto_create_table {
+        return Err(Error::TableMissing { table });
+    }
+    // One simple-protocol message runs as one implicit transaction, which the
+    // transaction-scoped advisory lock needs: instances starting together
+    // take turns instead of racing on the catalog. The connection is closed
+    // afterwards, so a failure midway cannot leave it inside a transaction.
+    let mut script = String::from("SELECT pg_advisory_xact_lock(7305983471152380417);\n");
+    for statement in create_table_ddl(config) {
+        script.push_str(&statement);
+        script.push_str(";\n");
+    }
+    conn.close_on_drop();
+    conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(script)))
+        .await
+        .map_err(|e| classify(e, false))?;
     Ok(())
 }
 

@@ -4,8 +4,11 @@
 mod basic;
 mod batch;
 mod cas;
+mod concurrency;
 mod counters;
+mod errors;
 mod records;
 mod scan;
+mod schema;
 mod ttl;
 mod tx;
