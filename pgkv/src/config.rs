@@ -66,6 +66,7 @@ pub struct Config {
     pub(crate) application_name: Option<String>,
     pub(crate) max_connections: u32,
     pub(crate) acquire_timeout: Duration,
+    pub(crate) cleanup_batch_size: u32,
 }
 
 /// Longest table name accepted: PostgreSQL truncates identifiers at 63 bytes,
@@ -88,6 +89,7 @@ impl Config {
             application_name: None,
             max_connections: 10,
             acquire_timeout: Duration::from_secs(30),
+            cleanup_batch_size: 5_000,
         }
     }
 
@@ -155,6 +157,14 @@ impl Config {
         self
     }
 
+    /// Rows deleted per statement by the expiry sweeps (`cleanup_expired`
+    /// and the cleanup task; default 5,000). Smaller batches hold fewer row
+    /// locks at a time; larger ones finish a big backlog in fewer round trips.
+    pub fn cleanup_batch_size(mut self, rows: u32) -> Self {
+        self.cleanup_batch_size = rows;
+        self
+    }
+
     /// Checks every setting; run by the store before it connects.
     pub(crate) fn validate(&self) -> Result<()> {
         check_identifier("table name", &self.table_name, MAX_TABLE_NAME)?;
@@ -178,6 +188,11 @@ impl Config {
         if self.acquire_timeout.is_zero() {
             return Err(Error::InvalidConfig(
                 "acquire_timeout must be longer than zero".into(),
+            ));
+        }
+        if self.cleanup_batch_size == 0 {
+            return Err(Error::InvalidConfig(
+                "cleanup_batch_size must be at least 1".into(),
             ));
         }
         if let Some(name) = &self.application_name
@@ -231,6 +246,7 @@ impl fmt::Debug for Config {
             .field("application_name", &self.application_name)
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("cleanup_batch_size", &self.cleanup_batch_size)
             .finish()
     }
 }

@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     pub(crate) sql: Statements,
     pub(crate) limits: Limits,
     pub(crate) health: Arc<Health>,
+    /// Rows per statement in an expiry sweep.
+    pub(crate) cleanup_batch: i64,
 }
 
 /// Remembers when a call last lost its connection.

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod cleanup;
 mod config;
 mod conn;
 mod error;
@@ -19,6 +20,7 @@ mod transaction;
 #[cfg(feature = "json")]
 mod typed;
 
+pub use crate::cleanup::{CleanupHandle, CleanupStats, PassSummary};
 pub use crate::config::{Config, TableType, TtlCleanupStrategy};
 pub use crate::error::{Error, Result};
 pub use crate::input::MAX_TTL;

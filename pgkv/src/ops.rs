@@ -10,6 +10,7 @@ use sqlx::postgres::types::PgInterval;
 use crate::conn::Session;
 use crate::error::{Error, Result, classify, classify_counter};
 use crate::input;
+use crate::sql::{Sql, Statements};
 
 /// Attempts at a read-modify-write that lost a race with a concurrent insert
 /// of the same absent key. Each retry means another writer made progress.
@@ -38,16 +39,44 @@ pub enum CasResult {
     NotFound,
 }
 
+/// Picks one statement out of a table's set.
+type Pick = fn(&Statements) -> &Sql;
+
+/// Runs a `(key, value[, ttl])` write and returns how many rows it touched.
+/// Input is checked first: nothing is sent for a bad key, value or TTL.
+async fn write_entry(
+    s: &mut impl Session,
+    pick: Pick,
+    key: &str,
+    value: &[u8],
+    ttl: Option<Duration>,
+) -> Result<u64> {
+    let (key, value) = s.shared().limits.entry(key, value)?;
+    let ttl = ttl.map(input::ttl).transpose()?;
+    let mut query = sqlx::query(pick(&s.shared().sql).get()).bind(key).bind(value);
+    if let Some(ttl) = ttl {
+        query = query.bind(ttl);
+    }
+    let done = query.execute(s.connection().await?).await.map_err(write_err)?;
+    Ok(done.rows_affected())
+}
+
+/// Runs a `(key[, ttl])` write and returns how many rows it touched.
+async fn write_key(s: &mut impl Session, pick: Pick, key: &str, ttl: Option<Duration>) -> Result<u64> {
+    let key = s.shared().limits.key(key)?;
+    let ttl = ttl.map(input::ttl).transpose()?;
+    let mut query = sqlx::query(pick(&s.shared().sql).get()).bind(key);
+    if let Some(ttl) = ttl {
+        query = query.bind(ttl);
+    }
+    let done = query.execute(s.connection().await?).await.map_err(write_err)?;
+    Ok(done.rows_affected())
+}
+
 pub(crate) async fn set(s: &mut impl Session, key: impl AsRef<str>, value: impl AsRef<[u8]>) -> Result<()> {
-    let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
-    let sql = s.shared().sql.set.get();
-    sqlx::query(sql)
-        .bind(key)
-        .bind(value)
-        .execute(s.connection().await?)
+    write_entry(s, |q| &q.set, key.as_ref(), value.as_ref(), None)
         .await
-        .map_err(write_err)?;
-    Ok(())
+        .map(drop)
 }
 
 pub(crate) async fn set_ex(
@@ -56,17 +85,9 @@ pub(crate) async fn set_ex(
     value: impl AsRef<[u8]>,
     ttl: Duration,
 ) -> Result<()> {
-    let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
-    let ttl = input::ttl(ttl)?;
-    let sql = s.shared().sql.set_ex.get();
-    sqlx::query(sql)
-        .bind(key)
-        .bind(value)
-        .bind(ttl)
-        .execute(s.connection().await?)
+    write_entry(s, |q| &q.set_ex, key.as_ref(), value.as_ref(), Some(ttl))
         .await
-        .map_err(write_err)?;
-    Ok(())
+        .map(drop)
 }
 
 pub(crate) async fn set_nx(
@@ -74,15 +95,7 @@ pub(crate) async fn set_nx(
     key: impl AsRef<str>,
     value: impl AsRef<[u8]>,
 ) -> Result<bool> {
-    let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
-    let sql = s.shared().sql.set_nx.get();
-    let done = sqlx::query(sql)
-        .bind(key)
-        .bind(value)
-        .execute(s.connection().await?)
-        .await
-        .map_err(write_err)?;
-    Ok(done.rows_affected() == 1)
+    Ok(write_entry(s, |q| &q.set_nx, key.as_ref(), value.as_ref(), None).await? == 1)
 }
 
 pub(crate) async fn set_nx_ex(
@@ -91,17 +104,7 @@ pub(crate) async fn set_nx_ex(
     value: impl AsRef<[u8]>,
     ttl: Duration,
 ) -> Result<bool> {
-    let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
-    let ttl = input::ttl(ttl)?;
-    let sql = s.shared().sql.set_nx_ex.get();
-    let done = sqlx::query(sql)
-        .bind(key)
-        .bind(value)
-        .bind(ttl)
-        .execute(s.connection().await?)
-        .await
-        .map_err(write_err)?;
-    Ok(done.rows_affected() == 1)
+    Ok(write_entry(s, |q| &q.set_nx_ex, key.as_ref(), value.as_ref(), Some(ttl)).await? == 1)
 }
 
 pub(crate) async fn replace(
@@ -109,15 +112,7 @@ pub(crate) async fn replace(
     key: impl AsRef<str>,
     value: impl AsRef<[u8]>,
 ) -> Result<bool> {
-    let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
-    let sql = s.shared().sql.replace.get();
-    let done = sqlx::query(sql)
-        .bind(key)
-        .bind(value)
-        .execute(s.connection().await?)
-        .await
-        .map_err(write_err)?;
-    Ok(done.rows_affected() == 1)
+    Ok(write_entry(s, |q| &q.replace, key.as_ref(), value.as_ref(), None).await? == 1)
 }
 
 pub(crate) async fn get(s: &mut impl Session, key: impl AsRef<str>) -> Result<Option<Vec<u8>>> {
@@ -188,16 +183,7 @@ pub(crate) async fn get_ex(
 }
 
 pub(crate) async fn expire(s: &mut impl Session, key: impl AsRef<str>, ttl: Duration) -> Result<bool> {
-    let key = s.shared().limits.key(key.as_ref())?;
-    let ttl = input::ttl(ttl)?;
-    let sql = s.shared().sql.expire.get();
-    let done = sqlx::query(sql)
-        .bind(key)
-        .bind(ttl)
-        .execute(s.connection().await?)
-        .await
-        .map_err(write_err)?;
-    Ok(done.rows_affected() == 1)
+    Ok(write_key(s, |q| &q.expire, key.as_ref(), Some(ttl)).await? == 1)
 }
 
 pub(crate) async fn ttl(s: &mut impl Session, key: impl AsRef<str>) -> Result<Option<Duration>> {
@@ -212,14 +198,7 @@ pub(crate) async fn ttl(s: &mut impl Session, key: impl AsRef<str>) -> Result<Op
 }
 
 pub(crate) async fn persist(s: &mut impl Session, key: impl AsRef<str>) -> Result<bool> {
-    let key = s.shared().limits.key(key.as_ref())?;
-    let sql = s.shared().sql.persist.get();
-    let done = sqlx::query(sql)
-        .bind(key)
-        .execute(s.connection().await?)
-        .await
-        .map_err(write_err)?;
-    Ok(done.rows_affected() == 1)
+    Ok(write_key(s, |q| &q.persist, key.as_ref(), None).await? == 1)
 }
 
 /// Validates a whole batch, keeps the last value of a repeated key, and sorts
@@ -421,23 +400,4 @@ pub(crate) async fn get_and_delete(s: &mut impl Session, key: impl AsRef<str>) -
         .fetch_optional(s.connection().await?)
         .await
         .map_err(write_err)
-}
-
-/// Deletes expired rows in batches of `batch` until a batch comes back short.
-pub(crate) async fn cleanup_expired(s: &mut impl Session, batch: i64) -> Result<u64> {
-    let mut total = 0;
-    loop {
-        let sql = s.shared().sql.cleanup_batch.get();
-        let deleted = sqlx::query(sql)
-            .bind(batch)
-            .execute(s.connection().await?)
-            .await
-            .map_err(write_err)?
-            .rows_affected();
-        total += deleted;
-        if deleted < batch.unsigned_abs() {
-            return Ok(total);
-        }
-        tokio::task::yield_now().await;
-    }
 }

@@ -100,11 +100,16 @@ pub(crate) struct Statements {
     pub(crate) get_and_set: Sql,
     pub(crate) get_and_delete: Sql,
     pub(crate) cleanup_batch: Sql,
+    pub(crate) cleanup_fleet_batch: Sql,
     pub(crate) keys: RangeSql,
     pub(crate) scan: RangeSql,
     pub(crate) count: RangeSql,
     pub(crate) delete_range: RangeSql,
 }
+
+/// Mixed into the hash of the table name that keys the cleanup advisory
+/// lock, so pgkv's locks do not collide with an application's own.
+const CLEANUP_LOCK_SEED: i64 = 7_305_983_471_152_380_417;
 
 /// Quotes an identifier the way PostgreSQL's `quote_ident` does.
 fn quote_ident(name: &str) -> String {
@@ -127,6 +132,21 @@ pub(crate) fn qualified_index(config: &Config) -> String {
         quote_ident(&config.schema),
         quote_ident(&format!("{}_expires_at_idx", config.table_name))
     )
+}
+
+/// Serialises table creation between instances starting at once.
+const DDL_LOCK_KEY: i64 = 7_305_983_471_152_380_418;
+
+/// The DDL as one script for the simple protocol, which runs it as one
+/// implicit transaction: the transaction-scoped advisory lock at its head
+/// makes instances that start together take turns on the catalog.
+pub(crate) fn create_table_script(config: &Config) -> String {
+    let mut script = format!("SELECT pg_advisory_xact_lock({DDL_LOCK_KEY});\n");
+    for statement in create_table_ddl(config) {
+        script.push_str(&statement);
+        script.push_str(";\n");
+    }
+    script
 }
 
 /// The DDL that creates a configured table and its expiry index, idempotently.
@@ -261,6 +281,13 @@ impl Statements {
             _ => "cur.expires_at <= statement_timestamp()".to_owned(),
         };
 
+        let victims = |gate: &str| {
+            format!(
+                "SELECT key FROM {t} WHERE {gate} AND expires_at <= {now} \
+                 ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED"
+            )
+        };
+
         let range = |select: &str, tail: &str| {
             let t = t.clone();
             let select = select.to_owned();
@@ -345,9 +372,21 @@ impl Statements {
             // skips rows other sessions hold; the outer DELETE re-checks the
             // expiry so a row extended meanwhile survives.
             cleanup_batch: Sql::new(format!(
-                "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} \
-                 WHERE expires_at <= statement_timestamp() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
-                 AND expires_at <= statement_timestamp()"
+                "WITH victims AS ({victims}) \
+                 DELETE FROM {t} WHERE key IN (SELECT key FROM victims) AND expires_at <= {now}",
+                victims = victims("TRUE")
+            )),
+            // The background task's batch also takes the fleet lock, for this
+            // statement's implicit transaction only: while one instance's
+            // pass runs, the others' batches find the lock taken and stop.
+            // (A session-level lock would stick to a pooled connection.)
+            cleanup_fleet_batch: Sql::new(format!(
+                "WITH fleet AS (SELECT pg_try_advisory_xact_lock(hashtextextended($2, {CLEANUP_LOCK_SEED})) AS held), \
+                 victims AS ({victims}), \
+                 gone AS (DELETE FROM {t} WHERE key IN (SELECT key FROM victims) \
+                 AND expires_at <= {now} RETURNING 1) \
+                 SELECT (SELECT held FROM fleet), (SELECT count(*) FROM gone)",
+                victims = victims("(SELECT held FROM fleet)")
             )),
             keys: RangeSql::build(range("SELECT key", " ORDER BY key LIMIT $3 OFFSET $4")),
             scan: RangeSql::build(range("SELECT key, value", " ORDER BY key LIMIT $3 OFFSET $4")),

@@ -10,11 +10,8 @@ use crate::conn::{Health, PoolSession, Shared, acquire, connect_pool};
 use crate::error::{Error, Result, classify};
 use crate::input::Limits;
 use crate::methods::for_each_kv_method;
-use crate::sql::{Statements, create_table_ddl};
+use crate::sql::{Statements, create_table_script};
 use crate::transaction::Transaction;
-
-/// Rows per statement when deleting expired rows.
-pub(crate) const CLEANUP_BATCH: i64 = 5_000;
 
 /// A key/value store in one PostgreSQL table.
 ///
@@ -74,6 +71,7 @@ impl Store {
                     max_value_size: config.max_value_size,
                 },
                 health,
+                cleanup_batch: i64::from(config.cleanup_batch_size),
             }),
         })
     }
@@ -81,16 +79,6 @@ impl Store {
     /// The underlying sqlx pool, for queries of your own.
     pub fn pool(&self) -> &PgPool {
         &self.shared.pool
-    }
-
-    /// Deletes every expired row now, in batches of 5,000 rows per
-    /// statement, whatever the cleanup strategy; returns the rows deleted.
-    /// Rows another session holds locked are skipped.
-    pub async fn cleanup_expired(&self) -> Result<u64> {
-        let mut session = PoolSession::new(&self.shared);
-        let result = crate::ops::cleanup_expired(&mut session, CLEANUP_BATCH).await;
-        session.settle(&result);
-        result
     }
 
     /// Starts a transaction on one pooled connection. See [`Transaction`].
@@ -179,17 +167,10 @@ async fn prepare_table(pool: &PgPool, config: &Config) -> Result<()> {
     if !config.auto_create_table {
         return Err(Error::TableMissing { table });
     }
-    // One simple-protocol message runs as one implicit transaction, which the
-    // transaction-scoped advisory lock needs: instances starting together
-    // take turns instead of racing on the catalog. The connection is closed
-    // afterwards, so a failure midway cannot leave it inside a transaction.
-    let mut script = String::from("SELECT pg_advisory_xact_lock(7305983471152380417);\n");
-    for statement in create_table_ddl(config) {
-        script.push_str(&statement);
-        script.push_str(";\n");
-    }
+    // The connection is closed afterwards, so a failure midway cannot leave
+    // it inside the script's transaction.
     conn.close_on_drop();
-    conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(script)))
+    conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create_table_script(config))))
         .await
         .map_err(|e| classify(e, false))?;
     Ok(())

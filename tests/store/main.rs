@@ -4,6 +4,7 @@
 mod basic;
 mod batch;
 mod cas;
+mod cleanup;
 mod concurrency;
 mod counters;
 mod errors;

@@ -1,0 +1,336 @@
+//! Deleting expired rows: the on-demand sweep and the background task.
+//!
+//! Both delete in bounded batches (`LIMIT n FOR UPDATE SKIP LOCKED` on the
+//! partial expiry index, the expiry re-checked in the DELETE itself), one
+//! autocommit statement per batch, so a sweep never holds a long transaction
+//! and can be cancelled between any two statements.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::conn::PoolSession;
+use crate::conn::Session;
+use crate::error::{Result, classify};
+use crate::store::Store;
+
+/// What one pass of the cleanup task did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PassSummary {
+    /// Expired rows deleted.
+    pub rows_deleted: u64,
+    /// DELETE statements run.
+    pub batches: u64,
+    /// How long the pass took.
+    pub duration: Duration,
+    /// Another instance held the fleet lock, so this pass stopped early (or
+    /// did nothing): that instance is doing the work.
+    pub yielded: bool,
+    /// The error that ended the pass early, if any; the task carries on at
+    /// the next tick.
+    pub error: Option<String>,
+}
+
+/// Totals since a cleanup task started, plus its last pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CleanupStats {
+    /// Passes finished (successful or not).
+    pub passes: u64,
+    /// Passes that ended with an error.
+    pub failed_passes: u64,
+    /// Expired rows deleted by all passes.
+    pub rows_deleted: u64,
+    /// The most recent pass.
+    pub last_pass: Option<PassSummary>,
+}
+
+/// Control of a cleanup task started by [`Store::spawn_cleanup`].
+///
+/// Dropping the handle leaves the task running (like dropping a tokio
+/// `JoinHandle`); call [`shutdown`](Self::shutdown) to stop it.
+pub struct CleanupHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    stats: Arc<Mutex<CleanupStats>>,
+}
+
+impl CleanupHandle {
+    /// Stops the task and waits for it. A pass in progress stops after the
+    /// batch statement in flight (each batch is its own autocommit
+    /// statement, so no transaction is left open and nothing runs after this
+    /// returns).
+    pub async fn shutdown(self) {
+        // The task checks the flag between batches and while it sleeps, so
+        // it stops within one batch's time. If the task is gone the send
+        // fails, which is fine.
+        let _ = self.stop.send(true);
+        // The task never panics; a JoinError could only mean the runtime is
+        // shutting down, and then there is nothing left to stop.
+        let _ = self.task.await;
+    }
+
+    /// Totals so far and a summary of the last pass.
+    pub fn stats(&self) -> CleanupStats {
+        self.stats.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// True once the task has stopped.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl fmt::Debug for CleanupHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CleanupHandle")
+            .field("finished", &self.task.is_finished())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// The shortest interval accepted; a zero interval would spin.
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+impl Store {
+    /// Deletes every expired row now, whatever the cleanup strategy, and
+    /// returns how many it deleted. Runs batches of
+    /// [`cleanup_batch_size`](crate::Config::cleanup_batch_size) rows, one
+    /// statement each, until a batch comes back short. Rows that another
+    /// session holds locked are skipped; it does not wait for the cleanup
+    /// task of another instance, and does not take its lock.
+    pub async fn cleanup_expired(&self) -> Result<u64> {
+        let mut session = PoolSession::new(&self.shared);
+        let result = sweep(&mut session).await;
+        session.settle(&result);
+        result
+    }
+
+    /// The background cleanup loop, for `tokio::spawn`:
+    ///
+    /// ```no_run
+    /// # async fn demo(store: pgkv::Store) {
+    /// use std::time::Duration;
+    /// tokio::spawn(store.cleanup_task(Duration::from_secs(60)));
+    /// # }
+    /// ```
+    ///
+    /// Every `interval` (±10 % jitter, so a fleet started together does not
+    /// stampede) it runs one pass of batched deletes. Across all instances
+    /// that share the table, one pass runs at a time (a transaction-scoped
+    /// advisory lock keyed on the table); the others find the lock taken and
+    /// wait for their next tick. A failed pass is logged (`tracing`, target
+    /// `pgkv::cleanup`) and retried at the next tick; the future never
+    /// completes and never panics. To stop it, use
+    /// [`spawn_cleanup`](Self::spawn_cleanup) instead, or abort the task.
+    pub fn cleanup_task(&self, interval: Duration) -> impl Future<Output = ()> + Send + 'static {
+        let store = self.clone();
+        let stats = Arc::new(Mutex::new(CleanupStats::default()));
+        // Nobody can stop this one: the sender is dropped, and `run` treats a
+        // closed channel as "never stop".
+        let (_, never) = watch::channel(false);
+        async move { run(store, interval, stats, never).await }
+    }
+
+    /// Spawns [`cleanup_task`](Self::cleanup_task) on the current tokio
+    /// runtime and returns a handle to stop it and read its statistics.
+    ///
+    /// # Panics
+    /// When called outside a tokio runtime, as `tokio::spawn` does.
+    pub fn spawn_cleanup(&self, interval: Duration) -> CleanupHandle {
+        let (stop, stopped) = watch::channel(false);
+        let stats = Arc::new(Mutex::new(CleanupStats::default()));
+        let task = tokio::spawn(run(self.clone(), interval, stats.clone(), stopped));
+        CleanupHandle { stop, task, stats }
+    }
+
+    /// The server's `EXPLAIN` of one cleanup batch: a diagnostic showing
+    /// that the sweep reads the partial index on `expires_at`.
+    pub async fn explain_cleanup(&self) -> Result<String> {
+        let mut session = PoolSession::new(&self.shared);
+        let explain = format!("EXPLAIN {}", self.shared.sql.cleanup_batch.get().as_str());
+        let batch = self.shared.cleanup_batch;
+        let lines: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(explain))
+            .bind(batch)
+            .fetch_all(session.connection().await?)
+            .await
+            .map_err(|e| classify(e, false))?;
+        Ok(lines.into_iter().map(|(l,)| l).collect::<Vec<_>>().join("\n"))
+    }
+}
+
+/// The manual sweep: batches until one comes back short.
+async fn sweep(s: &mut impl Session) -> Result<u64> {
+    let batch = s.shared().cleanup_batch;
+    let mut total = 0;
+    loop {
+        let sql = s.shared().sql.cleanup_batch.get();
+        let deleted = sqlx::query(sql)
+            .bind(batch)
+            .execute(s.connection().await?)
+            .await
+            .map_err(|e| classify(e, true))?
+            .rows_affected();
+        total += deleted;
+        if deleted < batch.unsigned_abs() {
+            return Ok(total);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// True once `shutdown` has been asked for.
+fn stop_requested(stop: &watch::Receiver<bool>) -> bool {
+    *stop.borrow()
+}
+
+/// One pass of the task: like [`sweep`], but each batch also takes the
+/// fleet lock, and the pass ends when another instance holds it (or when
+/// the task is asked to stop).
+async fn fleet_pass(store: &Store, stop: &watch::Receiver<bool>) -> PassSummary {
+    let started = Instant::now();
+    let mut summary = PassSummary {
+        rows_deleted: 0,
+        batches: 0,
+        duration: Duration::ZERO,
+        yielded: false,
+        error: None,
+    };
+    let shared = &store.shared;
+    while !stop_requested(stop) {
+        // A fresh checkout per batch: the connection goes back to the pool
+        // between batches, so the sweep never starves the application.
+        let mut session = PoolSession::new(shared);
+        let result = async {
+            let sql = shared.sql.cleanup_fleet_batch.get();
+            sqlx::query_as::<_, (bool, i64)>(sql)
+                .bind(shared.cleanup_batch)
+                .bind(&shared.sql.table)
+                .fetch_one(session.connection().await?)
+                .await
+                .map_err(|e| classify(e, true))
+        }
+        .await;
+        session.settle(&result);
+        match result {
+            Err(e) => {
+                summary.error = Some(e.to_string());
+                break;
+            }
+            Ok((false, _)) => {
+                summary.yielded = true;
+                break;
+            }
+            Ok((true, deleted)) => {
+                summary.batches += 1;
+                summary.rows_deleted += deleted.unsigned_abs();
+                if deleted < shared.cleanup_batch {
+                    break;
+                }
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+    summary.duration = started.elapsed();
+    summary
+}
+
+async fn run(
+    store: Store,
+    interval: Duration,
+    stats: Arc<Mutex<CleanupStats>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let interval = interval.max(MIN_INTERVAL);
+    let mut jitter = Jitter::new();
+    let mut stoppable = true;
+    loop {
+        let nap = tokio::time::sleep(jitter.around(interval));
+        if stoppable {
+            tokio::select! {
+                () = nap => {}
+                changed = stop.changed() => match changed {
+                    Ok(()) if stop_requested(&stop) => return,
+                    Ok(()) => continue,
+                    // The sender is gone: nobody can ask to stop any more.
+                    Err(_) => {
+                        stoppable = false;
+                        continue;
+                    }
+                },
+            }
+        } else {
+            nap.await;
+        }
+        let summary = fleet_pass(&store, &stop).await;
+        match &summary.error {
+            Some(error) => tracing::warn!(
+                target: "pgkv::cleanup",
+                table = %store.shared.sql.table,
+                %error,
+                rows_deleted = summary.rows_deleted,
+                "cleanup pass failed; retrying at the next tick"
+            ),
+            None => tracing::debug!(
+                target: "pgkv::cleanup",
+                table = %store.shared.sql.table,
+                rows_deleted = summary.rows_deleted,
+                batches = summary.batches,
+                yielded = summary.yielded,
+                duration_ms = u64::try_from(summary.duration.as_millis()).unwrap_or(u64::MAX),
+                "cleanup pass"
+            ),
+        }
+        let mut totals = stats.lock().unwrap_or_else(PoisonError::into_inner);
+        totals.passes += 1;
+        totals.failed_passes += u64::from(summary.error.is_some());
+        totals.rows_deleted += summary.rows_deleted;
+        totals.last_pass = Some(summary);
+    }
+}
+
+/// A small xorshift generator for the interval's jitter: it needs to differ
+/// between instances, not to be unpredictable.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new() -> Jitter {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let here = &nanos as *const u32 as u64;
+        Jitter((u64::from(nanos) << 32 | here) | 1)
+    }
+
+    /// `interval` scaled by a factor in [0.9, 1.1].
+    fn around(&mut self, interval: Duration) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let unit = (self.0 >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
+        interval.mul_f64(0.9 + 0.2 * unit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        let mut j = Jitter::new();
+        let base = Duration::from_secs(60);
+        let samples: Vec<Duration> = (0..1000).map(|_| j.around(base)).collect();
+        assert!(
+            samples
+                .iter()
+                .all(|d| *d >= base.mul_f64(0.9) && *d <= base.mul_f64(1.1))
+        );
+        assert!(samples.iter().any(|d| *d < base) && samples.iter().any(|d| *d > base));
+    }
+}
