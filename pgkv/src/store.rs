@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sqlx::{Executor, PgPool};
 
 use crate::config::Config;
-use crate::conn::{Health, PoolSession, Shared, acquire, connect_pool};
+use crate::conn::{Connections, PoolSession, Shared, open_connections};
 use crate::error::{Error, Result, classify};
 use crate::input::Limits;
 use crate::methods::for_each_kv_method;
@@ -45,40 +45,48 @@ impl Store {
         Store::with_config(Config::new(url)).await
     }
 
-    /// Validates `config`, opens a pool of its own and prepares the table.
+    /// Validates `config`, connects (the store opens up to `max_connections`
+    /// connections of its own, as calls need them) and prepares the table.
     pub async fn with_config(config: Config) -> Result<Store> {
         config.validate()?;
-        let health = Arc::new(Health::new());
-        let pool = connect_pool(&config, health.clone()).await?;
-        Store::start(pool, &config, health).await
+        let conns = open_connections(&config)?;
+        Store::start(conns, &config).await
     }
 
-    /// Uses an application's existing pool (`config`'s URL, pool size and
-    /// timeouts are ignored; the pool's own settings apply).
+    /// Uses an application's existing pool. `config`'s URL and application
+    /// name are not used; the store checks out at most `max_connections` of
+    /// the pool's connections at once (waiting at most `acquire_timeout`),
+    /// and hands idle ones back to the pool after a few seconds.
     pub async fn from_pool(pool: PgPool, config: Config) -> Result<Store> {
         config.validate()?;
-        Store::start(pool, &config, Arc::new(Health::new())).await
+        let conns = Connections::borrow(pool, config.max_connections, config.acquire_timeout);
+        Store::start(conns, &config).await
     }
 
-    async fn start(pool: PgPool, config: &Config, health: Arc<Health>) -> Result<Store> {
-        prepare_table(&pool, config).await?;
+    async fn start(conns: Arc<Connections>, config: &Config) -> Result<Store> {
+        prepare_table(&conns, config).await?;
         Ok(Store {
             shared: Arc::new(Shared {
-                pool,
+                conns,
                 sql: Statements::new(config),
                 limits: Limits {
                     max_key_length: config.max_key_length,
                     max_value_size: config.max_value_size,
                 },
-                health,
                 cleanup_batch: i64::from(config.cleanup_batch_size),
             }),
         })
     }
 
-    /// The underlying sqlx pool, for queries of your own.
+    /// A sqlx pool on the same database, for queries of your own.
+    ///
+    /// For a store made by [`connect`](Self::connect) or
+    /// [`with_config`](Self::with_config) it is a separate pool (same
+    /// options and size, connecting only when used), so your queries and the
+    /// store's calls never wait for each other. For [`from_pool`](Self::from_pool)
+    /// it is the pool you passed in.
     pub fn pool(&self) -> &PgPool {
-        &self.shared.pool
+        self.shared.conns.pool()
     }
 
     /// Starts a transaction on one pooled connection. See [`Transaction`].
@@ -150,10 +158,10 @@ for_each_kv_method!(store_methods);
 /// The catalog is read first: `CREATE ... IF NOT EXISTS` would take a lock
 /// that waits for every open transaction writing to the table, so an
 /// instance starting next to busy ones would stall on it.
-async fn prepare_table(pool: &PgPool, config: &Config) -> Result<()> {
+async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<()> {
     let table = crate::sql::qualified_table(config);
     let index = crate::sql::qualified_index(config);
-    let mut conn = acquire(pool).await?;
+    let mut conn = conns.lease().await?;
     let (has_table, has_index): (bool, bool) =
         sqlx::query_as("SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL")
             .bind(&table)
@@ -169,7 +177,7 @@ async fn prepare_table(pool: &PgPool, config: &Config) -> Result<()> {
     }
     // The connection is closed afterwards, so a failure midway cannot leave
     // it inside the script's transaction.
-    conn.close_on_drop();
+    conn.discard();
     conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create_table_script(config))))
         .await
         .map_err(|e| classify(e, false))?;

@@ -4,10 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sqlx::pool::PoolConnection;
-use sqlx::{Executor, PgConnection, Postgres};
+use sqlx::{Executor, PgConnection};
 
-use crate::conn::{Session, Shared, acquire};
+use crate::conn::{Lease, Session, Shared};
 use crate::error::{Error, Result, classify};
 use crate::methods::for_each_kv_method;
 
@@ -24,7 +23,7 @@ use crate::methods::for_each_kv_method;
 /// `statement_timestamp()`, so TTLs behave as outside one.
 pub struct Transaction {
     shared: Arc<Shared>,
-    conn: PoolConnection<Postgres>,
+    conn: Lease,
     state: State,
 }
 
@@ -41,7 +40,7 @@ enum State {
 
 impl Transaction {
     pub(crate) async fn begin(shared: Arc<Shared>) -> Result<Transaction> {
-        let conn = acquire(&shared.pool).await?;
+        let conn = shared.conns.lease().await?;
         // From here on, dropping `tx` (error or cancellation) closes the
         // connection unless the state reaches `Finished`.
         let mut tx = Transaction {
@@ -88,7 +87,7 @@ impl Transaction {
     fn observe<T>(&mut self, result: &Result<T>) {
         if let Err(e) = result {
             if e.is_connection_loss() {
-                self.shared.health.mark_loss();
+                self.conn.lost();
             }
             // Input errors are raised before any SQL; anything else came from
             // the server (or the link to it) and has aborted the transaction.
@@ -120,7 +119,7 @@ impl Session for Transaction {
 impl Drop for Transaction {
     fn drop(&mut self) {
         if self.state != State::Finished {
-            self.conn.close_on_drop();
+            self.conn.discard();
         }
     }
 }

@@ -124,6 +124,13 @@ async fn cancellation_never_poisons_the_pool() {
     })
     .await;
     s.set("k", "0").await.unwrap();
+    let table = pgkv_suite::table_of(&s);
+    let mut observer = {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect(&pgkv_suite::database_url())
+            .await
+            .unwrap()
+    };
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
         seed ^= seed << 13;
@@ -146,7 +153,24 @@ async fn cancellation_never_poisons_the_pool() {
                 _ => s2.get("k").await.map(drop),
             }
         };
-        let _ = tokio::time::timeout(budget, work).await;
+        // A write the store acknowledged must be visible to everyone at once:
+        // one that landed in a transaction left open on a pooled connection
+        // would not be.
+        if let Ok(Ok(())) = tokio::time::timeout(budget, work).await
+            && i % 4 != 3
+        {
+            let seen: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT convert_from(value, 'UTF8') FROM {table} WHERE key = 'k'"
+            )))
+            .fetch_one(&mut observer)
+            .await
+            .unwrap();
+            assert_eq!(
+                seen,
+                i.to_string(),
+                "iteration {i}: acknowledged write not visible"
+            );
+        }
     }
     // Closing a cancelled connection happens in a background task: give it a moment.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -158,15 +182,16 @@ async fn cancellation_never_poisons_the_pool() {
     .await
     .unwrap();
     assert_eq!(stuck, 0, "connections left inside a transaction");
-    // Every connection the pool hands out can write (an aborted transaction could not).
-    for _ in 0..10 {
-        let mut conns = Vec::new();
-        for _ in 0..2 {
-            let mut c = s.pool().acquire().await.unwrap();
-            let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *c).await.unwrap();
-            assert_eq!(one, 1);
-            conns.push(c);
-        }
+    // Both of the store's connections can write (an aborted transaction could
+    // not, and one stuck inside a transaction would hide the write).
+    for round in 0..5 {
+        let (mut t1, mut t2) = (s.begin().await.unwrap(), s.begin().await.unwrap());
+        t1.set(format!("probe1:{round}"), "x").await.unwrap();
+        t2.set(format!("probe2:{round}"), "x").await.unwrap();
+        t1.commit().await.unwrap();
+        t2.commit().await.unwrap();
+        assert!(s.exists(format!("probe1:{round}")).await.unwrap());
+        assert!(s.exists(format!("probe2:{round}")).await.unwrap());
     }
     // And the store works, with a value from some completed write.
     let v: i64 = s.get_string("k").await.unwrap().unwrap().parse().unwrap();
