@@ -119,7 +119,7 @@ struct Idle {
 #[derive(Debug)]
 enum Source {
     /// Opened by the store, with these options.
-    Open(PgConnectOptions),
+    Open(Box<PgConnectOptions>),
     /// Checked out of the application's pool.
     Borrow,
 }
@@ -150,7 +150,7 @@ impl Connections {
         max: u32,
         timeout: Duration,
     ) -> Arc<Connections> {
-        Connections::new(pool, Source::Open(options), max, timeout)
+        Connections::new(pool, Source::Open(Box::new(options)), max, timeout)
     }
 
     /// Connections checked out of an application's pool, at most `max` at once.
