@@ -24,6 +24,8 @@ struct Game {
 #[tokio::main]
 async fn main() -> pgkv::Result<()> {
     let store = Store::connect(&database_url()).await?;
+    // As in the blog post: a background task deletes expired rows for good.
+    let cleanup = store.spawn_cleanup(std::time::Duration::from_secs(60));
     let key = Game::key_format("1");
 
     let game = Game {
@@ -67,6 +69,7 @@ async fn main() -> pgkv::Result<()> {
     println!("del:     {} (it existed)", Game::del(&store, "1").await?);
     println!("del:     {} (already gone)", Game::del(&store, "1").await?);
     println!("get:     {:?}", Game::get(&store, "1").await?);
+    cleanup.shutdown().await;
     Ok(())
 }
 
