@@ -96,7 +96,9 @@ pub trait KvRecord: Serialize + DeserializeOwned + Send + Sync + Sized {
     }
 
     /// Reads and deletes the record atomically: of concurrent callers,
-    /// exactly one gets it.
+    /// exactly one gets it. A stored value that does not decode as `Self`
+    /// has still been deleted; the [`Error::Json`](crate::Error::Json) says
+    /// which key it was.
     fn get_del(store: &Store, key: &str) -> impl Future<Output = Result<Option<Self>>> + Send {
         let key = Self::key_format(key);
         let store = store.clone();
