@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool, Postgres};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Config;
@@ -104,7 +104,15 @@ impl Conn {
         match self {
             // Dropping the socket is enough: the server ends the session.
             Conn::Own(conn) => drop(conn),
-            Conn::Borrowed(mut conn) => conn.close_on_drop(),
+            // sqlx closes a pooled connection in a spawned task, which needs
+            // a runtime; without one, detach it and drop the socket.
+            Conn::Borrowed(mut conn) => {
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    conn.close_on_drop();
+                } else {
+                    drop(conn.detach());
+                }
+            }
         }
     }
 }
@@ -207,7 +215,8 @@ impl Connections {
             conns: self.clone(),
             conn: Some(conn),
             discard: false,
-            _permit: permit,
+            roll_back: false,
+            permit: Some(permit),
         }
     }
 
@@ -243,9 +252,7 @@ impl Drop for Connections {
         if tokio::runtime::Handle::try_current().is_err() {
             let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(PoisonError::into_inner));
             for Idle { conn, .. } in idle {
-                if let Conn::Borrowed(conn) = conn {
-                    drop(conn.detach());
-                }
+                conn.close();
             }
         }
     }
@@ -262,13 +269,22 @@ pub(crate) struct Lease {
     conns: Arc<Connections>,
     conn: Option<Conn>,
     discard: bool,
-    _permit: OwnedSemaphorePermit,
+    roll_back: bool,
+    /// Held until the connection is back on the stack (or closed).
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Lease {
     /// Closes the connection instead of reusing it.
     pub(crate) fn discard(&mut self) {
         self.discard = true;
+    }
+
+    /// Rolls back whatever transaction may be open before the connection is
+    /// reused: used when a transaction is dropped unfinished (or its `BEGIN`
+    /// or `COMMIT` was cancelled midway).
+    pub(crate) fn roll_back_on_drop(&mut self) {
+        self.roll_back = true;
     }
 
     /// Records that the server dropped this connection: it is discarded, and
@@ -300,15 +316,43 @@ impl DerefMut for Lease {
     }
 }
 
+/// How long a dropped transaction's `ROLLBACK` may take before its
+/// connection is closed instead (the statement in flight may be waiting for a
+/// lock).
+const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            if self.discard {
-                conn.close();
-            } else {
-                self.conns.give_back(conn);
-            }
+        let Some(conn) = self.conn.take() else { return };
+        if self.discard {
+            conn.close();
+            return;
         }
+        if !self.roll_back {
+            self.conns.give_back(conn);
+            return;
+        }
+        // Closing instead would make every cancelled transaction cost a new
+        // connection, and callers that keep cancelling would then spend
+        // their time budgets reconnecting and starve everyone else. The
+        // ROLLBACK runs in a task that keeps this lease's permit, so the
+        // connection is not handed out until it is clean.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            conn.close();
+            return;
+        };
+        let conns = self.conns.clone();
+        let permit = self.permit.take();
+        runtime.spawn(async move {
+            let mut conn = conn;
+            let rolled_back = tokio::time::timeout(ROLLBACK_TIMEOUT, conn.get().execute("ROLLBACK")).await;
+            if matches!(rolled_back, Ok(Ok(_))) {
+                conns.give_back(conn);
+            } else {
+                conn.close();
+            }
+            drop(permit);
+        });
     }
 }
 

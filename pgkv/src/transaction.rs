@@ -15,9 +15,10 @@ use crate::methods::for_each_kv_method;
 ///
 /// Finish it with [`commit`](Self::commit) or [`rollback`](Self::rollback).
 /// Dropped without either (or dropped while `BEGIN`/`COMMIT` is in flight, as
-/// when its future is cancelled), it rolls back: its connection is closed
-/// rather than returned to the pool, so no later user of the pool can
-/// inherit an open or aborted transaction.
+/// when its future is cancelled), it rolls back: a background `ROLLBACK`
+/// runs before the connection is used again (it is closed instead if that
+/// fails or takes over 5 s), so no later caller can inherit an open or
+/// aborted transaction.
 ///
 /// Time inside a transaction is still each statement's own
 /// `statement_timestamp()`, so TTLs behave as outside one.
@@ -25,6 +26,9 @@ pub struct Transaction {
     shared: Arc<Shared>,
     conn: Lease,
     state: State,
+    /// The current call has sent a statement: an error now came from the
+    /// server (or the link to it), not from checks before any SQL.
+    sent: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,12 +45,13 @@ enum State {
 impl Transaction {
     pub(crate) async fn begin(shared: Arc<Shared>) -> Result<Transaction> {
         let conn = shared.conns.lease().await?;
-        // From here on, dropping `tx` (error or cancellation) closes the
-        // connection unless the state reaches `Finished`.
+        // From here on, dropping `tx` (error or cancellation) rolls back
+        // unless the state reaches `Finished`.
         let mut tx = Transaction {
             shared,
             conn,
             state: State::Starting,
+            sent: false,
         };
         tx.simple("BEGIN").await?;
         tx.state = State::Open;
@@ -54,6 +59,7 @@ impl Transaction {
     }
 
     async fn simple(&mut self, statement: &'static str) -> Result<()> {
+        self.sent = true;
         let result = self
             .conn
             .execute(statement)
@@ -89,16 +95,19 @@ impl Transaction {
             if e.is_connection_loss() {
                 self.conn.lost();
             }
-            // Input errors are raised before any SQL; anything else came from
-            // the server (or the link to it) and has aborted the transaction.
-            if matches!(
-                e,
-                Error::Database(_)
-                    | Error::Timeout { .. }
-                    | Error::OutcomeUnknown { .. }
-                    | Error::NotAnInteger { .. }
-                    | Error::Overflow { .. }
-            ) && self.state == State::Open
+            // Input errors are raised before any SQL, and some errors after
+            // a successful statement (a value that is not UTF-8); the server
+            // aborts the transaction only when a statement itself failed.
+            if self.sent
+                && matches!(
+                    e,
+                    Error::Database(_)
+                        | Error::Timeout { .. }
+                        | Error::OutcomeUnknown { .. }
+                        | Error::NotAnInteger { .. }
+                        | Error::Overflow { .. }
+                )
+                && self.state == State::Open
             {
                 self.state = State::Aborted;
             }
@@ -112,6 +121,7 @@ impl Session for Transaction {
     }
 
     async fn connection(&mut self) -> Result<&mut PgConnection> {
+        self.sent = true;
         Ok(&mut *self.conn)
     }
 }
@@ -119,7 +129,7 @@ impl Session for Transaction {
 impl Drop for Transaction {
     fn drop(&mut self) {
         if self.state != State::Finished {
-            self.conn.discard();
+            self.conn.roll_back_on_drop();
         }
     }
 }
@@ -133,6 +143,7 @@ macro_rules! transaction_methods {
             $(
                 $(#[$doc])*
                 pub async fn $name<$($g: $bound),*>(&mut self, $($arg: $ty),*) -> Result<$ret> {
+                    self.sent = false;
                     let result = $op(self, $($arg),*).await;
                     self.observe(&result);
                     result
