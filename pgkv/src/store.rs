@@ -123,8 +123,9 @@ impl Store {
                 Ok(value)
             }
             Err(e) => {
-                // The closure's error is the one worth reporting; a failed
-                // rollback closes the connection, which rolls back as well.
+                // The closure's error is the one worth reporting. If the
+                // rollback fails, the transaction's drop retries it in the
+                // background (or closes the connection, which also rolls back).
                 let _ = tx.rollback().await;
                 Err(e)
             }
