@@ -11,10 +11,7 @@ use pgkv::{Config, ScanOptions, Store, TtlCleanupStrategy};
 
 #[tokio::main]
 async fn main() -> pgkv::Result<()> {
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        eprintln!("DATABASE_URL is not set; run: scripts/with-postgres cargo run --example cleanup");
-        std::process::exit(2);
-    };
+    let url = pgkv_suite::example_database_url("cleanup");
     // Manual: reads never delete, so expired rows pile up until a sweep.
     let store = Store::with_config(
         Config::new(url)

@@ -21,12 +21,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 #[tokio::main]
 async fn main() -> pgkv::Result<()> {
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        eprintln!(
-            "DATABASE_URL is not set; run: scripts/with-postgres cargo run --release --example cleanup_at_scale"
-        );
-        std::process::exit(2);
-    };
+    let url = pgkv_suite::example_database_url("cleanup_at_scale");
     let mut args = std::env::args()
         .skip(1)
         .map(|a| a.parse::<i64>().expect("row counts are integers"));

@@ -23,7 +23,7 @@ struct Game {
 
 #[tokio::main]
 async fn main() -> pgkv::Result<()> {
-    let store = Store::connect(&database_url()).await?;
+    let store = Store::connect(&pgkv_suite::example_database_url("derive")).await?;
     // As in the blog post: a background task deletes expired rows for good.
     let cleanup = store.spawn_cleanup(std::time::Duration::from_secs(60));
     let key = Game::key_format("1");
@@ -78,18 +78,4 @@ async fn remaining(store: &Store, key: &str) -> pgkv::Result<String> {
         Some(ttl) => format!("{}s", ttl.as_secs()),
         None => "never".to_owned(),
     })
-}
-
-fn database_url() -> String {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            eprintln!(
-                "DATABASE_URL is not set. Run this example through the wrapper that starts a \
-                 throwaway PostgreSQL:\n\n    scripts/with-postgres cargo run --example derive\n\n\
-                 or set DATABASE_URL=postgres://user@host/db to use your own server."
-            );
-            std::process::exit(2);
-        }
-    }
 }

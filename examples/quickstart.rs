@@ -12,13 +12,7 @@ use pgkv::{CasResult, Config, ScanOptions, Store};
 
 #[tokio::main]
 async fn main() -> pgkv::Result<()> {
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        eprintln!(
-            "DATABASE_URL is not set. Start a throwaway PostgreSQL and run this with:\n  \
-             scripts/with-postgres cargo run --example quickstart"
-        );
-        std::process::exit(2);
-    };
+    let url = pgkv_suite::example_database_url("quickstart");
     // One Store per process; clone it into tasks. The table (UNLOGGED by
     // default) is created if missing.
     let store = Store::with_config(Config::new(url).table_name("quickstart")).await?;

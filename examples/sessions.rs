@@ -85,7 +85,7 @@ impl App {
 #[tokio::main]
 async fn main() -> pgkv::Result<()> {
     let app = App {
-        store: Store::connect(&database_url()).await?,
+        store: Store::connect(&pgkv_suite::example_database_url("sessions")).await?,
     };
 
     let ada = app.login(1, "ada").await?;
@@ -178,18 +178,4 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-fn database_url() -> String {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            eprintln!(
-                "DATABASE_URL is not set. Run this example through the wrapper that starts a \
-                 throwaway PostgreSQL:\n\n    scripts/with-postgres cargo run --example sessions\n\n\
-                 or set DATABASE_URL=postgres://user@host/db to use your own server."
-            );
-            std::process::exit(2);
-        }
-    }
 }

@@ -18,6 +18,22 @@ pub fn database_url() -> String {
     }
 }
 
+/// For the examples: `DATABASE_URL`, or (when unset) a message saying how
+/// to run `example` against a throwaway PostgreSQL, and exit code 2.
+pub fn example_database_url(example: &str) -> String {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            eprintln!(
+                "DATABASE_URL is not set. Run this example through the wrapper that starts a \
+                 throwaway PostgreSQL:\n\n    scripts/with-postgres cargo run --example {example}\n\n\
+                 or set DATABASE_URL=postgres://user@host/db to use your own server."
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
 /// A table name no other test in this run uses, so tests can run in parallel.
 pub fn unique_table(tag: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
