@@ -158,12 +158,12 @@ pub(crate) async fn exists(s: &mut impl Session, key: impl AsRef<str>) -> Result
 pub(crate) async fn delete(s: &mut impl Session, key: impl AsRef<str>) -> Result<bool> {
     let key = s.shared().limits.key(key.as_ref())?;
     let sql = s.shared().sql.delete.get();
-    let live: i64 = sqlx::query_scalar(sql)
+    let live: Option<bool> = sqlx::query_scalar(sql)
         .bind(key)
-        .fetch_one(s.connection().await?)
+        .fetch_optional(s.connection().await?)
         .await
         .map_err(write_err)?;
-    Ok(live > 0)
+    Ok(live == Some(true))
 }
 
 pub(crate) async fn get_ex(
@@ -395,9 +395,10 @@ pub(crate) async fn get_and_set(
 pub(crate) async fn get_and_delete(s: &mut impl Session, key: impl AsRef<str>) -> Result<Option<Vec<u8>>> {
     let key = s.shared().limits.key(key.as_ref())?;
     let sql = s.shared().sql.get_and_delete.get();
-    sqlx::query_scalar(sql)
+    let removed: Option<Option<Vec<u8>>> = sqlx::query_scalar(sql)
         .bind(key)
         .fetch_optional(s.connection().await?)
         .await
-        .map_err(write_err)
+        .map_err(write_err)?;
+    Ok(removed.flatten())
 }
