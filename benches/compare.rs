@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! bench/compare                       # the whole comparison, one command
+//! bench/compare --growth              # GET/SET/page cost at 10k, 1M, 10M rows
 //! ```
 //!
 //! Run by hand it needs `DATABASE_URL` and `PGKV_COMPARE_REDIS_URL`; under a
@@ -15,22 +16,27 @@
 //! Systems, each on its own table with the same schema and rows:
 //! - floor: sqlx 0.9, one dedicated `PgConnection` (no pool), prepared
 //!   statements, the leanest SQL for the same result;
+//! - floor, OnRead SQL: the same connection code running pgkv's `OnRead`
+//!   statements (reads carry the purge CTE), so pgkv's client cost can be
+//!   told from the cost of the SQL it chose;
 //! - pgkv: this crate's `Store` with its default config (`OnRead` TTL
-//!   strategy), pool of 8; plus the same with the `Manual` strategy, whose
-//!   reads carry no purge CTE, to tell SQL cost from client cost;
+//!   strategy), pool of 8; plus the same with the `Manual` strategy;
 //! - pgkv 0.1: the synchronous crate from crates.io, on a plain thread;
 //! - Redis: the `redis` crate, one multiplexed async connection.
 //!
 //! Every async system runs on one current-thread tokio runtime (each
-//! measured call awaited inside `block_on`, like a task on any runtime).
-//! Latency rounds interleave the systems (rotating order), so noise from the
-//! machine hits each alike; ratios are to the floor of the same pass.
+//! measured call awaited inside `block_on`, like a task on any runtime); a
+//! separate section measures GET under other runtime shapes. Latency rounds
+//! interleave the systems (rotating order), so noise from the machine hits
+//! each alike; ratios are to the floor of the same pass.
 //!
 //! Tunables (environment): `PGKV_COMPARE_ITERS` (timed calls per operation
 //! and system, default 2000), `PGKV_COMPARE_ROUNDS` (interleaved rounds,
 //! default 4), `PGKV_COMPARE_SECS` (throughput seconds per system, default
 //! 5, split over 2 rounds), `PGKV_COMPARE_TABLES` (`unlogged,regular`),
-//! `PGKV_COMPARE_PLACEMENT` (text describing the CPU layout, printed).
+//! `PGKV_COMPARE_PLACEMENT` (text describing the CPU layout, printed),
+//! `PGKV_COMPARE_GROWTH` (comma-separated table sizes: measure growth
+//! instead of the comparison).
 //!
 //! For profilers (perf, strace, callgrind) there is a bare loop mode that
 //! needs only `DATABASE_URL`: `PGKV_COMPARE_LOOP=<floor|pgkv|pgkvm>:<get|set>:<calls>`
@@ -38,7 +44,6 @@
 //! after another and prints the mean time per call, e.g.
 //! `PGKV_COMPARE_LOOP=pgkv:get:20000 strace -c -f target/release/deps/compare-…`.
 
-use std::error::Error;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -49,7 +54,8 @@ use redis::aio::MultiplexedConnection;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, SqlSafeStr, SqlStr};
 use tokio::runtime::Runtime;
 
-type Res<T> = Result<T, Box<dyn Error>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Res<T> = Result<T, BoxError>;
 
 /// Rows in every table before the measurements (`key:00000` … `key:09999`).
 const ROWS: usize = 10_000;
@@ -107,6 +113,7 @@ impl Op {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     Floor,
+    FloorOnRead,
     Pgkv,
     PgkvManual,
     Legacy,
@@ -114,8 +121,9 @@ enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [
+    const ALL: [Kind; 6] = [
         Kind::Floor,
+        Kind::FloorOnRead,
         Kind::Pgkv,
         Kind::PgkvManual,
         Kind::Legacy,
@@ -125,7 +133,8 @@ impl Kind {
     fn header(self) -> &'static str {
         match self {
             Kind::Floor => "floor (sqlx, 1 conn)",
-            Kind::Pgkv => "pgkv 0.2",
+            Kind::FloorOnRead => "floor, OnRead SQL",
+            Kind::Pgkv => "pgkv 0.2 (OnRead)",
             Kind::PgkvManual => "pgkv 0.2, Manual TTL",
             Kind::Legacy => "pgkv 0.1",
             Kind::Redis => "Redis",
@@ -135,11 +144,29 @@ impl Kind {
     fn tag(self) -> &'static str {
         match self {
             Kind::Floor => "floor",
+            Kind::FloorOnRead => "flooro",
             Kind::Pgkv => "pgkv",
             Kind::PgkvManual => "pgkvm",
             Kind::Legacy => "legacy",
             Kind::Redis => "redis",
         }
+    }
+
+    /// What this system's factor is measured against: pgkv's default config
+    /// against the floor doing the same SQL work, everything else against
+    /// the plain floor.
+    fn baseline(self) -> Kind {
+        match self {
+            Kind::Pgkv => Kind::FloorOnRead,
+            _ => Kind::Floor,
+        }
+    }
+
+    fn index(self) -> usize {
+        Kind::ALL
+            .iter()
+            .position(|k| *k == self)
+            .expect("every kind is listed")
     }
 }
 
@@ -177,7 +204,7 @@ impl Work {
         Work {
             keys,
             counters: (0..COUNTERS).map(|i| format!("ctr:{i:03}")).collect(),
-            value: (0..VALUE).map(|i| b'a' + (i % 26) as u8).collect(),
+            value: value(),
             scan_first,
             scan_len,
         }
@@ -187,6 +214,90 @@ impl Work {
     fn scan_after(&self, rng: &mut Rng) -> &str {
         &self.keys[self.scan_first + rng.below(self.scan_len - BATCH)]
     }
+}
+
+fn value() -> Vec<u8> {
+    (0..VALUE).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+/// One call's arguments, chosen before the clock starts.
+enum Call<'a> {
+    Set(&'a str),
+    Get(&'a str),
+    Delete(&'a str),
+    Increment(&'a str),
+    SetMany(&'a [String]),
+    GetMany(&'a [String]),
+    /// A page of the system's scan prefix, strictly after this key.
+    Scan(&'a str),
+}
+
+impl Call<'_> {
+    /// Checks what a call reported (hits, rows): every measured call must
+    /// have done the full work, or the timing means nothing.
+    fn check(&self, got: usize) -> Res<()> {
+        let want = match self {
+            Call::Get(_) | Call::Delete(_) => 1,
+            Call::GetMany(_) | Call::Scan(_) => BATCH,
+            Call::Set(_) | Call::Increment(_) | Call::SetMany(_) => return Ok(()),
+        };
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!("a measured call found {got} items, expected {want}").into())
+        }
+    }
+}
+
+/// The async systems, behind one interface so that every timing loop and
+/// every throughput client is written once.
+trait Kv: Send {
+    fn set(&mut self, key: &str, value: &[u8]) -> impl Future<Output = Res<()>> + Send;
+    /// Whether the key was found.
+    fn get(&mut self, key: &str) -> impl Future<Output = Res<bool>> + Send;
+    /// Whether a key was removed.
+    fn delete(&mut self, key: &str) -> impl Future<Output = Res<bool>> + Send;
+    fn increment(&mut self, key: &str) -> impl Future<Output = Res<i64>> + Send;
+    fn set_many(&mut self, keys: &[String], value: &[u8]) -> impl Future<Output = Res<()>> + Send;
+    /// How many of the keys were found.
+    fn get_many(&mut self, keys: &[String]) -> impl Future<Output = Res<usize>> + Send;
+    /// Rows on the page after `after`.
+    fn scan(&mut self, after: &str) -> impl Future<Output = Res<usize>> + Send;
+}
+
+/// Makes one call; returns the items it found, for [`Call::check`].
+async fn perform<C: Kv>(c: &mut C, call: &Call<'_>, value: &[u8]) -> Res<usize> {
+    Ok(match *call {
+        Call::Set(k) => c.set(k, value).await.map(|()| 0)?,
+        Call::Get(k) => usize::from(c.get(k).await?),
+        Call::Delete(k) => usize::from(c.delete(k).await?),
+        Call::Increment(k) => c.increment(k).await.map(|_| 0)?,
+        Call::SetMany(keys) => c.set_many(keys, value).await.map(|()| 0)?,
+        Call::GetMany(keys) => c.get_many(keys).await?,
+        Call::Scan(after) => c.scan(after).await?,
+    })
+}
+
+/// The same for the synchronous pgkv 0.1, which cannot run inside a tokio
+/// runtime (it blocks on one of its own in every call).
+fn perform_legacy(s: &pgkv_legacy::Store, call: &Call<'_>, value: &[u8]) -> Res<usize> {
+    Ok(match *call {
+        Call::Set(k) => s.set(k, value).map(|()| 0)?,
+        Call::Get(k) => usize::from(s.get(k)?.is_some()),
+        Call::Delete(k) => usize::from(s.delete(k)?),
+        Call::Increment(k) => s.increment(k, 1).map(|_| 0)?,
+        Call::SetMany(keys) => legacy_set_many(s, keys, value).map(|()| 0)?,
+        Call::GetMany(keys) => {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            s.get_many(&keys)?.len()
+        }
+        // 0.1 has no keyset pagination: its first page of the prefix (the
+        // cheapest page it can read).
+        Call::Scan(_) => {
+            let opts = pgkv_legacy::ScanOptions::new().prefix(SCAN_PREFIX).limit(BATCH);
+            s.scan(opts)?.len()
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -207,15 +318,30 @@ fn sql(text: String) -> SqlStr {
 }
 
 impl FloorSql {
-    fn new(table: &str) -> FloorSql {
+    /// `on_read`: reads also delete the rows they meet that have expired, in
+    /// the same statement, as pgkv's default `OnRead` strategy does.
+    fn new(table: &str, on_read: bool) -> FloorSql {
         let t = format!("\"{table}\"");
-        let live = "(expires_at IS NULL OR expires_at > now())";
+        let live = "(expires_at IS NULL OR expires_at > statement_timestamp())";
+        let purge = |filter: &str| {
+            if on_read {
+                format!(
+                    "WITH purged AS (DELETE FROM {t} WHERE {filter} \
+                     AND expires_at <= statement_timestamp()) "
+                )
+            } else {
+                String::new()
+            }
+        };
         FloorSql {
             set: sql(format!(
                 "INSERT INTO {t} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE \
                  SET value = EXCLUDED.value, expires_at = NULL, updated_at = EXCLUDED.updated_at"
             )),
-            get: sql(format!("SELECT value FROM {t} WHERE key = $1 AND {live}")),
+            get: sql(format!(
+                "{}SELECT value FROM {t} WHERE key = $1 AND {live}",
+                purge("key = $1")
+            )),
             delete: sql(format!("DELETE FROM {t} WHERE key = $1")),
             increment: sql(format!(
                 "INSERT INTO {t} AS kv (key, value) VALUES ($1, decode($2::bigint::text, 'escape')) \
@@ -229,7 +355,8 @@ impl FloorSql {
                  SET value = EXCLUDED.value, expires_at = NULL, updated_at = EXCLUDED.updated_at"
             )),
             get_many: sql(format!(
-                "SELECT key, value FROM {t} WHERE key = ANY($1) AND {live}"
+                "{}SELECT key, value FROM {t} WHERE key = ANY($1) AND {live}",
+                purge("key = ANY($1)")
             )),
             scan: sql(format!(
                 "SELECT key, value FROM {t} WHERE key > $1 AND key < $2 AND {live} \
@@ -264,9 +391,21 @@ fn upper_bound(prefix: &str) -> String {
 struct Floor {
     conn: PgConnection,
     sql: FloorSql,
+    /// Scans read keys below this bound (the scan prefix's upper bound).
+    scan_upper: String,
 }
 
 impl Floor {
+    async fn connect(url: &str, table: &str, on_read: bool, scan_prefix: &str) -> Res<Floor> {
+        Ok(Floor {
+            conn: PgConnection::connect(url).await?,
+            sql: FloorSql::new(table, on_read),
+            scan_upper: upper_bound(scan_prefix),
+        })
+    }
+}
+
+impl Kv for Floor {
     async fn set(&mut self, key: &str, value: &[u8]) -> Res<()> {
         sqlx::query(self.sql.set.clone())
             .bind(key)
@@ -276,11 +415,12 @@ impl Floor {
         Ok(())
     }
 
-    async fn get(&mut self, key: &str) -> Res<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar(self.sql.get.clone())
+    async fn get(&mut self, key: &str) -> Res<bool> {
+        let value: Option<Vec<u8>> = sqlx::query_scalar(self.sql.get.clone())
             .bind(key)
             .fetch_optional(&mut self.conn)
-            .await?)
+            .await?;
+        Ok(value.is_some())
     }
 
     async fn delete(&mut self, key: &str) -> Res<bool> {
@@ -291,10 +431,10 @@ impl Floor {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn increment(&mut self, key: &str, by: i64) -> Res<i64> {
+    async fn increment(&mut self, key: &str) -> Res<i64> {
         let bytes: Vec<u8> = sqlx::query_scalar(self.sql.increment.clone())
             .bind(key)
-            .bind(by)
+            .bind(1i64)
             .fetch_one(&mut self.conn)
             .await?;
         Ok(std::str::from_utf8(&bytes)?.parse()?)
@@ -310,20 +450,68 @@ impl Floor {
         Ok(())
     }
 
-    async fn get_many(&mut self, keys: &[String]) -> Res<Vec<(String, Vec<u8>)>> {
-        Ok(sqlx::query_as(self.sql.get_many.clone())
+    async fn get_many(&mut self, keys: &[String]) -> Res<usize> {
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(self.sql.get_many.clone())
             .bind(keys)
             .fetch_all(&mut self.conn)
-            .await?)
+            .await?;
+        Ok(rows.len())
     }
 
-    async fn scan(&mut self, after: &str, upper: &str, limit: i64) -> Res<Vec<(String, Vec<u8>)>> {
-        Ok(sqlx::query_as(self.sql.scan.clone())
+    async fn scan(&mut self, after: &str) -> Res<usize> {
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(self.sql.scan.clone())
             .bind(after)
-            .bind(upper)
-            .bind(limit)
+            .bind(&self.scan_upper)
+            .bind(BATCH as i64)
             .fetch_all(&mut self.conn)
-            .await?)
+            .await?;
+        Ok(rows.len())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// pgkv 0.2.
+
+struct Pgkv {
+    store: Store,
+    scan_prefix: String,
+}
+
+fn items<'a>(keys: &'a [String], value: &'a [u8]) -> Vec<(&'a str, &'a [u8])> {
+    keys.iter().map(|k| (k.as_str(), value)).collect()
+}
+
+impl Kv for Pgkv {
+    async fn set(&mut self, key: &str, value: &[u8]) -> Res<()> {
+        Ok(self.store.set(key, value).await?)
+    }
+
+    async fn get(&mut self, key: &str) -> Res<bool> {
+        Ok(self.store.get(key).await?.is_some())
+    }
+
+    async fn delete(&mut self, key: &str) -> Res<bool> {
+        Ok(self.store.delete(key).await?)
+    }
+
+    async fn increment(&mut self, key: &str) -> Res<i64> {
+        Ok(self.store.increment(key, 1).await?)
+    }
+
+    async fn set_many(&mut self, keys: &[String], value: &[u8]) -> Res<()> {
+        Ok(self.store.set_many(&items(keys, value)).await?)
+    }
+
+    async fn get_many(&mut self, keys: &[String]) -> Res<usize> {
+        Ok(self.store.get_many(keys).await?.len())
+    }
+
+    async fn scan(&mut self, after: &str) -> Res<usize> {
+        let opts = ScanOptions::new()
+            .prefix(&self.scan_prefix)
+            .after(after)
+            .limit(BATCH as u64);
+        Ok(self.store.scan(opts).await?.len())
     }
 }
 
@@ -349,9 +537,31 @@ const REDIS_INDEX: &str = "pgkv-compare:index";
 struct RedisSys {
     conn: MultiplexedConnection,
     scan: redis::Script,
+    scan_upper: String,
 }
 
 impl RedisSys {
+    /// Another handle on the same multiplexed connection.
+    fn share(&self) -> RedisSys {
+        RedisSys {
+            conn: self.conn.clone(),
+            scan: redis::Script::new(REDIS_SCAN),
+            scan_upper: self.scan_upper.clone(),
+        }
+    }
+
+    async fn index(&mut self, keys: &[String]) -> Res<()> {
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(REDIS_INDEX);
+        for k in keys {
+            cmd.arg(0).arg(k);
+        }
+        cmd.query_async::<()>(&mut self.conn).await?;
+        Ok(())
+    }
+}
+
+impl Kv for RedisSys {
     async fn set(&mut self, key: &str, value: &[u8]) -> Res<()> {
         redis::cmd("SET")
             .arg(key)
@@ -361,8 +571,9 @@ impl RedisSys {
         Ok(())
     }
 
-    async fn get(&mut self, key: &str) -> Res<Option<Vec<u8>>> {
-        Ok(redis::cmd("GET").arg(key).query_async(&mut self.conn).await?)
+    async fn get(&mut self, key: &str) -> Res<bool> {
+        let value: Option<Vec<u8>> = redis::cmd("GET").arg(key).query_async(&mut self.conn).await?;
+        Ok(value.is_some())
     }
 
     async fn delete(&mut self, key: &str) -> Res<bool> {
@@ -370,10 +581,10 @@ impl RedisSys {
         Ok(n == 1)
     }
 
-    async fn increment(&mut self, key: &str, by: i64) -> Res<i64> {
+    async fn increment(&mut self, key: &str) -> Res<i64> {
         Ok(redis::cmd("INCRBY")
             .arg(key)
-            .arg(by)
+            .arg(1)
             .query_async(&mut self.conn)
             .await?)
     }
@@ -387,29 +598,21 @@ impl RedisSys {
         Ok(())
     }
 
-    async fn get_many(&mut self, keys: &[String]) -> Res<Vec<Option<Vec<u8>>>> {
-        Ok(redis::cmd("MGET").arg(keys).query_async(&mut self.conn).await?)
+    async fn get_many(&mut self, keys: &[String]) -> Res<usize> {
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET").arg(keys).query_async(&mut self.conn).await?;
+        Ok(values.iter().filter(|v| v.is_some()).count())
     }
 
-    async fn scan(&mut self, after: &str, upper: &str, limit: usize) -> Res<Vec<Vec<u8>>> {
-        Ok(self
+    async fn scan(&mut self, after: &str) -> Res<usize> {
+        let flat: Vec<Vec<u8>> = self
             .scan
             .key(REDIS_INDEX)
             .arg(after)
-            .arg(upper)
-            .arg(limit)
+            .arg(&self.scan_upper)
+            .arg(BATCH)
             .invoke_async(&mut self.conn)
-            .await?)
-    }
-
-    async fn index(&mut self, keys: &[String]) -> Res<()> {
-        let mut cmd = redis::cmd("ZADD");
-        cmd.arg(REDIS_INDEX);
-        for k in keys {
-            cmd.arg(0).arg(k);
-        }
-        cmd.query_async::<()>(&mut self.conn).await?;
-        Ok(())
+            .await?;
+        Ok(flat.len() / 2)
     }
 }
 
@@ -425,8 +628,7 @@ fn legacy_table_type(tt: TableType) -> pgkv_legacy::TableType {
 }
 
 fn legacy_set_many(store: &pgkv_legacy::Store, keys: &[String], value: &[u8]) -> Res<()> {
-    let items: Vec<(&str, &[u8])> = keys.iter().map(|k| (k.as_str(), value)).collect();
-    store.set_many(&items)?;
+    store.set_many(&items(keys, value))?;
     Ok(())
 }
 
@@ -435,8 +637,9 @@ fn legacy_set_many(store: &pgkv_legacy::Store, keys: &[String], value: &[u8]) ->
 
 struct Systems {
     floor: Floor,
-    pgkv: Store,
-    pgkv_manual: Store,
+    floor_on_read: Floor,
+    pgkv: Pgkv,
+    pgkv_manual: Pgkv,
     legacy: pgkv_legacy::Store,
     redis: RedisSys,
     tt: TableType,
@@ -457,26 +660,41 @@ async fn drop_tables(conn: &mut PgConnection, tables: &[String]) -> Res<()> {
     Ok(())
 }
 
+/// Writes every key of `work` through `c`, 1,000 at a time.
+async fn load<C: Kv>(c: &mut C, work: &Work) -> Res<()> {
+    for chunk in work.keys.chunks(1_000) {
+        c.set_many(chunk, &work.value).await?;
+    }
+    Ok(())
+}
+
+async fn open_pgkv(config: Config) -> Res<Pgkv> {
+    Ok(Pgkv {
+        store: Store::with_config(config).await?,
+        scan_prefix: SCAN_PREFIX.to_owned(),
+    })
+}
+
 fn setup(rt: &Runtime, env: &Env, tt: TableType, work: &Work) -> Res<Systems> {
     let tables: Vec<String> = Kind::ALL
         .iter()
         .filter(|k| **k != Kind::Redis)
         .map(|k| table_name(*k, tt))
         .collect();
-    let (floor, pgkv, pgkv_manual, redis) = rt.block_on(async {
+    let (floor, floor_on_read, pgkv, pgkv_manual, redis) = rt.block_on(async {
         let mut conn = PgConnection::connect(&env.pg_url).await?;
         drop_tables(&mut conn, &tables).await?;
-        let floor_table = table_name(Kind::Floor, tt);
-        sqlx::raw_sql(sql(floor_ddl(&floor_table, tt)))
-            .execute(&mut conn)
-            .await?;
-        let mut floor = Floor {
-            conn,
-            sql: FloorSql::new(&floor_table),
-        };
-        for chunk in work.keys.chunks(1_000) {
-            floor.set_many(chunk, &work.value).await?;
+        let mut floors = Vec::new();
+        for (kind, on_read) in [(Kind::Floor, false), (Kind::FloorOnRead, true)] {
+            let table = table_name(kind, tt);
+            sqlx::raw_sql(sql(floor_ddl(&table, tt)))
+                .execute(&mut conn)
+                .await?;
+            let mut floor = Floor::connect(&env.pg_url, &table, on_read, SCAN_PREFIX).await?;
+            load(&mut floor, work).await?;
+            floors.push(floor);
         }
+        conn.close().await?;
 
         let config = |kind: Kind| {
             Config::new(env.pg_url.clone())
@@ -484,31 +702,26 @@ fn setup(rt: &Runtime, env: &Env, tt: TableType, work: &Work) -> Res<Systems> {
                 .table_type(tt)
                 .max_connections(TASKS as u32)
         };
-        let pgkv = Store::with_config(config(Kind::Pgkv)).await?;
-        let pgkv_manual =
-            Store::with_config(config(Kind::PgkvManual).ttl_cleanup_strategy(TtlCleanupStrategy::Manual))
-                .await?;
-        for store in [&pgkv, &pgkv_manual] {
-            for chunk in work.keys.chunks(1_000) {
-                let items: Vec<(&str, &[u8])> = chunk
-                    .iter()
-                    .map(|k| (k.as_str(), work.value.as_slice()))
-                    .collect();
-                store.set_many(&items).await?;
-            }
-        }
+        let mut pgkv = open_pgkv(config(Kind::Pgkv)).await?;
+        let mut pgkv_manual =
+            open_pgkv(config(Kind::PgkvManual).ttl_cleanup_strategy(TtlCleanupStrategy::Manual)).await?;
+        load(&mut pgkv, work).await?;
+        load(&mut pgkv_manual, work).await?;
 
         let client = redis::Client::open(env.redis_url.as_str())?;
         let mut redis = RedisSys {
             conn: client.get_multiplexed_async_connection().await?,
             scan: redis::Script::new(REDIS_SCAN),
+            scan_upper: upper_bound(SCAN_PREFIX),
         };
         redis::cmd("FLUSHDB").query_async::<()>(&mut redis.conn).await?;
+        load(&mut redis, work).await?;
         for chunk in work.keys.chunks(1_000) {
-            redis.set_many(chunk, &work.value).await?;
             redis.index(chunk).await?;
         }
-        Ok::<_, Box<dyn Error>>((floor, pgkv, pgkv_manual, redis))
+        let floor_on_read = floors.pop().expect("two floors");
+        let floor = floors.pop().expect("two floors");
+        Ok::<_, BoxError>((floor, floor_on_read, pgkv, pgkv_manual, redis))
     })?;
 
     // Outside any runtime: the 0.1 crate runs its own inside every call.
@@ -523,6 +736,7 @@ fn setup(rt: &Runtime, env: &Env, tt: TableType, work: &Work) -> Res<Systems> {
 
     let mut systems = Systems {
         floor,
+        floor_on_read,
         pgkv,
         pgkv_manual,
         legacy,
@@ -536,44 +750,68 @@ fn setup(rt: &Runtime, env: &Env, tt: TableType, work: &Work) -> Res<Systems> {
                 .execute(&mut systems.floor.conn)
                 .await?;
         }
-        Ok::<_, Box<dyn Error>>(())
+        Ok::<_, BoxError>(())
     })?;
     Ok(systems)
 }
 
-/// Times calls `0..n` of `call` (after `WARMUP` untimed ones); nanoseconds.
-async fn timed_async(n: usize, mut call: impl AsyncFnMut(usize) -> Res<()>) -> Res<Vec<u64>> {
-    for i in 0..WARMUP {
-        call(n + i).await?;
-    }
-    let chunk_start = Instant::now();
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n {
-        let start = Instant::now();
-        call(i).await?;
-        samples.push(start.elapsed().as_nanos() as u64);
-        if chunk_start.elapsed() > CHUNK_CAP {
-            break;
-        }
-    }
-    Ok(samples)
+/// Collects one chunk's samples, and says when the chunk's time is up.
+struct Clock {
+    chunk_start: Instant,
+    samples: Vec<u64>,
 }
 
-fn timed_sync(n: usize, mut call: impl FnMut(usize) -> Res<()>) -> Res<Vec<u64>> {
-    for i in 0..WARMUP {
-        call(n + i)?;
+impl Clock {
+    fn new(n: usize) -> Clock {
+        Clock {
+            chunk_start: Instant::now(),
+            samples: Vec::with_capacity(n),
+        }
     }
-    let chunk_start = Instant::now();
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n {
+
+    /// Records a call that started at `start`; false once the chunk cap is
+    /// reached.
+    fn record(&mut self, start: Instant) -> bool {
+        self.samples.push(start.elapsed().as_nanos() as u64);
+        self.chunk_start.elapsed() <= CHUNK_CAP
+    }
+}
+
+/// Makes the first `WARMUP` calls untimed and times the rest; nanoseconds.
+async fn timed<C: Kv>(c: &mut C, calls: &[Call<'_>], value: &[u8]) -> Res<Vec<u64>> {
+    let (warmup, measured) = calls.split_at(WARMUP.min(calls.len()));
+    for call in warmup {
+        perform(c, call, value).await?;
+    }
+    let mut clock = Clock::new(measured.len());
+    for call in measured {
         let start = Instant::now();
-        call(i)?;
-        samples.push(start.elapsed().as_nanos() as u64);
-        if chunk_start.elapsed() > CHUNK_CAP {
+        let got = perform(c, call, value).await?;
+        let more = clock.record(start);
+        call.check(got)?;
+        if !more {
             break;
         }
     }
-    Ok(samples)
+    Ok(clock.samples)
+}
+
+fn timed_legacy(s: &pgkv_legacy::Store, calls: &[Call<'_>], value: &[u8]) -> Res<Vec<u64>> {
+    let (warmup, measured) = calls.split_at(WARMUP.min(calls.len()));
+    for call in warmup {
+        perform_legacy(s, call, value)?;
+    }
+    let mut clock = Clock::new(measured.len());
+    for call in measured {
+        let start = Instant::now();
+        let got = perform_legacy(s, call, value)?;
+        let more = clock.record(start);
+        call.check(got)?;
+        if !more {
+            break;
+        }
+    }
+    Ok(clock.samples)
 }
 
 /// Per call `i`, the random choices (fixed by the seed, so every system gets
@@ -581,6 +819,32 @@ fn timed_sync(n: usize, mut call: impl FnMut(usize) -> Res<()>) -> Res<Vec<u64>>
 fn choices(seed: u64, n: usize) -> Vec<usize> {
     let mut rng = Rng(seed | 1);
     (0..n).map(|_| rng.below(usize::MAX)).collect()
+}
+
+/// The calls of one chunk: `WARMUP` untimed ones, then `n` timed ones.
+fn chunk_calls<'a>(work: &'a Work, doomed: &'a [String], op: Op, n: usize, round: usize) -> Vec<Call<'a>> {
+    // The same call sequence for every system in this round.
+    let seed = 0x5eed_0000 + (op as u64) * 1_000 + round as u64;
+    choices(seed, n + WARMUP)
+        .into_iter()
+        .enumerate()
+        .map(|(i, pick)| match op {
+            Op::Set => Call::Set(&work.keys[pick % ROWS]),
+            Op::Get => Call::Get(&work.keys[pick % ROWS]),
+            Op::Delete => Call::Delete(&doomed[i]),
+            Op::Increment => Call::Increment(&work.counters[pick % COUNTERS]),
+            Op::SetMany | Op::GetMany => {
+                let start = pick % (ROWS - BATCH);
+                let batch = &work.keys[start..start + BATCH];
+                if op == Op::SetMany {
+                    Call::SetMany(batch)
+                } else {
+                    Call::GetMany(batch)
+                }
+            }
+            Op::Scan => Call::Scan(work.scan_after(&mut Rng(pick as u64 | 1))),
+        })
+        .collect()
 }
 
 /// One chunk: `n` timed calls of `op` on system `kind`.
@@ -593,330 +857,174 @@ fn run_chunk(
     n: usize,
     round: usize,
 ) -> Res<Vec<u64>> {
-    // The same call sequence for every system in this round.
-    let seed = 0x5eed_0000 + (op as u64) * 1_000 + round as u64;
-    let picks = choices(seed, n + WARMUP);
-    let upper = upper_bound(SCAN_PREFIX);
-    let key = |i: usize| work.keys[picks[i] % ROWS].as_str();
-    let counter = |i: usize| work.counters[picks[i] % COUNTERS].as_str();
-    let batch = |i: usize| {
-        let start = picks[i] % (ROWS - BATCH);
-        &work.keys[start..start + BATCH]
-    };
-    let after = |i: usize| {
-        let mut r = Rng(picks[i] as u64 | 1);
-        work.scan_after(&mut r).to_owned()
-    };
     // DELETE removes rows written (untimed) just before the chunk.
     let doomed: Vec<String> = if op == Op::Delete {
         (0..n + WARMUP).map(|i| format!("del:{round}:{i:05}")).collect()
     } else {
         Vec::new()
     };
+    let calls = chunk_calls(work, &doomed, op, n, round);
     let v = work.value.as_slice();
-
+    async fn prepared_chunk<C: Kv>(
+        c: &mut C,
+        doomed: &[String],
+        calls: &[Call<'_>],
+        v: &[u8],
+    ) -> Res<Vec<u64>> {
+        for chunk in doomed.chunks(1_000) {
+            c.set_many(chunk, v).await?;
+        }
+        timed(c, calls, v).await
+    }
     match kind {
         Kind::Legacy => {
-            let s = &sys.legacy;
-            if op == Op::Delete {
-                for chunk in doomed.chunks(1_000) {
-                    legacy_set_many(s, chunk, v)?;
-                }
+            for chunk in doomed.chunks(1_000) {
+                legacy_set_many(&sys.legacy, chunk, v)?;
             }
-            timed_sync(n, |i| {
-                match op {
-                    Op::Set => s.set(key(i), v)?,
-                    Op::Get => {
-                        assert!(s.get(key(i))?.is_some());
-                    }
-                    Op::Delete => {
-                        assert!(s.delete(&doomed[i])?);
-                    }
-                    Op::Increment => {
-                        s.increment(counter(i), 1)?;
-                    }
-                    Op::SetMany => legacy_set_many(s, batch(i), v)?,
-                    Op::GetMany => {
-                        let keys: Vec<&str> = batch(i).iter().map(String::as_str).collect();
-                        assert_eq!(s.get_many(&keys)?.len(), BATCH);
-                    }
-                    Op::Scan => {
-                        // 0.1 has no keyset pagination: its first page of the
-                        // prefix (the cheapest page it can read).
-                        let opts = pgkv_legacy::ScanOptions::new().prefix(SCAN_PREFIX).limit(BATCH);
-                        assert_eq!(s.scan(opts)?.len(), BATCH);
-                    }
-                }
-                Ok(())
-            })
+            timed_legacy(&sys.legacy, &calls, v)
         }
-        Kind::Floor => rt.block_on(async {
-            let f = &mut sys.floor;
-            if op == Op::Delete {
-                for chunk in doomed.chunks(1_000) {
-                    f.set_many(chunk, v).await?;
-                }
-            }
-            timed_async(n, async |i| {
-                match op {
-                    Op::Set => f.set(key(i), v).await?,
-                    Op::Get => {
-                        assert!(f.get(key(i)).await?.is_some());
-                    }
-                    Op::Delete => {
-                        assert!(f.delete(&doomed[i]).await?);
-                    }
-                    Op::Increment => {
-                        f.increment(counter(i), 1).await?;
-                    }
-                    Op::SetMany => f.set_many(batch(i), v).await?,
-                    Op::GetMany => {
-                        assert_eq!(f.get_many(batch(i)).await?.len(), BATCH);
-                    }
-                    Op::Scan => {
-                        let page = f.scan(&after(i), &upper, BATCH as i64).await?;
-                        assert_eq!(page.len(), BATCH);
-                    }
-                }
-                Ok(())
-            })
-            .await
-        }),
-        Kind::Pgkv | Kind::PgkvManual => rt.block_on(async {
-            let s = if kind == Kind::Pgkv {
-                &sys.pgkv
-            } else {
-                &sys.pgkv_manual
-            };
-            if op == Op::Delete {
-                for chunk in doomed.chunks(1_000) {
-                    let items: Vec<(&str, &[u8])> = chunk.iter().map(|k| (k.as_str(), v)).collect();
-                    s.set_many(&items).await?;
-                }
-            }
-            timed_async(n, async |i| {
-                match op {
-                    Op::Set => s.set(key(i), v).await?,
-                    Op::Get => {
-                        assert!(s.get(key(i)).await?.is_some());
-                    }
-                    Op::Delete => {
-                        assert!(s.delete(&doomed[i]).await?);
-                    }
-                    Op::Increment => {
-                        s.increment(counter(i), 1).await?;
-                    }
-                    Op::SetMany => {
-                        let items: Vec<(&str, &[u8])> = batch(i).iter().map(|k| (k.as_str(), v)).collect();
-                        s.set_many(&items).await?;
-                    }
-                    Op::GetMany => {
-                        assert_eq!(s.get_many(batch(i)).await?.len(), BATCH);
-                    }
-                    Op::Scan => {
-                        let opts = ScanOptions::new()
-                            .prefix(SCAN_PREFIX)
-                            .after(&after(i))
-                            .limit(BATCH as u64);
-                        assert_eq!(s.scan(opts).await?.len(), BATCH);
-                    }
-                }
-                Ok(())
-            })
-            .await
-        }),
-        Kind::Redis => rt.block_on(async {
-            let r = &mut sys.redis;
-            if op == Op::Delete {
-                for chunk in doomed.chunks(1_000) {
-                    r.set_many(chunk, v).await?;
-                }
-            }
-            timed_async(n, async |i| {
-                match op {
-                    Op::Set => r.set(key(i), v).await?,
-                    Op::Get => {
-                        assert!(r.get(key(i)).await?.is_some());
-                    }
-                    Op::Delete => {
-                        assert!(r.delete(&doomed[i]).await?);
-                    }
-                    Op::Increment => {
-                        r.increment(counter(i), 1).await?;
-                    }
-                    Op::SetMany => r.set_many(batch(i), v).await?,
-                    Op::GetMany => {
-                        assert_eq!(r.get_many(batch(i)).await?.len(), BATCH);
-                    }
-                    Op::Scan => {
-                        let flat = r.scan(&after(i), &upper, BATCH).await?;
-                        assert_eq!(flat.len(), 2 * BATCH);
-                    }
-                }
-                Ok(())
-            })
-            .await
-        }),
+        Kind::Floor => rt.block_on(prepared_chunk(&mut sys.floor, &doomed, &calls, v)),
+        Kind::FloorOnRead => rt.block_on(prepared_chunk(&mut sys.floor_on_read, &doomed, &calls, v)),
+        Kind::Pgkv => rt.block_on(prepared_chunk(&mut sys.pgkv, &doomed, &calls, v)),
+        Kind::PgkvManual => rt.block_on(prepared_chunk(&mut sys.pgkv_manual, &doomed, &calls, v)),
+        Kind::Redis => rt.block_on(prepared_chunk(&mut sys.redis, &doomed, &calls, v)),
     }
 }
 
 // ---------------------------------------------------------------------------
 // Throughput: 8 concurrent clients, 80 % GET / 20 % SET over the 10k keys.
 
-/// One client's loop until `stop`; returns calls made.
+/// Client `t`'s call sequence.
+fn mix_rng(t: usize) -> Rng {
+    Rng(0x9e37_79b9_7f4a_7c15 ^ (t as u64 + 1))
+}
+
+/// The next call of the mix: which key, and whether it is a SET.
 fn mix_pick(rng: &mut Rng) -> (usize, bool) {
     (rng.below(ROWS), rng.below(10) < 2)
+}
+
+/// Runs one task per client on the current runtime for `dur`; calls per
+/// second over all of them.
+async fn throughput_async<C: Kv + 'static>(clients: Vec<C>, work: &Arc<Work>, dur: Duration) -> Res<u64> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let handles: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(t, mut c)| {
+            let (stop, work) = (stop.clone(), work.clone());
+            tokio::spawn(async move {
+                let mut rng = mix_rng(t);
+                let mut calls = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let (k, write) = mix_pick(&mut rng);
+                    if write {
+                        c.set(&work.keys[k], &work.value).await?;
+                    } else {
+                        c.get(&work.keys[k]).await?;
+                    }
+                    calls += 1;
+                }
+                Ok::<u64, BoxError>(calls)
+            })
+        })
+        .collect();
+    tokio::time::sleep(dur).await;
+    stop.store(true, Ordering::Relaxed);
+    // Calls still in flight when the clock stops are counted: they finish
+    // within a round trip of it.
+    let secs = start.elapsed().as_secs_f64();
+    let mut calls = 0;
+    for h in handles {
+        calls += h.await??;
+    }
+    Ok((calls as f64 / secs) as u64)
+}
+
+/// pgkv 0.1: one thread and one `Store` per client.
+fn throughput_legacy(env: &Env, tt: TableType, work: &Arc<Work>, dur: Duration) -> Res<u64> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let total = Arc::new(AtomicU64::new(0));
+    let table = table_name(Kind::Legacy, tt);
+    // Connections are opened before the clock starts.
+    let barrier = Arc::new(Barrier::new(TASKS + 1));
+    let handles: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let config = pgkv_legacy::Config::new(env.pg_url.clone())
+                .table_name(table.clone())
+                .table_type(legacy_table_type(tt));
+            let (stop, total, work, barrier) = (stop.clone(), total.clone(), work.clone(), barrier.clone());
+            std::thread::spawn(move || -> Result<(), String> {
+                let store = pgkv_legacy::Store::with_config(config);
+                barrier.wait();
+                let store = store.map_err(|e| e.to_string())?;
+                let mut rng = mix_rng(t);
+                let mut calls = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let (k, write) = mix_pick(&mut rng);
+                    let key = &work.keys[k];
+                    if write {
+                        store.set(key, &work.value).map_err(|e| e.to_string())?;
+                    } else {
+                        store.get(key).map_err(|e| e.to_string())?;
+                    }
+                    calls += 1;
+                }
+                total.fetch_add(calls, Ordering::Relaxed);
+                Ok(())
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    std::thread::sleep(dur);
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        h.join().map_err(|_| "legacy client thread panicked")??;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Ok((total.load(Ordering::Relaxed) as f64 / secs) as u64)
 }
 
 fn throughput(
     rt: &Runtime,
     env: &Env,
-    sys: &mut Systems,
+    sys: &Systems,
     work: &Arc<Work>,
     kind: Kind,
     dur: Duration,
 ) -> Res<u64> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let total = Arc::new(AtomicU64::new(0));
-    match kind {
-        Kind::Legacy => {
-            let tt = legacy_table_type(sys.tt);
-            let table = table_name(Kind::Legacy, sys.tt);
-            // Connections are opened before the clock starts.
-            let barrier = Arc::new(Barrier::new(TASKS + 1));
-            let handles: Vec<_> = (0..TASKS)
-                .map(|t| {
-                    let config = pgkv_legacy::Config::new(env.pg_url.clone())
-                        .table_name(table.clone())
-                        .table_type(tt);
-                    let (stop, total, work, barrier) =
-                        (stop.clone(), total.clone(), work.clone(), barrier.clone());
-                    std::thread::spawn(move || -> Result<(), String> {
-                        let store = pgkv_legacy::Store::with_config(config);
-                        barrier.wait();
-                        let store = store.map_err(|e| e.to_string())?;
-                        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (t as u64 + 1));
-                        let mut calls = 0;
-                        while !stop.load(Ordering::Relaxed) {
-                            let (k, write) = mix_pick(&mut rng);
-                            let key = &work.keys[k];
-                            if write {
-                                store.set(key, &work.value).map_err(|e| e.to_string())?;
-                            } else {
-                                store.get(key).map_err(|e| e.to_string())?;
-                            }
-                            calls += 1;
-                        }
-                        total.fetch_add(calls, Ordering::Relaxed);
-                        Ok(())
-                    })
-                })
-                .collect();
-            barrier.wait();
-            let start = Instant::now();
-            std::thread::sleep(dur);
-            stop.store(true, Ordering::Relaxed);
-            for h in handles {
-                h.join().map_err(|_| "legacy client thread panicked")??;
-            }
-            let secs = start.elapsed().as_secs_f64();
-            Ok((total.load(Ordering::Relaxed) as f64 / secs) as u64)
-        }
-        _ => rt.block_on(async {
-            // Clients are connected before the clock starts.
-            let mut floors = Vec::new();
-            if kind == Kind::Floor {
-                let table = table_name(Kind::Floor, sys.tt);
-                for _ in 0..TASKS {
-                    floors.push(Floor {
-                        conn: PgConnection::connect(&env.pg_url).await?,
-                        sql: FloorSql::new(&table),
-                    });
-                }
-            }
-            let start = Instant::now();
-            let mut handles = Vec::new();
-            for t in 0..TASKS {
-                let (stop, work) = (stop.clone(), work.clone());
-                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (t as u64 + 1));
-                let handle = match kind {
-                    Kind::Floor => {
-                        let mut f = floors.pop().expect("one connection per task");
-                        tokio::spawn(async move {
-                            let mut calls = 0u64;
-                            while !stop.load(Ordering::Relaxed) {
-                                let (k, write) = mix_pick(&mut rng);
-                                if write {
-                                    f.set(&work.keys[k], &work.value)
-                                        .await
-                                        .map_err(|e| e.to_string())?;
-                                } else {
-                                    f.get(&work.keys[k]).await.map_err(|e| e.to_string())?;
-                                }
-                                calls += 1;
-                            }
-                            f.conn.close().await.map_err(|e| e.to_string())?;
-                            Ok::<u64, String>(calls)
-                        })
-                    }
-                    Kind::Pgkv | Kind::PgkvManual => {
-                        let s = if kind == Kind::Pgkv {
-                            sys.pgkv.clone()
-                        } else {
-                            sys.pgkv_manual.clone()
-                        };
-                        tokio::spawn(async move {
-                            let mut calls = 0u64;
-                            while !stop.load(Ordering::Relaxed) {
-                                let (k, write) = mix_pick(&mut rng);
-                                if write {
-                                    s.set(&work.keys[k], &work.value)
-                                        .await
-                                        .map_err(|e| e.to_string())?;
-                                } else {
-                                    s.get(&work.keys[k]).await.map_err(|e| e.to_string())?;
-                                }
-                                calls += 1;
-                            }
-                            Ok::<u64, String>(calls)
-                        })
-                    }
-                    _ => {
-                        let mut r = RedisSys {
-                            conn: sys.redis.conn.clone(),
-                            scan: redis::Script::new(REDIS_SCAN),
-                        };
-                        tokio::spawn(async move {
-                            let mut calls = 0u64;
-                            while !stop.load(Ordering::Relaxed) {
-                                let (k, write) = mix_pick(&mut rng);
-                                if write {
-                                    r.set(&work.keys[k], &work.value)
-                                        .await
-                                        .map_err(|e| e.to_string())?;
-                                } else {
-                                    r.get(&work.keys[k]).await.map_err(|e| e.to_string())?;
-                                }
-                                calls += 1;
-                            }
-                            Ok::<u64, String>(calls)
-                        })
-                    }
-                };
-                handles.push(handle);
-            }
-            tokio::time::sleep(dur).await;
-            stop.store(true, Ordering::Relaxed);
-            // Calls still in flight when the clock stops are counted: they
-            // finish within a round trip of it.
-            let secs = start.elapsed().as_secs_f64();
-            let mut calls = 0;
-            for h in handles {
-                calls += h.await??;
-            }
-            Ok::<u64, Box<dyn Error>>((calls as f64 / secs) as u64)
-        }),
+    if kind == Kind::Legacy {
+        return throughput_legacy(env, sys.tt, work, dur);
     }
+    rt.block_on(async {
+        // Clients are connected before the clock starts.
+        let pgkv = |p: &Pgkv| {
+            (0..TASKS)
+                .map(|_| Pgkv {
+                    store: p.store.clone(),
+                    scan_prefix: p.scan_prefix.clone(),
+                })
+                .collect::<Vec<_>>()
+        };
+        match kind {
+            Kind::Legacy => Err("pgkv 0.1 runs on threads, not on the runtime".into()),
+            Kind::Floor | Kind::FloorOnRead => {
+                let mut floors = Vec::new();
+                for _ in 0..TASKS {
+                    let on_read = kind == Kind::FloorOnRead;
+                    floors.push(
+                        Floor::connect(&env.pg_url, &table_name(kind, sys.tt), on_read, SCAN_PREFIX).await?,
+                    );
+                }
+                throughput_async(floors, work, dur).await
+            }
+            Kind::Pgkv => throughput_async(pgkv(&sys.pgkv), work, dur).await,
+            Kind::PgkvManual => throughput_async(pgkv(&sys.pgkv_manual), work, dur).await,
+            Kind::Redis => throughput_async((0..TASKS).map(|_| sys.redis.share()).collect(), work, dur).await,
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -950,7 +1058,9 @@ fn stat(mut ns: Vec<u64>) -> Stat {
 
 struct PassResult {
     tt: TableType,
+    /// Per operation, one `Stat` per `Kind::ALL` entry.
     latency: Vec<(Op, Vec<Stat>)>,
+    /// Ops/s, one per `Kind::ALL` entry.
     throughput: Vec<u64>,
 }
 
@@ -982,23 +1092,27 @@ fn table_label(tt: TableType) -> &'static str {
     }
 }
 
+/// A markdown table header: the given leading columns, then one right-aligned
+/// column per name.
+fn header<'a>(lead: &[&str], cols: impl IntoIterator<Item = &'a str>) -> String {
+    let cols: Vec<&str> = cols.into_iter().collect();
+    let mut out = format!("| {} |", lead.join(" | "));
+    for c in &cols {
+        let _ = write!(out, " {c} |");
+    }
+    out.push_str("\n|");
+    out.push_str(&"---|".repeat(lead.len()));
+    out.push_str(&"---:|".repeat(cols.len()));
+    out.push('\n');
+    out
+}
+
 fn render(results: &[PassResult], iters: usize) -> String {
-    let mut out = String::new();
-    let _ = write!(out, "| table | operation |");
-    for k in Kind::ALL {
-        let _ = write!(out, " {} |", k.header());
-    }
-    out.push('\n');
-    out.push_str("|---|---|");
-    for _ in Kind::ALL {
-        out.push_str("---:|");
-    }
-    out.push('\n');
+    let mut out = header(&["table", "operation"], Kind::ALL.map(Kind::header));
     let mut short = Vec::new();
     for pass in results {
         for (op, stats) in &pass.latency {
             let _ = write!(out, "| {} | {} µs |", table_label(pass.tt), op.label());
-            let floor = stats[0].median_us;
             for (k, s) in Kind::ALL.iter().zip(stats) {
                 if s.samples < iters {
                     short.push(format!(
@@ -1009,17 +1123,12 @@ fn render(results: &[PassResult], iters: usize) -> String {
                         s.samples
                     ));
                 }
-                if *k == Kind::Floor {
-                    let _ = write!(out, " {} / {} |", fmt_us(s.median_us), fmt_us(s.p99_us));
-                } else {
-                    let _ = write!(
-                        out,
-                        " {} / {} ({:.2}×) |",
-                        fmt_us(s.median_us),
-                        fmt_us(s.p99_us),
-                        s.median_us / floor
-                    );
+                let _ = write!(out, " {} / {}", fmt_us(s.median_us), fmt_us(s.p99_us));
+                if *k != Kind::Floor {
+                    let base = stats[k.baseline().index()].median_us;
+                    let _ = write!(out, " ({:.2}×)", s.median_us / base);
                 }
+                out.push_str(" |");
             }
             out.push('\n');
         }
@@ -1028,13 +1137,13 @@ fn render(results: &[PassResult], iters: usize) -> String {
             "| {} | throughput, {TASKS} clients, 80 % GET / 20 % SET, ops/s |",
             table_label(pass.tt)
         );
-        let floor = pass.throughput[0] as f64;
         for (k, ops) in Kind::ALL.iter().zip(&pass.throughput) {
-            if *k == Kind::Floor {
-                let _ = write!(out, " {} |", fmt_int(*ops));
-            } else {
-                let _ = write!(out, " {} ({:.2}×) |", fmt_int(*ops), *ops as f64 / floor);
+            let _ = write!(out, " {}", fmt_int(*ops));
+            if *k != Kind::Floor {
+                let base = pass.throughput[k.baseline().index()] as f64;
+                let _ = write!(out, " ({:.2}×)", *ops as f64 / base);
             }
+            out.push_str(" |");
         }
         out.push('\n');
     }
@@ -1045,6 +1154,278 @@ fn render(results: &[PassResult], iters: usize) -> String {
         }
     }
     out
+}
+
+/// How many times faster pgkv 0.2 is than pgkv 0.1 (median ÷ median,
+/// throughput ÷ throughput), per table type and operation.
+fn render_speedup(results: &[PassResult]) -> String {
+    let mine = [Kind::Pgkv, Kind::PgkvManual];
+    let mut out = header(&["table", "operation"], mine.map(Kind::header));
+    let legacy = Kind::Legacy.index();
+    for pass in results {
+        for (op, stats) in &pass.latency {
+            let _ = write!(out, "| {} | {} |", table_label(pass.tt), op.label());
+            for k in mine {
+                let _ = write!(
+                    out,
+                    " {:.2}× |",
+                    stats[legacy].median_us / stats[k.index()].median_us
+                );
+            }
+            out.push('\n');
+        }
+        let _ = write!(out, "| {} | throughput |", table_label(pass.tt));
+        for k in mine {
+            let _ = write!(
+                out,
+                " {:.2}× |",
+                pass.throughput[k.index()] as f64 / pass.throughput[legacy] as f64
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Runtime shapes: the same GETs driven the ways a program can drive them.
+
+#[derive(Clone, Copy)]
+enum Shape {
+    CurrentThread,
+    MultiBlockOn,
+    MultiSpawned,
+}
+
+impl Shape {
+    const ALL: [Shape; 3] = [Shape::CurrentThread, Shape::MultiBlockOn, Shape::MultiSpawned];
+
+    fn label(self) -> &'static str {
+        match self {
+            Shape::CurrentThread => "current-thread runtime (`#[tokio::main(flavor = \"current_thread\")]`)",
+            Shape::MultiBlockOn => "multi-thread runtime, awaited in `main` itself (`#[tokio::main]`)",
+            Shape::MultiSpawned => "multi-thread runtime, awaited in a spawned task",
+        }
+    }
+
+    fn runtime(self) -> Res<Runtime> {
+        let mut builder = match self {
+            Shape::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+            Shape::MultiBlockOn | Shape::MultiSpawned => tokio::runtime::Builder::new_multi_thread(),
+        };
+        Ok(builder.enable_all().build()?)
+    }
+}
+
+/// GET hits through a fresh floor connection and a fresh pgkv `Store` (on
+/// the tables of the UNLOGGED pass), alternating in rounds; nanoseconds.
+async fn shape_gets(env: Arc<Env>, work: Arc<Work>) -> Res<[Vec<u64>; 2]> {
+    let floor_table = table_name(Kind::Floor, TableType::Unlogged);
+    let mut floor = Floor::connect(&env.pg_url, &floor_table, false, SCAN_PREFIX).await?;
+    let config = Config::new(env.pg_url.clone()).table_name(&table_name(Kind::Pgkv, TableType::Unlogged));
+    let mut pgkv = open_pgkv(config).await?;
+    let per_round = env.iters.div_ceil(env.rounds);
+    let mut out = [Vec::new(), Vec::new()];
+    for round in 0..env.rounds {
+        let calls = chunk_calls(&work, &[], Op::Get, per_round, 1_000 + round);
+        out[0].extend(timed(&mut floor, &calls, &work.value).await?);
+        out[1].extend(timed(&mut pgkv, &calls, &work.value).await?);
+    }
+    Ok(out)
+}
+
+fn runtime_shapes(env: &Arc<Env>, work: &Arc<Work>) -> Res<String> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut out = header(
+        &["how the calls are driven"],
+        ["floor GET (hit) µs", "pgkv 0.2 GET (hit) µs", "pgkv ÷ floor"],
+    );
+    for shape in Shape::ALL {
+        eprintln!("compare: runtime shape: {}", shape.label());
+        let rt = shape.runtime()?;
+        let (env, work) = (env.clone(), work.clone());
+        let [floor, pgkv] = match shape {
+            Shape::MultiSpawned => rt.block_on(async { tokio::spawn(shape_gets(env, work)).await? })?,
+            _ => rt.block_on(shape_gets(env, work))?,
+        };
+        let (floor, pgkv) = (stat(floor), stat(pgkv));
+        let _ = writeln!(
+            out,
+            "| {} | {} / {} | {} / {} | {:.2}× |",
+            shape.label(),
+            fmt_us(floor.median_us),
+            fmt_us(floor.p99_us),
+            fmt_us(pgkv.median_us),
+            fmt_us(pgkv.p99_us),
+            pgkv.median_us / floor.median_us
+        );
+    }
+    let _ = write!(
+        out,
+        "\nMulti-thread runtimes have {workers} worker thread(s) here (tokio's default: the \
+         CPUs this process may run on). Cells: median / p99 in µs.\n"
+    );
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Growth: GET, SET and a prefix page as one table grows.
+
+/// Growth keys are `key:00000000` …; pages read the first 10,000 of them.
+const GROWTH_PREFIX: &str = "key:0000";
+const GROWTH_PREFIX_ROWS: usize = 10_000;
+
+fn growth_key(i: usize) -> String {
+    format!("key:{i:08}")
+}
+
+fn parse_sizes(text: &str) -> Res<Vec<usize>> {
+    let sizes = text
+        .split(',')
+        .map(|s| s.trim().replace('_', "").parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("PGKV_COMPARE_GROWTH={text:?}: {e}"))?;
+    if sizes.is_empty()
+        || sizes.windows(2).any(|w| w[0] >= w[1])
+        || sizes[0] < GROWTH_PREFIX_ROWS
+        || sizes[sizes.len() - 1] > 100_000_000
+    {
+        return Err(format!(
+            "PGKV_COMPARE_GROWTH={text:?}: expected increasing sizes from {GROWTH_PREFIX_ROWS} to 100000000"
+        )
+        .into());
+    }
+    Ok(sizes)
+}
+
+/// One size's medians: [floor, pgkv] for GET, SET, page.
+struct GrowthRow {
+    rows: usize,
+    size: String,
+    stats: [[Stat; 2]; 3],
+}
+
+fn growth(pg_url: &str, sizes: &[usize], iters: usize, rounds: usize) -> Res<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let table = format!("pgkv_growth_{}", std::process::id());
+    let value = value();
+    let rows = rt.block_on(async {
+        let mut admin = PgConnection::connect(pg_url).await?;
+        drop_tables(&mut admin, std::slice::from_ref(&table)).await?;
+        let mut pgkv = open_pgkv(Config::new(pg_url).table_name(&table)).await?;
+        pgkv.scan_prefix = GROWTH_PREFIX.to_owned();
+        let mut floor = Floor::connect(pg_url, &table, false, GROWTH_PREFIX).await?;
+        let fill = sql(format!(
+            "INSERT INTO \"{table}\" (key, value) \
+             SELECT 'key:' || lpad(i::text, 8, '0'), $1 FROM generate_series($2::bigint, $3::bigint) AS i"
+        ));
+        let mut loaded = 0;
+        let mut out = Vec::new();
+        for &size in sizes {
+            while loaded < size {
+                let upto = (loaded + 1_000_000).min(size);
+                sqlx::query(fill.clone())
+                    .bind(&value)
+                    .bind(loaded as i64)
+                    .bind(upto as i64 - 1)
+                    .execute(&mut admin)
+                    .await?;
+                loaded = upto;
+                eprintln!("compare: growth: {loaded} rows loaded");
+            }
+            sqlx::query(sql(format!("VACUUM ANALYZE \"{table}\"")))
+                .execute(&mut admin)
+                .await?;
+            let size_text: String =
+                sqlx::query_scalar("SELECT pg_size_pretty(pg_total_relation_size($1::regclass))")
+                    .bind(format!("\"{table}\""))
+                    .fetch_one(&mut admin)
+                    .await?;
+            eprintln!("compare: growth: measuring at {size} rows ({size_text})");
+            let per_round = iters.div_ceil(rounds);
+            let mut samples: [[Vec<u64>; 2]; 3] = Default::default();
+            for round in 0..rounds {
+                let picks = choices(0x6077 + round as u64, per_round + WARMUP);
+                let keys: Vec<String> = picks.iter().map(|p| growth_key(p % size)).collect();
+                let afters: Vec<String> = picks
+                    .iter()
+                    .map(|p| growth_key(p % (GROWTH_PREFIX_ROWS - BATCH)))
+                    .collect();
+                let ops: [Vec<Call>; 3] = [
+                    keys.iter().map(|k| Call::Get(k)).collect(),
+                    keys.iter().map(|k| Call::Set(k)).collect(),
+                    afters.iter().map(|k| Call::Scan(k)).collect(),
+                ];
+                for (calls, samples) in ops.iter().zip(&mut samples) {
+                    // Alternate which system goes first.
+                    if round % 2 == 0 {
+                        samples[0].extend(timed(&mut floor, calls, &value).await?);
+                        samples[1].extend(timed(&mut pgkv, calls, &value).await?);
+                    } else {
+                        samples[1].extend(timed(&mut pgkv, calls, &value).await?);
+                        samples[0].extend(timed(&mut floor, calls, &value).await?);
+                    }
+                }
+            }
+            out.push(GrowthRow {
+                rows: size,
+                size: size_text,
+                stats: samples.map(|pair| pair.map(stat)),
+            });
+        }
+        drop_tables(&mut admin, std::slice::from_ref(&table)).await?;
+        Ok::<_, BoxError>(out)
+    })?;
+
+    let mut out = header(
+        &["rows", "table + indexes"],
+        [
+            "floor GET",
+            "pgkv GET",
+            "floor SET",
+            "pgkv SET",
+            "floor page of 100",
+            "pgkv page of 100",
+            "pgkv page ÷ pgkv GET",
+        ],
+    );
+    for row in &rows {
+        let _ = write!(out, "| {} | {} |", fmt_int(row.rows as u64), row.size);
+        for pair in &row.stats {
+            for s in pair {
+                let _ = write!(out, " {} / {} |", fmt_us(s.median_us), fmt_us(s.p99_us));
+            }
+        }
+        let _ = writeln!(
+            out,
+            " {:.2}× |",
+            row.stats[2][1].median_us / row.stats[0][1].median_us
+        );
+    }
+    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+        let ratio = |op: usize, sys: usize| last.stats[op][sys].median_us / first.stats[op][sys].median_us;
+        let _ = write!(
+            out,
+            "\nLargest ÷ smallest table, medians: pgkv GET {:.2}×, pgkv SET {:.2}× \
+             (floor GET {:.2}×, floor SET {:.2}×).\n",
+            ratio(0, 1),
+            ratio(1, 1),
+            ratio(0, 0),
+            ratio(1, 0)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Cells: median / p99 in µs. One UNLOGGED table shared by both systems (pgkv's \
+         default config, so its GET carries the OnRead purge; the floor's does not), \
+         {VALUE}-byte values, random existing keys over the whole table (SET overwrites \
+         them), pages of {BATCH} under prefix {GROWTH_PREFIX:?} after a random key; \
+         {} timed calls per cell in {rounds} interleaved rounds.",
+        iters.div_ceil(rounds) * rounds
+    );
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------
@@ -1156,6 +1537,20 @@ fn profile_loop(spec: &str) -> Res<()> {
         .build()?;
     let table = format!("pgkv_profile_{system}_{}", std::process::id());
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let calls: Vec<Call> = (0..calls)
+        .map(|_| {
+            let key = &work.keys[rng.below(ROWS)];
+            if write { Call::Set(key) } else { Call::Get(key) }
+        })
+        .collect();
+    async fn run_loop<C: Kv>(c: &mut C, work: &Work, calls: &[Call<'_>]) -> Res<Duration> {
+        load(c, work).await?;
+        let start = Instant::now();
+        for call in calls {
+            std::hint::black_box(perform(c, call, &work.value).await?);
+        }
+        Ok(start.elapsed())
+    }
     let elapsed = rt.block_on(async {
         let mut admin = PgConnection::connect(&pg_url).await?;
         let elapsed = match system {
@@ -1163,57 +1558,26 @@ fn profile_loop(spec: &str) -> Res<()> {
                 sqlx::raw_sql(sql(floor_ddl(&table, TableType::Unlogged)))
                     .execute(&mut admin)
                     .await?;
-                let mut f = Floor {
-                    conn: PgConnection::connect(&pg_url).await?,
-                    sql: FloorSql::new(&table),
-                };
-                for chunk in work.keys.chunks(1_000) {
-                    f.set_many(chunk, &work.value).await?;
-                }
-                let start = Instant::now();
-                for _ in 0..calls {
-                    let key = &work.keys[rng.below(ROWS)];
-                    if write {
-                        f.set(key, &work.value).await?;
-                    } else {
-                        std::hint::black_box(f.get(key).await?);
-                    }
-                }
-                start.elapsed()
+                let mut floor = Floor::connect(&pg_url, &table, false, SCAN_PREFIX).await?;
+                run_loop(&mut floor, &work, &calls).await?
             }
             "pgkv" | "pgkvm" => {
                 let mut config = Config::new(pg_url.clone()).table_name(&table);
                 if system == "pgkvm" {
                     config = config.ttl_cleanup_strategy(TtlCleanupStrategy::Manual);
                 }
-                let store = Store::with_config(config).await?;
-                for chunk in work.keys.chunks(1_000) {
-                    let items: Vec<(&str, &[u8])> = chunk
-                        .iter()
-                        .map(|k| (k.as_str(), work.value.as_slice()))
-                        .collect();
-                    store.set_many(&items).await?;
-                }
-                let start = Instant::now();
-                for _ in 0..calls {
-                    let key = &work.keys[rng.below(ROWS)];
-                    if write {
-                        store.set(key, &work.value).await?;
-                    } else {
-                        std::hint::black_box(store.get(key).await?);
-                    }
-                }
-                start.elapsed()
+                run_loop(&mut open_pgkv(config).await?, &work, &calls).await?
             }
             other => return Err(format!("PGKV_COMPARE_LOOP: unknown system {other:?}").into()),
         };
         drop_tables(&mut admin, std::slice::from_ref(&table)).await?;
-        Ok::<_, Box<dyn Error>>(elapsed)
+        Ok::<_, BoxError>(elapsed)
     })?;
     println!(
-        "{system} {op}: {calls} calls in {:.3} s, {:.1} µs per call",
+        "{system} {op}: {} calls in {:.3} s, {:.1} µs per call",
+        calls.len(),
         elapsed.as_secs_f64(),
-        elapsed.as_secs_f64() * 1e6 / calls as f64
+        elapsed.as_secs_f64() * 1e6 / calls.len() as f64
     );
     Ok(())
 }
@@ -1232,6 +1596,15 @@ fn run() -> Res<()> {
     let Some(env) = read_env()? else {
         return Ok(());
     };
+    let env = Arc::new(env);
+    if let Ok(sizes) = std::env::var("PGKV_COMPARE_GROWTH") {
+        let sizes = parse_sizes(&sizes)?;
+        let run_start = Instant::now();
+        println!("- Placement: {}\n", env.placement);
+        print!("{}", growth(&env.pg_url, &sizes, env.iters, env.rounds)?);
+        println!("Total run time: {:.0} s.", run_start.elapsed().as_secs_f64());
+        return Ok(());
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -1251,6 +1624,7 @@ fn run() -> Res<()> {
 
     let per_round = env.iters.div_ceil(env.rounds);
     let mut results = Vec::new();
+    let mut shapes = None;
     for &tt in &env.tables {
         eprintln!(
             "compare: {} tables: loading {ROWS} rows per system",
@@ -1278,7 +1652,7 @@ fn run() -> Res<()> {
         for round in 0..2 {
             for j in 0..Kind::ALL.len() {
                 let idx = (j + round) % Kind::ALL.len();
-                tput[idx] += throughput(&rt, &env, &mut sys, &work, Kind::ALL[idx], half)?;
+                tput[idx] += throughput(&rt, &env, &sys, &work, Kind::ALL[idx], half)?;
             }
         }
         let tput = tput.into_iter().map(|t| t / 2).collect();
@@ -1287,6 +1661,9 @@ fn run() -> Res<()> {
             latency,
             throughput: tput,
         });
+        if tt == TableType::Unlogged {
+            shapes = Some(runtime_shapes(&env, &work)?);
+        }
         let tables = std::mem::take(&mut sys.tables);
         rt.block_on(drop_tables(&mut sys.floor.conn, &tables))?;
         drop(sys);
@@ -1295,23 +1672,32 @@ fn run() -> Res<()> {
     println!();
     print!("{}", render(&results, per_round * env.rounds));
     println!(
-        "\nCells: median / p99 in µs (throughput: ops/s); (×) = median ÷ the floor's median \
-         in the same pass (throughput: ops/s ÷ the floor's).\n\
+        "\nCells: median / p99 in µs (throughput: ops/s); (×) = median ÷ the baseline's median \
+         in the same pass (throughput: ops/s ÷ the baseline's). The baseline of pgkv 0.2 \
+         (OnRead) is the floor running OnRead's SQL (the same SQL work); the baseline of every \
+         other system, the floor running OnRead's SQL included, is the plain floor.\n\
          Systems: floor = sqlx 0.9, one dedicated PgConnection, prepared statements, upsert \
-         ON CONFLICT, UNNEST arrays, key-range scan, no TTL purge; pgkv 0.2 = Store, default \
-         Config (OnRead TTL: reads also delete an expired row), pool of {TASKS}; pgkv 0.2 Manual \
-         TTL = the same with TtlCleanupStrategy::Manual; pgkv 0.1 = the synchronous crate \
-         (its own table schema: key TEXT in the database collation), on a plain thread, scan = \
-         its first page of the prefix (no keyset pagination); Redis = one multiplexed \
-         connection, SET/GET/DEL/INCRBY/MSET/MGET, scan = one EVALSHA running ZRANGEBYLEX on a \
-         sorted-set index + MGET (ordered keyset page with values, one round trip).\n\
-         Throughput: {TASKS} tasks sharing one client (floor: {TASKS} dedicated connections; \
+         ON CONFLICT, UNNEST arrays, key-range scan, no TTL purge; floor, OnRead SQL = the same, \
+         but GET and GET_MANY carry the purge CTE pgkv's OnRead strategy sends (DELETE the \
+         expired row in the same statement); pgkv 0.2 = Store, default Config (OnRead), pool of \
+         {TASKS}; pgkv 0.2 Manual TTL = the same with TtlCleanupStrategy::Manual (reads carry \
+         no purge); pgkv 0.1 = the synchronous crate (its own table schema: key TEXT in the \
+         database collation), on a plain thread, scan = its first page of the prefix (no keyset \
+         pagination); Redis = one multiplexed connection, SET/GET/DEL/INCRBY/MSET/MGET, scan = \
+         one EVALSHA running ZRANGEBYLEX on a sorted-set index + MGET (ordered keyset page with \
+         values, one round trip).\n\
+         Throughput: {TASKS} tasks sharing one client (floors: {TASKS} dedicated connections; \
          pgkv: one Store; pgkv 0.1: {TASKS} threads, one Store each; Redis: one multiplexed \
          connection), uniform keys over the {ROWS} rows.\n\
          Scan: a page of {BATCH} rows under prefix {SCAN_PREFIX:?} (1,000 of the {ROWS} rows), \
-         after a random key.\n\
-         Total run time: {:.0} s.",
-        run_start.elapsed().as_secs_f64()
+         after a random key."
     );
+    println!("\n## pgkv 0.2 against pgkv 0.1 (times faster, same pass)\n");
+    print!("{}", render_speedup(&results));
+    if let Some(shapes) = shapes {
+        println!("\n## GET under different runtime shapes (UNLOGGED tables)\n");
+        print!("{shapes}");
+    }
+    println!("\nTotal run time: {:.0} s.", run_start.elapsed().as_secs_f64());
     Ok(())
 }
