@@ -39,7 +39,8 @@
 //! instead of the comparison).
 //!
 //! For profilers (perf, strace, callgrind) there is a bare loop mode that
-//! needs only `DATABASE_URL`: `PGKV_COMPARE_LOOP=<floor|pgkv|pgkvm>:<get|set>:<calls>`
+//! needs only `DATABASE_URL`: `PGKV_COMPARE_LOOP=<floor|pgkv|pgkvm>:<op>:<calls>` (op: set, get,
+//! increment, set_many, get_many or scan)
 //! loads 10,000 rows into a table of that system, makes that many calls one
 //! after another and prints the mean time per call, e.g.
 //! `PGKV_COMPARE_LOOP=pgkv:get:20000 strace -c -f target/release/deps/compare-…`.
@@ -1525,10 +1526,19 @@ fn profile_loop(spec: &str) -> Res<()> {
         return Err(format!("PGKV_COMPARE_LOOP={spec:?}: expected <system>:<op>:<calls>").into());
     };
     let calls: usize = calls.parse()?;
-    let write = match op {
-        "get" => false,
-        "set" => true,
-        other => return Err(format!("PGKV_COMPARE_LOOP: unknown op {other:?} (get or set)").into()),
+    let op = match op {
+        "set" => Op::Set,
+        "get" => Op::Get,
+        "increment" => Op::Increment,
+        "set_many" => Op::SetMany,
+        "get_many" => Op::GetMany,
+        "scan" => Op::Scan,
+        other => {
+            return Err(format!(
+                "PGKV_COMPARE_LOOP: unknown op {other:?} (set, get, increment, set_many, get_many or scan)"
+            )
+            .into());
+        }
     };
     let pg_url = std::env::var("DATABASE_URL").map_err(|_| "PGKV_COMPARE_LOOP needs DATABASE_URL")?;
     let work = Work::new();
@@ -1536,13 +1546,7 @@ fn profile_loop(spec: &str) -> Res<()> {
         .enable_all()
         .build()?;
     let table = format!("pgkv_profile_{system}_{}", std::process::id());
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let calls: Vec<Call> = (0..calls)
-        .map(|_| {
-            let key = &work.keys[rng.below(ROWS)];
-            if write { Call::Set(key) } else { Call::Get(key) }
-        })
-        .collect();
+    let calls = chunk_calls(&work, &[], op, calls, 0);
     async fn run_loop<C: Kv>(c: &mut C, work: &Work, calls: &[Call<'_>]) -> Res<Duration> {
         load(c, work).await?;
         let start = Instant::now();
@@ -1574,7 +1578,8 @@ fn profile_loop(spec: &str) -> Res<()> {
         Ok::<_, BoxError>(elapsed)
     })?;
     println!(
-        "{system} {op}: {} calls in {:.3} s, {:.1} µs per call",
+        "{system} {}: {} calls in {:.3} s, {:.1} µs per call",
+        op.label(),
         calls.len(),
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1e6 / calls.len() as f64

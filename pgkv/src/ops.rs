@@ -2,7 +2,6 @@
 //! `Store` (a pool checkout per call) and `Transaction` (its own connection)
 //! share them. Every operation checks its input, then sends one statement.
 
-use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use sqlx::postgres::types::PgInterval;
@@ -209,12 +208,21 @@ fn batch_columns<'a, K: AsRef<str>, V: AsRef<[u8]>>(
     items: &'a [(K, V)],
 ) -> Result<(Vec<&'a str>, Vec<&'a [u8]>)> {
     let limits = s.shared().limits;
-    let mut last_wins = BTreeMap::new();
-    for (key, value) in items {
-        let (key, value) = limits.entry(key.as_ref(), value.as_ref())?;
-        last_wins.insert(key, value);
+    let mut entries = items
+        .iter()
+        .map(|(key, value)| limits.entry(key.as_ref(), value.as_ref()))
+        .collect::<Result<Vec<_>>>()?;
+    // A stable sort keeps repeated keys in call order; the last one wins.
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    let mut keys = Vec::with_capacity(entries.len());
+    let mut values = Vec::with_capacity(entries.len());
+    for (i, (key, value)) in entries.iter().enumerate() {
+        if entries.get(i + 1).is_none_or(|next| next.0 != *key) {
+            keys.push(*key);
+            values.push(*value);
+        }
     }
-    Ok(last_wins.into_iter().unzip())
+    Ok((keys, values))
 }
 
 pub(crate) async fn set_many<K: AsRef<str>, V: AsRef<[u8]>>(
@@ -282,8 +290,29 @@ pub(crate) async fn get_many<K: AsRef<str>>(
         .fetch_all(s.connection().await?)
         .await
         .map_err(read_err)?;
-    let found: HashMap<String, Vec<u8>> = rows.into_iter().collect();
-    Ok(keys.iter().map(|k| found.get(k.as_ref()).cloned()).collect())
+    Ok(in_call_order(keys, rows))
+}
+
+/// Lines the rows a batch read found up with the keys asked for. Sorting
+/// and binary search beat a hash map at batch sizes; each value moves to
+/// its key's last mention and is copied only for a key asked for twice.
+fn in_call_order<K: AsRef<str>>(keys: &[K], mut rows: Vec<(String, Vec<u8>)>) -> Vec<Option<Vec<u8>>> {
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut out = vec![None; keys.len()];
+    let mut moved_to: Vec<Option<usize>> = vec![None; rows.len()];
+    for (i, key) in keys.iter().enumerate().rev() {
+        let Ok(row) = rows.binary_search_by(|(k, _)| k.as_str().cmp(key.as_ref())) else {
+            continue;
+        };
+        out[i] = match moved_to[row] {
+            None => {
+                moved_to[row] = Some(i);
+                Some(std::mem::take(&mut rows[row].1))
+            }
+            Some(later) => out[later].clone(),
+        };
+    }
+    out
 }
 
 pub(crate) async fn delete_many<K: AsRef<str>>(s: &mut impl Session, keys: &[K]) -> Result<u64> {
@@ -401,4 +430,27 @@ pub(crate) async fn get_and_delete(s: &mut impl Session, key: impl AsRef<str>) -
         .await
         .map_err(write_err)?;
     Ok(removed.flatten())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_call_order;
+
+    fn row(key: &str, value: &str) -> (String, Vec<u8>) {
+        (key.to_owned(), value.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn batch_reads_line_up_with_the_keys_asked_for() {
+        // Rows arrive in any order; keys repeat and some are missing.
+        let rows = vec![row("c", "3"), row("a", "1"), row("b", "2")];
+        let keys = ["b", "zz", "a", "b", "c", "b", ""];
+        let got = in_call_order(&keys, rows);
+        let want: Vec<Option<Vec<u8>>> = [Some("2"), None, Some("1"), Some("2"), Some("3"), Some("2"), None]
+            .iter()
+            .map(|v| v.map(|v| v.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(in_call_order(&["x"], Vec::new()), vec![None]);
+    }
 }
