@@ -1218,37 +1218,71 @@ impl Shape {
     }
 }
 
-/// GET hits through a fresh floor connection and a fresh pgkv `Store` (on
-/// the tables of the UNLOGGED pass), alternating in rounds; nanoseconds.
-async fn shape_gets(env: Arc<Env>, work: Arc<Work>) -> Res<[Vec<u64>; 2]> {
-    let floor_table = table_name(Kind::Floor, TableType::Unlogged);
-    let mut floor = Floor::connect(&env.pg_url, &floor_table, false, SCAN_PREFIX).await?;
-    let config = Config::new(env.pg_url.clone()).table_name(&table_name(Kind::Pgkv, TableType::Unlogged));
-    let mut pgkv = open_pgkv(config).await?;
-    let per_round = env.iters.div_ceil(env.rounds);
-    let mut out = [Vec::new(), Vec::new()];
-    for round in 0..env.rounds {
-        let calls = chunk_calls(&work, &[], Op::Get, per_round, 1_000 + round);
-        out[0].extend(timed(&mut floor, &calls, &work.value).await?);
-        out[1].extend(timed(&mut pgkv, &calls, &work.value).await?);
-    }
-    Ok(out)
+/// One shape's clients: a floor connection and a pgkv `Store` (on the tables
+/// of the UNLOGGED pass), opened on that shape's runtime, whose I/O driver
+/// they are registered with.
+struct ShapeClients {
+    floor: Floor,
+    pgkv: Pgkv,
 }
 
+impl ShapeClients {
+    async fn open(env: Arc<Env>) -> Res<ShapeClients> {
+        let floor_table = table_name(Kind::Floor, TableType::Unlogged);
+        let floor = Floor::connect(&env.pg_url, &floor_table, false, SCAN_PREFIX).await?;
+        let config = Config::new(env.pg_url.clone()).table_name(&table_name(Kind::Pgkv, TableType::Unlogged));
+        Ok(ShapeClients {
+            floor,
+            pgkv: open_pgkv(config).await?,
+        })
+    }
+
+    /// One round of GET hits, floor then pgkv; the clients go back to the
+    /// caller (a spawned task owns them while it runs).
+    async fn round(mut self, work: Arc<Work>, n: usize, round: usize) -> Res<(ShapeClients, [Vec<u64>; 2])> {
+        let calls = chunk_calls(&work, &[], Op::Get, n, 1_000 + round);
+        let floor = timed(&mut self.floor, &calls, &work.value).await?;
+        let pgkv = timed(&mut self.pgkv, &calls, &work.value).await?;
+        Ok((self, [floor, pgkv]))
+    }
+}
+
+/// The shapes take turns round by round (rotating order), like the systems
+/// in the main passes, so the machine's noise hits each alike.
 fn runtime_shapes(env: &Arc<Env>, work: &Arc<Work>) -> Res<String> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out = header(
         &["how the calls are driven"],
         ["floor GET (hit) µs", "pgkv 0.2 GET (hit) µs", "pgkv ÷ floor"],
     );
+    eprintln!("compare: runtime shapes");
+    let mut runtimes = Vec::new();
     for shape in Shape::ALL {
-        eprintln!("compare: runtime shape: {}", shape.label());
         let rt = shape.runtime()?;
-        let (env, work) = (env.clone(), work.clone());
-        let [floor, pgkv] = match shape {
-            Shape::MultiSpawned => rt.block_on(async { tokio::spawn(shape_gets(env, work)).await? })?,
-            _ => rt.block_on(shape_gets(env, work))?,
-        };
+        let clients = rt.block_on(ShapeClients::open(env.clone()))?;
+        runtimes.push((shape, rt, Some(clients), [Vec::new(), Vec::new()]));
+    }
+    let per_round = env.iters.div_ceil(env.rounds);
+    for round in 0..env.rounds {
+        for j in 0..runtimes.len() {
+            let idx = (j + round) % runtimes.len();
+            let (shape, rt, clients, samples) = &mut runtimes[idx];
+            let task = clients.take().expect("clients return after every round").round(
+                work.clone(),
+                per_round,
+                round,
+            );
+            let (back, got) = match shape {
+                Shape::MultiSpawned => rt.block_on(async { tokio::spawn(task).await? })?,
+                _ => rt.block_on(task)?,
+            };
+            *clients = Some(back);
+            for (all, new) in samples.iter_mut().zip(got) {
+                all.extend(new);
+            }
+        }
+    }
+    for (shape, _, _, [floor, pgkv]) in runtimes {
         let (floor, pgkv) = (stat(floor), stat(pgkv));
         let _ = writeln!(
             out,
