@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! bench/compare                       # the whole comparison, one command
+//! bench/compare --layout split        # client on CPU 1 (also: same, free)
 //! bench/compare --growth              # GET/SET/page cost at 10k, 1M, 10M rows
 //! ```
 //!
@@ -13,7 +14,8 @@
 //! run it and exits successfully, so `cargo bench` still runs the criterion
 //! benchmarks.
 //!
-//! Systems, each on its own table with the same schema and rows:
+//! Systems, each holding the same rows (the SQL ones in tables of one schema,
+//! except pgkv 0.1, which creates its own):
 //! - floor: sqlx 0.9, one dedicated `PgConnection` (no pool), prepared
 //!   statements, the leanest SQL for the same result;
 //! - floor, OnRead SQL: the same connection code running pgkv's `OnRead`
@@ -28,7 +30,9 @@
 //! measured call awaited inside `block_on`, like a task on any runtime); a
 //! separate section measures GET under other runtime shapes. Latency rounds
 //! interleave the systems (rotating order), so noise from the machine hits
-//! each alike; ratios are to the floor of the same pass.
+//! each alike; ratios are to the floor of the same pass, except pgkv's
+//! default (`OnRead`) config, which is compared with the floor running
+//! `OnRead`'s SQL.
 //!
 //! Tunables (environment): `PGKV_COMPARE_ITERS` (timed calls per operation
 //! and system, default 2000), `PGKV_COMPARE_ROUNDS` (interleaved rounds,
