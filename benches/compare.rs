@@ -55,6 +55,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use pgkv::{Config, ScanOptions, Store, TableType, TtlCleanupStrategy};
+use pgkv_suite::{XorShift, sample_value};
 use redis::aio::MultiplexedConnection;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, SqlSafeStr, SqlStr};
 use tokio::runtime::Runtime;
@@ -175,19 +176,6 @@ impl Kind {
     }
 }
 
-/// xorshift64: the same call sequence for every system.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
-
 /// What every system is asked to do, prepared outside the timed region.
 struct Work {
     keys: Vec<String>,
@@ -209,20 +197,16 @@ impl Work {
         Work {
             keys,
             counters: (0..COUNTERS).map(|i| format!("ctr:{i:03}")).collect(),
-            value: value(),
+            value: sample_value(VALUE),
             scan_first,
             scan_len,
         }
     }
 
     /// The key a scan page starts strictly after: a full page always follows.
-    fn scan_after(&self, rng: &mut Rng) -> &str {
+    fn scan_after(&self, rng: &mut XorShift) -> &str {
         &self.keys[self.scan_first + rng.below(self.scan_len - BATCH)]
     }
-}
-
-fn value() -> Vec<u8> {
-    (0..VALUE).map(|i| b'a' + (i % 26) as u8).collect()
 }
 
 /// One call's arguments, chosen before the clock starts.
@@ -822,7 +806,7 @@ fn timed_legacy(s: &pgkv_legacy::Store, calls: &[Call<'_>], value: &[u8]) -> Res
 /// Per call `i`, the random choices (fixed by the seed, so every system gets
 /// the same sequence).
 fn choices(seed: u64, n: usize) -> Vec<usize> {
-    let mut rng = Rng(seed | 1);
+    let mut rng = XorShift(seed | 1);
     (0..n).map(|_| rng.below(usize::MAX)).collect()
 }
 
@@ -847,7 +831,7 @@ fn chunk_calls<'a>(work: &'a Work, doomed: &'a [String], op: Op, n: usize, round
                     Call::GetMany(batch)
                 }
             }
-            Op::Scan => Call::Scan(work.scan_after(&mut Rng(pick as u64 | 1))),
+            Op::Scan => Call::Scan(work.scan_after(&mut XorShift(pick as u64 | 1))),
         })
         .collect()
 }
@@ -900,12 +884,12 @@ fn run_chunk(
 // Throughput: 8 concurrent clients, 80 % GET / 20 % SET over the 10k keys.
 
 /// Client `t`'s call sequence.
-fn mix_rng(t: usize) -> Rng {
-    Rng(0x9e37_79b9_7f4a_7c15 ^ (t as u64 + 1))
+fn mix_rng(t: usize) -> XorShift {
+    XorShift(0x9e37_79b9_7f4a_7c15 ^ (t as u64 + 1))
 }
 
 /// The next call of the mix: which key, and whether it is a SET.
-fn mix_pick(rng: &mut Rng) -> (usize, bool) {
+fn mix_pick(rng: &mut XorShift) -> (usize, bool) {
     (rng.below(ROWS), rng.below(10) < 2)
 }
 
@@ -1349,7 +1333,7 @@ fn growth(pg_url: &str, sizes: &[usize], iters: usize, rounds: usize) -> Res<Str
         .enable_all()
         .build()?;
     let table = format!("pgkv_growth_{}", std::process::id());
-    let value = value();
+    let value = sample_value(VALUE);
     let rows = rt.block_on(async {
         let mut admin = PgConnection::connect(pg_url).await?;
         drop_tables(&mut admin, std::slice::from_ref(&table)).await?;

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use pgkv::{Config, KvRecord, ScanOptions, Store};
+use pgkv_suite::{XorShift, sample_value as value};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
 
@@ -55,27 +56,10 @@ fn key(i: usize) -> String {
     format!("key:{i:05}")
 }
 
-fn value(len: usize) -> Vec<u8> {
-    (0..len).map(|i| b'a' + (i % 26) as u8).collect()
-}
-
 /// Distinct keys for write benchmarks across the whole run.
 fn fresh_key(tag: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     format!("{tag}:{}", NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-/// A cheap deterministic sequence of prefilled key indexes.
-struct Cycle(u64);
-
-impl Cycle {
-    fn next(&mut self, n: usize) -> usize {
-        // xorshift64
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
 }
 
 /// Writes `keys` with `VALUE`-byte values in batches of 1,000 (untimed setup).
@@ -122,9 +106,9 @@ fn bench_single_key(c: &mut Criterion, rt: &Runtime, store: &Store) {
         let v = value(size);
         g.throughput(Throughput::Bytes(size as u64));
         g.bench_with_input(BenchmarkId::from_parameter(format!("{size}B")), &v, |b, v| {
-            let mut cycle = Cycle(0x9e37_79b9_7f4a_7c15);
+            let mut cycle = XorShift(0x9e37_79b9_7f4a_7c15);
             b.to_async(rt).iter(|| {
-                let k = key(cycle.next(PREFILL));
+                let k = key(cycle.below(PREFILL));
                 async move { store.set(k, v).await.expect("set") }
             });
         });
@@ -133,16 +117,16 @@ fn bench_single_key(c: &mut Criterion, rt: &Runtime, store: &Store) {
 
     let mut g = c.benchmark_group("get");
     g.bench_function("hit", |b| {
-        let mut cycle = Cycle(0x2545_f491_4f6c_dd1d);
+        let mut cycle = XorShift(0x2545_f491_4f6c_dd1d);
         b.to_async(rt).iter(|| {
-            let k = key(cycle.next(PREFILL));
+            let k = key(cycle.below(PREFILL));
             async move { black_box(store.get(k).await.expect("get").expect("hit")) }
         });
     });
     g.bench_function("miss", |b| {
-        let mut cycle = Cycle(0x2545_f491_4f6c_dd1d);
+        let mut cycle = XorShift(0x2545_f491_4f6c_dd1d);
         b.to_async(rt).iter(|| {
-            let k = format!("absent:{}", cycle.next(PREFILL));
+            let k = format!("absent:{}", cycle.below(PREFILL));
             async move { black_box(store.get(k).await.expect("get")) }
         });
     });
@@ -165,9 +149,9 @@ fn bench_single_key(c: &mut Criterion, rt: &Runtime, store: &Store) {
 
     let mut g = c.benchmark_group("exists");
     g.bench_function("hit", |b| {
-        let mut cycle = Cycle(0x1234_5678_9abc_def1);
+        let mut cycle = XorShift(0x1234_5678_9abc_def1);
         b.to_async(rt).iter(|| {
-            let k = key(cycle.next(PREFILL));
+            let k = key(cycle.below(PREFILL));
             async move { black_box(store.exists(k).await.expect("exists")) }
         });
     });
@@ -175,10 +159,10 @@ fn bench_single_key(c: &mut Criterion, rt: &Runtime, store: &Store) {
 
     let mut g = c.benchmark_group("increment");
     g.bench_function("by_1", |b| {
-        let mut cycle = Cycle(0x0bad_cafe_dead_beef);
+        let mut cycle = XorShift(0x0bad_cafe_dead_beef);
         b.to_async(rt).iter(|| {
             // 100 counters: the same rows are updated over and over.
-            let k = format!("counter:{}", cycle.next(100));
+            let k = format!("counter:{}", cycle.below(100));
             async move { black_box(store.increment(k, 1).await.expect("increment")) }
         });
     });
@@ -187,9 +171,9 @@ fn bench_single_key(c: &mut Criterion, rt: &Runtime, store: &Store) {
     let mut g = c.benchmark_group("set_ex");
     let v = value(VALUE);
     g.bench_function("256B_1h", |b| {
-        let mut cycle = Cycle(0x5555_aaaa_3333_cccc);
+        let mut cycle = XorShift(0x5555_aaaa_3333_cccc);
         b.to_async(rt).iter(|| {
-            let k = format!("ttl:{}", cycle.next(PREFILL));
+            let k = format!("ttl:{}", cycle.below(PREFILL));
             let v = &v;
             async move {
                 store
@@ -215,9 +199,9 @@ fn bench_batches(c: &mut Criterion, rt: &Runtime, store: &Store) {
             g.throughput(Throughput::Elements(n as u64));
             g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| match name {
                 "set_many" => {
-                    let mut cycle = Cycle(0x0123_4567_89ab_cdef);
+                    let mut cycle = XorShift(0x0123_4567_89ab_cdef);
                     b.to_async(rt).iter(|| {
-                        let start = cycle.next(PREFILL - n);
+                        let start = cycle.below(PREFILL - n);
                         let keys: Vec<String> = (start..start + n).map(key).collect();
                         let v = &v;
                         async move {
@@ -228,9 +212,9 @@ fn bench_batches(c: &mut Criterion, rt: &Runtime, store: &Store) {
                     });
                 }
                 "get_many" => {
-                    let mut cycle = Cycle(0x0fed_cba9_8765_4321);
+                    let mut cycle = XorShift(0x0fed_cba9_8765_4321);
                     b.to_async(rt).iter(|| {
-                        let start = cycle.next(PREFILL - n);
+                        let start = cycle.below(PREFILL - n);
                         let keys: Vec<String> = (start..start + n).map(key).collect();
                         async move { black_box(store.get_many(&keys).await.expect("get_many")) }
                     });
@@ -258,10 +242,10 @@ fn bench_scan(c: &mut Criterion, rt: &Runtime, store: &Store) {
     let mut g = c.benchmark_group("scan");
     g.throughput(Throughput::Elements(100));
     g.bench_function("prefix_page_100_after", |b| {
-        let mut cycle = Cycle(0x7777_1111_2222_3333);
+        let mut cycle = XorShift(0x7777_1111_2222_3333);
         b.to_async(rt).iter(|| {
             // A page of 100 inside the 10k-row prefix, keyset-paginated.
-            let after = key(cycle.next(PREFILL - 200));
+            let after = key(cycle.below(PREFILL - 200));
             async move {
                 let opts = ScanOptions::new().prefix("key:").after(&after).limit(100);
                 let page = store.scan(opts).await.expect("scan");
@@ -271,9 +255,9 @@ fn bench_scan(c: &mut Criterion, rt: &Runtime, store: &Store) {
         });
     });
     g.bench_function("keys_page_100_after", |b| {
-        let mut cycle = Cycle(0x4444_9999_8888_6666);
+        let mut cycle = XorShift(0x4444_9999_8888_6666);
         b.to_async(rt).iter(|| {
-            let after = key(cycle.next(PREFILL - 200));
+            let after = key(cycle.below(PREFILL - 200));
             async move {
                 let opts = ScanOptions::new().prefix("key:").after(&after).limit(100);
                 black_box(store.keys(opts).await.expect("keys"))
@@ -304,18 +288,18 @@ fn bench_typed(c: &mut Criterion, rt: &Runtime, store: &Store) {
 
     let mut g = c.benchmark_group("typed");
     g.bench_function("set", |b| {
-        let mut cycle = Cycle(0x1111_2222_3333_4444);
+        let mut cycle = XorShift(0x1111_2222_3333_4444);
         b.to_async(rt).iter(|| {
-            let i = cycle.next(1_000) as u64;
+            let i = cycle.below(1_000) as u64;
             let p = profile(i);
             let typed = &typed;
             async move { typed.set(format!("profile:{i}"), &p).await.expect("typed set") }
         });
     });
     g.bench_function("get", |b| {
-        let mut cycle = Cycle(0x5555_6666_7777_8888);
+        let mut cycle = XorShift(0x5555_6666_7777_8888);
         b.to_async(rt).iter(|| {
-            let k = format!("profile:{}", cycle.next(1_000));
+            let k = format!("profile:{}", cycle.below(1_000));
             let typed = &typed;
             async move { black_box(typed.get(k).await.expect("typed get").expect("hit")) }
         });
@@ -324,9 +308,9 @@ fn bench_typed(c: &mut Criterion, rt: &Runtime, store: &Store) {
 
     let mut g = c.benchmark_group("record");
     g.bench_function("set_ex", |b| {
-        let mut cycle = Cycle(0x9999_aaaa_bbbb_cccc);
+        let mut cycle = XorShift(0x9999_aaaa_bbbb_cccc);
         b.to_async(rt).iter(|| {
-            let i = cycle.next(1_000) as u64;
+            let i = cycle.below(1_000) as u64;
             let game = Game {
                 id: i,
                 name: format!("game {i}"),
@@ -336,9 +320,9 @@ fn bench_typed(c: &mut Criterion, rt: &Runtime, store: &Store) {
         });
     });
     g.bench_function("get", |b| {
-        let mut cycle = Cycle(0xdddd_eeee_ffff_1111);
+        let mut cycle = XorShift(0xdddd_eeee_ffff_1111);
         b.to_async(rt).iter(|| {
-            let id = cycle.next(1_000).to_string();
+            let id = cycle.below(1_000).to_string();
             async move { black_box(Game::get(store, &id).await.expect("record get").expect("hit")) }
         });
     });
@@ -349,10 +333,10 @@ fn bench_mixed(c: &mut Criterion, rt: &Runtime, store: &Store) {
     let v = value(VALUE);
     let mut g = c.benchmark_group("mixed");
     g.bench_function("80get_20set", |b| {
-        let mut cycle = Cycle(0x3141_5926_5358_9793);
+        let mut cycle = XorShift(0x3141_5926_5358_9793);
         b.to_async(rt).iter(|| {
-            let k = key(cycle.next(PREFILL));
-            let write = cycle.next(10) < 2;
+            let k = key(cycle.below(PREFILL));
+            let write = cycle.below(10) < 2;
             let v = &v;
             async move {
                 if write {

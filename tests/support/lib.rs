@@ -98,3 +98,23 @@ pub async fn raw_row_count(store: &Store) -> i64 {
         .await
         .expect("count rows")
 }
+
+/// xorshift64: a cheap, deterministic sequence (benchmarks use it to give
+/// every system and every run the same calls). The seed must not be zero.
+#[derive(Clone, Debug)]
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next number below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// A `len`-byte value of printable letters, the same in every benchmark.
+pub fn sample_value(len: usize) -> Vec<u8> {
+    (0..len).map(|i| b'a' + (i % 26) as u8).collect()
+}
