@@ -20,7 +20,7 @@ use pgkv::{Config, ScanOptions, Store, TtlCleanupStrategy};
 const HOUR: Duration = Duration::from_secs(3600);
 
 #[tokio::main]
-async fn main() -> pgkv::Result<()> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = pgkv_suite::example_database_url("cleanup_at_scale");
     let mut args = std::env::args()
         .skip(1)
@@ -119,7 +119,7 @@ fn table(store: &Store) -> String {
     "\"public\".\"cleanup_scale\"".to_owned()
 }
 
-async fn load(store: &Store, expired: i64, live: i64) -> pgkv::Result<()> {
+async fn load(store: &Store, expired: i64, live: i64) -> Result<(), sqlx::Error> {
     let t = table(store);
     let sql = format!(
         "INSERT INTO {t} (key, value, expires_at) SELECT 'exp:' || g, convert_to(repeat('x', 100), 'UTF8'), \
@@ -140,18 +140,18 @@ async fn load(store: &Store, expired: i64, live: i64) -> pgkv::Result<()> {
     Ok(())
 }
 
-async fn analyze(store: &Store) -> pgkv::Result<()> {
+async fn analyze(store: &Store) -> Result<(), sqlx::Error> {
     sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {}", table(store))))
         .execute(store.pool())
         .await?;
     Ok(())
 }
 
-async fn raw_count(store: &Store) -> pgkv::Result<i64> {
+async fn raw_count(store: &Store) -> Result<i64, sqlx::Error> {
     let sql = format!("SELECT count(*) FROM {}", table(store));
-    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .fetch_one(store.pool())
-        .await?)
+        .await
 }
 
 async fn extend_forever(store: Store, live: i64, stop: Arc<AtomicBool>) -> pgkv::Result<u64> {

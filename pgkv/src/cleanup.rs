@@ -7,13 +7,13 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::conn::PoolSession;
-use crate::conn::Session;
+use crate::call::{Conduit, PooledCall};
 use crate::error::{Result, classify};
 use crate::store::Store;
 
@@ -94,8 +94,13 @@ impl fmt::Debug for CleanupHandle {
     }
 }
 
-/// The shortest interval accepted; a zero interval would spin.
+/// The shortest interval used; a zero interval would spin.
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// The longest interval used (about a century): longer ones, up to
+/// `Duration::MAX`, mean "practically never" and are treated as this, so the
+/// jitter arithmetic cannot overflow.
+const MAX_INTERVAL: Duration = crate::conn::FOREVER;
 
 impl Store {
     /// Deletes every expired row now, whatever the cleanup strategy, and
@@ -105,9 +110,9 @@ impl Store {
     /// session holds locked are skipped; it does not wait for the cleanup
     /// task of another instance, and does not take its lock.
     pub async fn cleanup_expired(&self) -> Result<u64> {
-        let mut session = PoolSession::new(&self.shared);
-        let result = sweep(&mut session).await;
-        session.settle(&result);
+        let mut call = PooledCall::new(&self.shared);
+        let result = sweep(&mut call).await;
+        call.finish(&result);
         result
     }
 
@@ -121,7 +126,9 @@ impl Store {
     /// ```
     ///
     /// Every `interval` (±10 % jitter, so a fleet started together does not
-    /// stampede) it runs one pass of batched deletes. Across all instances
+    /// stampede) it runs one pass of batched deletes. Intervals below 10 ms
+    /// are treated as 10 ms; above a century (up to `Duration::MAX`), as a
+    /// century. Across all instances
     /// that share the table, one pass runs at a time (a transaction-scoped
     /// advisory lock keyed on the table); the others find the lock taken and
     /// wait for their next tick. A failed pass is logged (`tracing`, target
@@ -152,24 +159,30 @@ impl Store {
     /// The server's `EXPLAIN` of one cleanup batch: a diagnostic showing
     /// that the sweep reads the partial index on `expires_at`.
     pub async fn explain_cleanup(&self) -> Result<String> {
-        let mut session = PoolSession::new(&self.shared);
-        let explain = format!("EXPLAIN {}", self.shared.sql.cleanup_batch.get().as_str());
-        let batch = self.shared.cleanup_batch;
-        let lines: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(explain))
-            .bind(batch)
-            .fetch_all(session.connection().await?)
-            .await
-            .map_err(|e| classify(e, false))?;
-        Ok(lines.into_iter().map(|(l,)| l).collect::<Vec<_>>().join("\n"))
+        let mut call = PooledCall::new(&self.shared);
+        let result = explain_batch(&mut call).await;
+        call.finish(&result);
+        result
     }
 }
 
+async fn explain_batch(s: &mut impl Conduit) -> Result<String> {
+    let explain = format!("EXPLAIN {}", s.shared().sql.cleanup_batch.query().as_str());
+    let batch = s.shared().cleanup_batch;
+    let lines: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(explain))
+        .bind(batch)
+        .fetch_all(s.connection().await?)
+        .await
+        .map_err(|e| classify(e, false))?;
+    Ok(lines.into_iter().map(|(l,)| l).collect::<Vec<_>>().join("\n"))
+}
+
 /// The manual sweep: batches until one comes back short.
-async fn sweep(s: &mut impl Session) -> Result<u64> {
+async fn sweep(s: &mut impl Conduit) -> Result<u64> {
     let batch = s.shared().cleanup_batch;
     let mut total = 0;
     loop {
-        let sql = s.shared().sql.cleanup_batch.get();
+        let sql = s.shared().sql.cleanup_batch.query();
         let deleted = sqlx::query(sql)
             .bind(batch)
             .execute(s.connection().await?)
@@ -205,18 +218,18 @@ async fn fleet_pass(store: &Store, stop: &watch::Receiver<bool>) -> PassSummary 
     while !stop_requested(stop) {
         // A fresh checkout per batch: the connection goes back to the pool
         // between batches, so the sweep never starves the application.
-        let mut session = PoolSession::new(shared);
+        let mut call = PooledCall::new(shared);
         let result = async {
-            let sql = shared.sql.cleanup_fleet_batch.get();
+            let sql = shared.sql.cleanup_fleet_batch.query();
             sqlx::query_as::<_, (bool, i64)>(sql)
                 .bind(shared.cleanup_batch)
                 .bind(&shared.sql.table)
-                .fetch_one(session.connection().await?)
+                .fetch_one(call.connection().await?)
                 .await
                 .map_err(|e| classify(e, true))
         }
         .await;
-        session.settle(&result);
+        call.finish(&result);
         match result {
             Err(e) => {
                 summary.error = Some(e.to_string());
@@ -246,7 +259,7 @@ async fn run(
     stats: Arc<Mutex<CleanupStats>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let interval = interval.max(MIN_INTERVAL);
+    let interval = interval.clamp(MIN_INTERVAL, MAX_INTERVAL);
     let mut jitter = Jitter::new();
     let mut stoppable = true;
     loop {
@@ -300,11 +313,15 @@ struct Jitter(u64);
 
 impl Jitter {
     fn new() -> Jitter {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let here = &nanos as *const u32 as u64;
-        Jitter((u64::from(nanos) << 32 | here) | 1)
+        // Tasks started in the same instant must still differ: std's
+        // RandomState is seeded randomly per process and varies per call.
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u128(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        Jitter(hasher.finish() | 1)
     }
 
     /// `interval` scaled by a factor in [0.9, 1.1].
@@ -320,6 +337,18 @@ impl Jitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jitter_never_overflows_and_differs_between_tasks() {
+        let mut j = Jitter::new();
+        for _ in 0..1000 {
+            let d = j.around(MAX_INTERVAL);
+            assert!(d >= MAX_INTERVAL.mul_f64(0.9) && d <= MAX_INTERVAL.mul_f64(1.1));
+        }
+        let firsts: std::collections::BTreeSet<Duration> =
+            (0..16).map(|_| Jitter::new().around(Duration::from_secs(60))).collect();
+        assert!(firsts.len() > 1, "16 tasks started together got one jitter");
+    }
 
     #[test]
     fn jitter_stays_within_ten_percent() {

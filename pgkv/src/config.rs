@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::input::MAX_KEY_LENGTH;
 
 /// How the table is created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,7 +59,9 @@ pub struct Config {
     pub(crate) url: String,
     pub(crate) table_name: String,
     pub(crate) schema: String,
-    pub(crate) table_type: TableType,
+    /// `None`: not chosen, so an existing table is used as it is and a new
+    /// one is UNLOGGED.
+    pub(crate) table_type: Option<TableType>,
     pub(crate) auto_create_table: bool,
     pub(crate) ttl_cleanup_strategy: TtlCleanupStrategy,
     pub(crate) max_key_length: usize,
@@ -67,12 +70,24 @@ pub struct Config {
     pub(crate) max_connections: u32,
     pub(crate) acquire_timeout: Duration,
     pub(crate) cleanup_batch_size: u32,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_lifetime: Duration,
 }
 
 /// Longest table name accepted: PostgreSQL truncates identifiers at 63 bytes,
 /// and the index name adds `_expires_at_idx` (15 bytes) to the table name.
 const MAX_TABLE_NAME: usize = 63 - "_expires_at_idx".len();
 const MAX_SCHEMA_NAME: usize = 63;
+
+/// The largest [`Config::max_value_size`] accepted: 512 MiB, as Redis's
+/// strings. PostgreSQL refuses a protocol message over 1 GiB and builds each
+/// row in memory whole, so this keeps a value of the full size (and a batch
+/// made of one) comfortably storable and readable back.
+pub const MAX_VALUE_SIZE: usize = 512 * 1024 * 1024;
+
+/// The largest [`Config::max_connections`] accepted: PostgreSQL's own ceiling
+/// on `max_connections` (2^18 - 1 backends).
+pub const MAX_CONNECTIONS: u32 = (1 << 18) - 1;
 
 impl Config {
     /// Defaults for the database at `url` (not parsed until the store connects).
@@ -81,7 +96,7 @@ impl Config {
             url: url.into(),
             table_name: "kv_store".to_owned(),
             schema: "public".to_owned(),
-            table_type: TableType::Unlogged,
+            table_type: None,
             auto_create_table: true,
             ttl_cleanup_strategy: TtlCleanupStrategy::OnRead,
             max_key_length: 1024,
@@ -90,6 +105,8 @@ impl Config {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(30),
             cleanup_batch_size: 5_000,
+            idle_timeout: Duration::from_secs(10 * 60),
+            max_lifetime: Duration::from_secs(30 * 60),
         }
     }
 
@@ -107,9 +124,14 @@ impl Config {
         self
     }
 
-    /// Unlogged (default) or regular; see [`TableType`].
+    /// Unlogged (the default for a new table) or regular; see [`TableType`].
+    ///
+    /// When set, the store checks an existing table against it and refuses
+    /// to start with [`Error::TableTypeMismatch`](crate::Error::TableTypeMismatch)
+    /// if it differs (durability asked for is never silently not delivered).
+    /// When not set, an existing table is used whatever its type.
     pub fn table_type(mut self, table_type: TableType) -> Self {
-        self.table_type = table_type;
+        self.table_type = Some(table_type);
         self
     }
 
@@ -126,13 +148,15 @@ impl Config {
         self
     }
 
-    /// Longest key accepted, in bytes (default 1024).
+    /// Longest key accepted, in bytes (default 1024, at most
+    /// [`MAX_KEY_LENGTH`](crate::MAX_KEY_LENGTH) = 2,048).
     pub fn max_key_length(mut self, bytes: usize) -> Self {
         self.max_key_length = bytes;
         self
     }
 
-    /// Largest value accepted, in bytes (default 100 MiB).
+    /// Largest value accepted, in bytes (default 100 MiB, at most
+    /// [`MAX_VALUE_SIZE`](crate::MAX_VALUE_SIZE) = 512 MiB).
     pub fn max_value_size(mut self, bytes: usize) -> Self {
         self.max_value_size = bytes;
         self
@@ -144,14 +168,18 @@ impl Config {
         self
     }
 
-    /// Size of the connection pool (default 10).
+    /// Most connections the store holds at once (default 10, at most
+    /// [`MAX_CONNECTIONS`](crate::MAX_CONNECTIONS), PostgreSQL's own
+    /// ceiling). The store opens them as calls need them.
     pub fn max_connections(mut self, n: u32) -> Self {
         self.max_connections = n;
         self
     }
 
-    /// How long a call (and `connect`) waits for a connection before failing
-    /// with a recoverable [`Error::PoolTimedOut`] (default 30 s).
+    /// How long a call (and `connect`) may take to get a connection, waiting
+    /// for a free one and connecting included, before failing with a
+    /// recoverable [`Error::PoolTimedOut`] (default 30 s). Any duration is
+    /// accepted; beyond a century it means "wait indefinitely".
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
         self
@@ -165,6 +193,23 @@ impl Config {
         self
     }
 
+    /// How long a connection the store opened may sit unused before it is
+    /// closed (default 10 minutes). Connections borrowed through
+    /// [`Store::from_pool`](crate::Store::from_pool) go back to the
+    /// application's pool after about a second unused, whatever this says.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Age at which a connection is closed rather than reused (default 30
+    /// minutes), so server-side memory and a changed DNS answer or failover
+    /// are picked up. A connection in use is closed when it comes back.
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = lifetime;
+        self
+    }
+
     /// Checks every setting; run by the store before it connects.
     pub(crate) fn validate(&self) -> Result<()> {
         check_identifier("table name", &self.table_name, MAX_TABLE_NAME)?;
@@ -172,18 +217,34 @@ impl Config {
         if self.max_key_length == 0 {
             return Err(Error::InvalidConfig("max_key_length must be at least 1".into()));
         }
+        if self.max_key_length > MAX_KEY_LENGTH {
+            return Err(Error::InvalidConfig(format!(
+                "max_key_length {} exceeds pgkv::MAX_KEY_LENGTH ({MAX_KEY_LENGTH} bytes, what a primary-key index entry holds)",
+                self.max_key_length
+            )));
+        }
         if self.max_value_size == 0 {
             return Err(Error::InvalidConfig("max_value_size must be at least 1".into()));
         }
-        // PostgreSQL refuses a single field over 1 GiB.
-        if self.max_value_size > (1 << 30) - 1 {
+        if self.max_value_size > MAX_VALUE_SIZE {
             return Err(Error::InvalidConfig(format!(
-                "max_value_size {} exceeds PostgreSQL's 1 GiB field limit",
+                "max_value_size {} exceeds pgkv::MAX_VALUE_SIZE ({MAX_VALUE_SIZE} bytes, 512 MiB)",
                 self.max_value_size
             )));
         }
         if self.max_connections == 0 {
             return Err(Error::InvalidConfig("max_connections must be at least 1".into()));
+        }
+        if self.max_connections > MAX_CONNECTIONS {
+            return Err(Error::InvalidConfig(format!(
+                "max_connections {} exceeds pgkv::MAX_CONNECTIONS ({MAX_CONNECTIONS}, PostgreSQL's own limit)",
+                self.max_connections
+            )));
+        }
+        for (name, value) in [("idle_timeout", self.idle_timeout), ("max_lifetime", self.max_lifetime)] {
+            if value.is_zero() {
+                return Err(Error::InvalidConfig(format!("{name} must be longer than zero")));
+            }
         }
         if self.acquire_timeout.is_zero() {
             return Err(Error::InvalidConfig(
@@ -247,6 +308,8 @@ impl fmt::Debug for Config {
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("cleanup_batch_size", &self.cleanup_batch_size)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_lifetime", &self.max_lifetime)
             .finish()
     }
 }
@@ -274,7 +337,12 @@ mod tests {
         assert!(Config::new("x").max_connections(0).validate().is_err());
         assert!(Config::new("x").max_key_length(0).validate().is_err());
         assert!(Config::new("x").max_value_size(0).validate().is_err());
-        assert!(Config::new("x").max_value_size(1 << 30).validate().is_err());
+        assert!(Config::new("x").max_value_size(MAX_VALUE_SIZE + 1).validate().is_err());
+        assert!(Config::new("x").max_value_size(MAX_VALUE_SIZE).validate().is_ok());
+        assert!(Config::new("x").max_connections(u32::MAX).validate().is_err());
+        assert!(Config::new("x").max_connections(MAX_CONNECTIONS).validate().is_ok());
+        assert!(Config::new("x").acquire_timeout(Duration::MAX).validate().is_ok());
+        assert!(Config::new("x").idle_timeout(Duration::ZERO).validate().is_err());
         assert!(
             Config::new("x")
                 .acquire_timeout(Duration::ZERO)

@@ -82,6 +82,17 @@ pub enum Error {
         source: std::string::FromUtf8Error,
     },
 
+    /// A batch's keys and values together exceed
+    /// [`MAX_BATCH_BYTES`](crate::MAX_BATCH_BYTES), more than PostgreSQL
+    /// accepts in one statement; nothing was sent. Split the batch.
+    #[error("batch is {size} bytes of keys and values, larger than the limit of {max}")]
+    BatchTooLarge {
+        /// The batch's size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+
     /// A value could not be encoded to or decoded from JSON as the requested type.
     #[cfg(feature = "json")]
     #[error("value of key {key:?} does not convert to/from {type_name} as JSON")]
@@ -114,6 +125,39 @@ pub enum Error {
         /// The schema-qualified table name.
         table: String,
     },
+
+    /// The existing table is not of the [`TableType`](crate::TableType) the
+    /// config asked for. Change the table (`ALTER TABLE ... SET LOGGED` or
+    /// `SET UNLOGGED`, which rewrites it) or the config.
+    #[error(
+        "table {table} is {found:?} but the config asks for {wanted:?}; change it with ALTER TABLE {table} SET {hint}, or leave table_type unset to use it as it is"
+    )]
+    TableTypeMismatch {
+        /// The schema-qualified table name.
+        table: String,
+        /// What the table is.
+        found: crate::TableType,
+        /// What the config asked for.
+        wanted: crate::TableType,
+        /// `LOGGED` or `UNLOGGED`: what `ALTER TABLE ... SET` needs.
+        hint: &'static str,
+    },
+
+    /// The server could not be reached.
+    #[error("could not connect to the server at {host}:{port}: {source}")]
+    Connect {
+        /// The host the URL names.
+        host: String,
+        /// The port.
+        port: u16,
+        /// What the driver reported.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// [`Store::close`](crate::Store::close) was called: the store takes no more calls.
+    #[error("the store has been closed")]
+    Closed,
 
     /// No connection became free within [`Config::acquire_timeout`](crate::Config::acquire_timeout).
     #[error("no database connection became available within the acquire timeout")]
@@ -152,7 +196,7 @@ pub enum Error {
 
     /// Any other error from the database or the driver.
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
 }
 
 impl Error {
@@ -170,7 +214,10 @@ impl Error {
     /// that way may already have happened: retry only idempotent calls.
     pub fn is_recoverable(&self) -> bool {
         match self {
-            Error::PoolTimedOut | Error::OutcomeUnknown { .. } | Error::Contended { .. } => true,
+            Error::PoolTimedOut
+            | Error::OutcomeUnknown { .. }
+            | Error::Contended { .. }
+            | Error::Connect { .. } => true,
             Error::Database(e) => is_recoverable_sqlx(e),
             _ => false,
         }
@@ -179,7 +226,10 @@ impl Error {
     /// The SQLSTATE code when the server reported one (e.g. `"40001"`).
     pub fn code(&self) -> Option<&str> {
         match self {
-            Error::Database(e) | Error::Timeout { source: e } | Error::OutcomeUnknown { source: e } => {
+            Error::Database(e)
+            | Error::Timeout { source: e }
+            | Error::OutcomeUnknown { source: e }
+            | Error::Connect { source: e, .. } => {
                 sqlstate(e)
             }
             _ => None,
@@ -205,7 +255,7 @@ impl Error {
     }
 }
 
-fn sqlstate(e: &sqlx::Error) -> Option<&str> {
+pub(crate) fn sqlstate(e: &sqlx::Error) -> Option<&str> {
     match e {
         sqlx::Error::Database(db) => db
             .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()

@@ -10,6 +10,33 @@ use crate::error::{Error, Result};
 /// inside what a PostgreSQL timestamp can hold.
 pub const MAX_TTL: Duration = Duration::from_secs(1000 * 366 * 24 * 60 * 60);
 
+/// The most bytes of keys and values one batch call (`set_many`,
+/// `get_many`, ...) may carry: 768 MiB. PostgreSQL refuses a protocol
+/// message over 1 GiB (and drops the connection), so a larger batch is
+/// refused with [`Error::BatchTooLarge`] before anything is sent.
+pub const MAX_BATCH_BYTES: usize = 768 * 1024 * 1024;
+
+/// The largest [`Config::max_key_length`](crate::Config::max_key_length)
+/// accepted: 2,048 bytes. A primary-key B-tree entry holds at most about
+/// 2.7 kB, so longer keys could never be stored.
+pub const MAX_KEY_LENGTH: usize = 2048;
+
+/// Bytes a batch item adds to the statement besides its key and value
+/// (array element lengths).
+const BATCH_ITEM_OVERHEAD: usize = 8;
+
+/// Refuses a batch whose items add up to more than [`MAX_BATCH_BYTES`].
+pub(crate) fn check_batch_size(sizes: impl Iterator<Item = usize>) -> Result<()> {
+    let size = sizes.fold(0usize, |total, n| total.saturating_add(n).saturating_add(BATCH_ITEM_OVERHEAD));
+    if size > MAX_BATCH_BYTES {
+        return Err(Error::BatchTooLarge {
+            size,
+            max: MAX_BATCH_BYTES,
+        });
+    }
+    Ok(())
+}
+
 /// The per-store size limits from the [`Config`](crate::Config).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {

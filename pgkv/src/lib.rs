@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod call;
 mod cleanup;
 mod config;
 mod conn;
@@ -21,15 +22,15 @@ mod transaction;
 mod typed;
 
 pub use crate::cleanup::{CleanupHandle, CleanupStats, PassSummary};
-pub use crate::config::{Config, TableType, TtlCleanupStrategy};
+pub use crate::config::{Config, MAX_CONNECTIONS, MAX_VALUE_SIZE, TableType, TtlCleanupStrategy};
 pub use crate::error::{Error, Result};
-pub use crate::input::MAX_TTL;
+pub use crate::input::{MAX_BATCH_BYTES, MAX_KEY_LENGTH, MAX_TTL};
 pub use crate::ops::CasResult;
 #[cfg(feature = "json")]
 pub use crate::record::KvRecord;
 pub use crate::scan::{KeyValue, ScanOptions};
 pub use crate::schema::{MIGRATOR, schema_sql};
-pub use crate::store::Store;
+pub use crate::store::{PoolStatus, Store};
 pub use crate::transaction::Transaction;
 #[cfg(feature = "json")]
 pub use crate::typed::TypedStore;

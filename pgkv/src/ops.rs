@@ -1,4 +1,4 @@
-//! The key/value operations, each written once against [`Session`] so that
+//! The key/value operations, each written once against [`Conduit`] so that
 //! `Store` (a pool checkout per call) and `Transaction` (its own connection)
 //! share them. Every operation checks its input, then sends one statement.
 
@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use sqlx::postgres::types::PgInterval;
 
-use crate::conn::Session;
-use crate::error::{Error, Result, classify, classify_counter};
+use crate::call::Conduit;
+use crate::error::{Error, Result, classify, classify_counter, sqlstate};
 use crate::input;
 use crate::sql::{Sql, Statements};
 
@@ -44,7 +44,7 @@ type Pick = fn(&Statements) -> &Sql;
 /// Runs a `(key, value[, ttl])` write and returns how many rows it touched.
 /// Input is checked first: nothing is sent for a bad key, value or TTL.
 async fn write_entry(
-    s: &mut impl Session,
+    s: &mut impl Conduit,
     pick: Pick,
     key: &str,
     value: &[u8],
@@ -52,7 +52,7 @@ async fn write_entry(
 ) -> Result<u64> {
     let (key, value) = s.shared().limits.entry(key, value)?;
     let ttl = ttl.map(input::ttl).transpose()?;
-    let mut query = sqlx::query(pick(&s.shared().sql).get()).bind(key).bind(value);
+    let mut query = sqlx::query(pick(&s.shared().sql).query()).bind(key).bind(value);
     if let Some(ttl) = ttl {
         query = query.bind(ttl);
     }
@@ -61,10 +61,10 @@ async fn write_entry(
 }
 
 /// Runs a `(key[, ttl])` write and returns how many rows it touched.
-async fn write_key(s: &mut impl Session, pick: Pick, key: &str, ttl: Option<Duration>) -> Result<u64> {
+async fn write_key(s: &mut impl Conduit, pick: Pick, key: &str, ttl: Option<Duration>) -> Result<u64> {
     let key = s.shared().limits.key(key)?;
     let ttl = ttl.map(input::ttl).transpose()?;
-    let mut query = sqlx::query(pick(&s.shared().sql).get()).bind(key);
+    let mut query = sqlx::query(pick(&s.shared().sql).query()).bind(key);
     if let Some(ttl) = ttl {
         query = query.bind(ttl);
     }
@@ -72,14 +72,14 @@ async fn write_key(s: &mut impl Session, pick: Pick, key: &str, ttl: Option<Dura
     Ok(done.rows_affected())
 }
 
-pub(crate) async fn set(s: &mut impl Session, key: impl AsRef<str>, value: impl AsRef<[u8]>) -> Result<()> {
+pub(crate) async fn set(s: &mut impl Conduit, key: impl AsRef<str>, value: impl AsRef<[u8]>) -> Result<()> {
     write_entry(s, |q| &q.set, key.as_ref(), value.as_ref(), None)
         .await
         .map(drop)
 }
 
 pub(crate) async fn set_ex(
-    s: &mut impl Session,
+    s: &mut impl Conduit,
     key: impl AsRef<str>,
     value: impl AsRef<[u8]>,
     ttl: Duration,
@@ -90,7 +90,7 @@ pub(crate) async fn set_ex(
 }
 
 pub(crate) async fn set_nx(
-    s: &mut impl Session,
+    s: &mut impl Conduit,
     key: impl AsRef<str>,
     value: impl AsRef<[u8]>,
 ) -> Result<bool> {
@@ -98,7 +98,7 @@ pub(crate) async fn set_nx(
 }
 
 pub(crate) async fn set_nx_ex(
-    s: &mut impl Session,
+    s: &mut impl Conduit,
     key: impl AsRef<str>,
     value: impl AsRef<[u8]>,
     ttl: Duration,
@@ -107,24 +107,44 @@ pub(crate) async fn set_nx_ex(
 }
 
 pub(crate) async fn replace(
-    s: &mut impl Session,
+    s: &mut impl Conduit,
     key: impl AsRef<str>,
     value: impl AsRef<[u8]>,
 ) -> Result<bool> {
     Ok(write_entry(s, |q| &q.replace, key.as_ref(), value.as_ref(), None).await? == 1)
 }
 
-pub(crate) async fn get(s: &mut impl Session, key: impl AsRef<str>) -> Result<Option<Vec<u8>>> {
-    let key = s.shared().limits.key(key.as_ref())?;
-    let sql = s.shared().sql.get.get();
-    sqlx::query_scalar(sql)
-        .bind(key)
-        .fetch_optional(s.connection().await?)
-        .await
-        .map_err(read_err)
+/// The outcome of a read that may carry the `OnRead` purge. A read-only
+/// session refuses the purge's DELETE (25006): purging stops for the whole
+/// store, and `None` asks the caller to send the plain read instead (when
+/// it can: inside a transaction the failure has aborted it).
+fn purging_read<T>(s: &impl Conduit, purge: &mut bool, result: Result<T, sqlx::Error>) -> Option<Result<T>> {
+    match result {
+        Err(e) if *purge && sqlstate(&e) == Some("25006") => {
+            s.shared().stop_purging_on_read();
+            *purge = false;
+            if s.can_resend() { None } else { Some(Err(read_err(e))) }
+        }
+        result => Some(result.map_err(read_err)),
+    }
 }
 
-pub(crate) async fn get_string(s: &mut impl Session, key: impl AsRef<str>) -> Result<Option<String>> {
+pub(crate) async fn get(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Option<Vec<u8>>> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let mut purge = s.shared().purges_on_read();
+    loop {
+        let sql = s.shared().sql.get.pick(purge).query();
+        let result = sqlx::query_scalar(sql)
+            .bind(key)
+            .fetch_optional(s.connection().await?)
+            .await;
+        if let Some(outcome) = purging_read(s, &mut purge, result) {
+            return outcome;
+        }
+    }
+}
+
+pub(crate) async fn get_string(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Option<String>> {
     let key = key.as_ref();
     match get(s, key).await? {
         None => Ok(None),
@@ -137,26 +157,28 @@ pub(crate) async fn get_string(s: &mut impl Session, key: impl AsRef<str>) -> Re
     }
 }
 
-pub(crate) async fn get_or_err(s: &mut impl Session, key: impl AsRef<str>) -> Result<Vec<u8>> {
+pub(crate) async fn get_or_err(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Vec<u8>> {
     let key = key.as_ref();
     get(s, key)
         .await?
         .ok_or_else(|| Error::NotFound { key: key.to_owned() })
 }
 
-pub(crate) async fn exists(s: &mut impl Session, key: impl AsRef<str>) -> Result<bool> {
+pub(crate) async fn exists(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<bool> {
     let key = s.shared().limits.key(key.as_ref())?;
-    let sql = s.shared().sql.exists.get();
-    sqlx::query_scalar(sql)
-        .bind(key)
-        .fetch_one(s.connection().await?)
-        .await
-        .map_err(read_err)
+    let mut purge = s.shared().purges_on_read();
+    loop {
+        let sql = s.shared().sql.exists.pick(purge).query();
+        let result = sqlx::query_scalar(sql).bind(key).fetch_one(s.connection().await?).await;
+        if let Some(outcome) = purging_read(s, &mut purge, result) {
+            return outcome;
+        }
+    }
 }
 
-pub(crate) async fn delete(s: &mut impl Session, key: impl AsRef<str>) -> Result<bool> {
+pub(crate) async fn delete(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<bool> {
     let key = s.shared().limits.key(key.as_ref())?;
-    let sql = s.shared().sql.delete.get();
+    let sql = s.shared().sql.delete.query();
     let live: Option<bool> = sqlx::query_scalar(sql)
         .bind(key)
         .fetch_optional(s.connection().await?)
@@ -166,13 +188,13 @@ pub(crate) async fn delete(s: &mut impl Session, key: impl AsRef<str>) -> Result
 }
 
 pub(crate) async fn get_ex(
-    s: &mut impl Session,
+    s: &mut impl Conduit,
     key: impl AsRef<str>,
     ttl: Duration,
 ) -> Result<Option<Vec<u8>>> {
     let key = s.shared().limits.key(key.as_ref())?;
     let ttl = input::ttl(ttl)?;
-    let sql = s.shared().sql.get_ex.get();
+    let sql = s.shared().sql.get_ex.query();
     sqlx::query_scalar(sql)
         .bind(key)
         .bind(ttl)
@@ -181,22 +203,27 @@ pub(crate) async fn get_ex(
         .map_err(write_err)
 }
 
-pub(crate) async fn expire(s: &mut impl Session, key: impl AsRef<str>, ttl: Duration) -> Result<bool> {
+pub(crate) async fn expire(s: &mut impl Conduit, key: impl AsRef<str>, ttl: Duration) -> Result<bool> {
     Ok(write_key(s, |q| &q.expire, key.as_ref(), Some(ttl)).await? == 1)
 }
 
-pub(crate) async fn ttl(s: &mut impl Session, key: impl AsRef<str>) -> Result<Option<Duration>> {
+pub(crate) async fn ttl(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Option<Duration>> {
     let key = s.shared().limits.key(key.as_ref())?;
-    let sql = s.shared().sql.ttl.get();
-    let left: Option<Option<PgInterval>> = sqlx::query_scalar(sql)
-        .bind(key)
-        .fetch_optional(s.connection().await?)
-        .await
-        .map_err(read_err)?;
+    let mut purge = s.shared().purges_on_read();
+    let left: Option<Option<PgInterval>> = loop {
+        let sql = s.shared().sql.ttl.pick(purge).query();
+        let result = sqlx::query_scalar(sql)
+            .bind(key)
+            .fetch_optional(s.connection().await?)
+            .await;
+        if let Some(outcome) = purging_read(s, &mut purge, result) {
+            break outcome?;
+        }
+    };
     Ok(left.flatten().map(input::remaining))
 }
 
-pub(crate) async fn persist(s: &mut impl Session, key: impl AsRef<str>) -> Result<bool> {
+pub(crate) async fn persist(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<bool> {
     Ok(write_key(s, |q| &q.persist, key.as_ref(), None).await? == 1)
 }
 
@@ -204,7 +231,7 @@ pub(crate) async fn persist(s: &mut impl Session, key: impl AsRef<str>) -> Resul
 /// by key: every batch then locks rows in the same order, so two concurrent
 /// batches cannot deadlock.
 fn batch_columns<'a, K: AsRef<str>, V: AsRef<[u8]>>(
-    s: &impl Session,
+    s: &impl Conduit,
     items: &'a [(K, V)],
 ) -> Result<(Vec<&'a str>, Vec<&'a [u8]>)> {
     let limits = s.shared().limits;
@@ -212,6 +239,7 @@ fn batch_columns<'a, K: AsRef<str>, V: AsRef<[u8]>>(
         .iter()
         .map(|(key, value)| limits.entry(key.as_ref(), value.as_ref()))
         .collect::<Result<Vec<_>>>()?;
+    input::check_batch_size(entries.iter().map(|(k, v)| k.len() + v.len()))?;
     // A stable sort keeps repeated keys in call order; the last one wins.
     entries.sort_by(|a, b| a.0.cmp(b.0));
     let mut keys = Vec::with_capacity(entries.len());
@@ -226,14 +254,14 @@ fn batch_columns<'a, K: AsRef<str>, V: AsRef<[u8]>>(
 }
 
 pub(crate) async fn set_many<K: AsRef<str>, V: AsRef<[u8]>>(
-    s: &mut impl Session,
+    s: &mut impl Conduit,
     items: &[(K, V)],
 ) -> Result<()> {
     let (keys, values) = batch_columns(s, items)?;
     if keys.is_empty() {
         return Ok(());
     }
-    let sql = s.shared().sql.set_many.get();
+    let sql = s.shared().sql.set_many.query();
     sqlx::query(sql)
         .bind(keys)
         .bind(values)
@@ -244,7 +272,7 @@ pub(crate) async fn set_many<K: AsRef<str>, V: AsRef<[u8]>>(
 }
 
 pub(crate) async fn set_many_ex<K: AsRef<str>, V: AsRef<[u8]>>(
-    s: &mut impl Session,
+    s: &mut impl Conduit,
     items: &[(K, V)],
     ttl: Duration,
 ) -> Result<()> {
@@ -253,7 +281,7 @@ pub(crate) async fn set_many_ex<K: AsRef<str>, V: AsRef<[u8]>>(
     if keys.is_empty() {
         return Ok(());
     }
-    let sql = s.shared().sql.set_many_ex.get();
+    let sql = s.shared().sql.set_many_ex.query();
     sqlx::query(sql)
         .bind(keys)
         .bind(values)
@@ -265,31 +293,37 @@ pub(crate) async fn set_many_ex<K: AsRef<str>, V: AsRef<[u8]>>(
 }
 
 /// Validates keys and returns them deduplicated and sorted.
-fn batch_keys<'a, K: AsRef<str>>(s: &impl Session, keys: &'a [K]) -> Result<Vec<&'a str>> {
+fn batch_keys<'a, K: AsRef<str>>(s: &impl Conduit, keys: &'a [K]) -> Result<Vec<&'a str>> {
     let limits = s.shared().limits;
     let mut unique = keys
         .iter()
         .map(|k| limits.key(k.as_ref()))
         .collect::<Result<Vec<&str>>>()?;
+    input::check_batch_size(unique.iter().map(|k| k.len()))?;
     unique.sort_unstable();
     unique.dedup();
     Ok(unique)
 }
 
 pub(crate) async fn get_many<K: AsRef<str>>(
-    s: &mut impl Session,
+    s: &mut impl Conduit,
     keys: &[K],
 ) -> Result<Vec<Option<Vec<u8>>>> {
     let unique = batch_keys(s, keys)?;
     if unique.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = s.shared().sql.get_many.get();
-    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(sql)
-        .bind(unique)
-        .fetch_all(s.connection().await?)
-        .await
-        .map_err(read_err)?;
+    let mut purge = s.shared().purges_on_read();
+    let rows: Vec<(String, Vec<u8>)> = loop {
+        let sql = s.shared().sql.get_many.pick(purge).query();
+        let result = sqlx::query_as(sql)
+            .bind(&unique)
+            .fetch_all(s.connection().await?)
+            .await;
+        if let Some(outcome) = purging_read(s, &mut purge, result) {
+            break outcome?;
+        }
+    };
     Ok(in_call_order(keys, rows))
 }
 
@@ -315,12 +349,12 @@ fn in_call_order<K: AsRef<str>>(keys: &[K], mut rows: Vec<(String, Vec<u8>)>) ->
     out
 }
 
-pub(crate) async fn delete_many<K: AsRef<str>>(s: &mut impl Session, keys: &[K]) -> Result<u64> {
+pub(crate) async fn delete_many<K: AsRef<str>>(s: &mut impl Conduit, keys: &[K]) -> Result<u64> {
     let unique = batch_keys(s, keys)?;
     if unique.is_empty() {
         return Ok(0);
     }
-    let sql = s.shared().sql.delete_many.get();
+    let sql = s.shared().sql.delete_many.query();
     let live: i64 = sqlx::query_scalar(sql)
         .bind(unique)
         .fetch_one(s.connection().await?)
@@ -329,9 +363,9 @@ pub(crate) async fn delete_many<K: AsRef<str>>(s: &mut impl Session, keys: &[K])
     Ok(live.unsigned_abs())
 }
 
-pub(crate) async fn increment(s: &mut impl Session, key: impl AsRef<str>, by: i64) -> Result<i64> {
+pub(crate) async fn increment(s: &mut impl Conduit, key: impl AsRef<str>, by: i64) -> Result<i64> {
     let key = s.shared().limits.key(key.as_ref())?;
-    let sql = s.shared().sql.increment.get();
+    let sql = s.shared().sql.increment.query();
     let stored: Vec<u8> = sqlx::query_scalar(sql)
         .bind(key)
         .bind(by)
@@ -347,7 +381,7 @@ pub(crate) async fn increment(s: &mut impl Session, key: impl AsRef<str>, by: i6
 
 /// Like Redis `DECRBY`, subtracting `i64::MIN` is refused outright: its
 /// negation does not exist.
-pub(crate) async fn decrement(s: &mut impl Session, key: impl AsRef<str>, by: i64) -> Result<i64> {
+pub(crate) async fn decrement(s: &mut impl Conduit, key: impl AsRef<str>, by: i64) -> Result<i64> {
     let key = key.as_ref();
     s.shared().limits.key(key)?;
     match by.checked_neg() {
@@ -357,14 +391,14 @@ pub(crate) async fn decrement(s: &mut impl Session, key: impl AsRef<str>, by: i6
 }
 
 pub(crate) async fn compare_and_swap(
-    s: &mut impl Session,
+    s: &mut impl Conduit,
     key: impl AsRef<str>,
     expected: Option<&[u8]>,
     new: impl AsRef<[u8]>,
 ) -> Result<CasResult> {
     let (key, new) = s.shared().limits.entry(key.as_ref(), new.as_ref())?;
     if let Some(expected) = expected {
-        let sql = s.shared().sql.cas_present.get();
+        let sql = s.shared().sql.cas_present.query();
         let (swapped, current): (bool, Option<Vec<u8>>) = sqlx::query_as(sql)
             .bind(key)
             .bind(expected)
@@ -379,7 +413,7 @@ pub(crate) async fn compare_and_swap(
         });
     }
     for _ in 0..RACE_RETRIES {
-        let sql = s.shared().sql.cas_absent.get();
+        let sql = s.shared().sql.cas_absent.query();
         let (created, current): (bool, Option<Vec<u8>>) = sqlx::query_as(sql)
             .bind(key)
             .bind(new)
@@ -401,13 +435,13 @@ pub(crate) async fn compare_and_swap(
 }
 
 pub(crate) async fn get_and_set(
-    s: &mut impl Session,
+    s: &mut impl Conduit,
     key: impl AsRef<str>,
     value: impl AsRef<[u8]>,
 ) -> Result<Option<Vec<u8>>> {
     let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
     for _ in 0..RACE_RETRIES {
-        let sql = s.shared().sql.get_and_set.get();
+        let sql = s.shared().sql.get_and_set.query();
         let (written, old): (bool, Option<Vec<u8>>) = sqlx::query_as(sql)
             .bind(key)
             .bind(value)
@@ -421,9 +455,9 @@ pub(crate) async fn get_and_set(
     Err(Error::Contended { key: key.to_owned() })
 }
 
-pub(crate) async fn get_and_delete(s: &mut impl Session, key: impl AsRef<str>) -> Result<Option<Vec<u8>>> {
+pub(crate) async fn get_and_delete(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Option<Vec<u8>>> {
     let key = s.shared().limits.key(key.as_ref())?;
-    let sql = s.shared().sql.get_and_delete.get();
+    let sql = s.shared().sql.get_and_delete.query();
     let removed: Option<Option<Vec<u8>>> = sqlx::query_scalar(sql)
         .bind(key)
         .fetch_optional(s.connection().await?)

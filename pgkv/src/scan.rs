@@ -1,7 +1,7 @@
 //! Prefix scans: literal prefixes turned into ranges on the primary key, and
 //! keyset pagination with `after`.
 
-use crate::conn::Session;
+use crate::call::Conduit;
 use crate::error::{Result, classify};
 use crate::input::check_no_nul;
 use crate::sql::RangeSql;
@@ -118,11 +118,11 @@ fn bound_query<'q, O>(
 where
     O: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
 {
-    let sql = shapes.pick(inclusive, upper.is_some()).get();
+    let sql = shapes.pick(inclusive, upper.is_some()).query();
     sqlx::query_as(sql).bind(lower).bind(upper)
 }
 
-pub(crate) async fn keys(s: &mut impl Session, opts: ScanOptions) -> Result<Vec<String>> {
+pub(crate) async fn keys(s: &mut impl Conduit, opts: ScanOptions) -> Result<Vec<String>> {
     let (lower, inclusive, upper) = opts.range(true)?;
     let (limit, offset) = opts.page();
     let rows: Vec<(String,)> = bound_query(&s.shared().sql.keys, lower, inclusive, upper)
@@ -134,7 +134,7 @@ pub(crate) async fn keys(s: &mut impl Session, opts: ScanOptions) -> Result<Vec<
     Ok(rows.into_iter().map(|(k,)| k).collect())
 }
 
-pub(crate) async fn scan(s: &mut impl Session, opts: ScanOptions) -> Result<Vec<KeyValue>> {
+pub(crate) async fn scan(s: &mut impl Conduit, opts: ScanOptions) -> Result<Vec<KeyValue>> {
     let (lower, inclusive, upper) = opts.range(true)?;
     let (limit, offset) = opts.page();
     let rows: Vec<(String, Vec<u8>)> = bound_query(&s.shared().sql.scan, lower, inclusive, upper)
@@ -149,7 +149,7 @@ pub(crate) async fn scan(s: &mut impl Session, opts: ScanOptions) -> Result<Vec<
         .collect())
 }
 
-pub(crate) async fn count(s: &mut impl Session, opts: ScanOptions) -> Result<u64> {
+pub(crate) async fn count(s: &mut impl Conduit, opts: ScanOptions) -> Result<u64> {
     let (lower, inclusive, upper) = opts.range(false)?;
     let (n,): (i64,) = bound_query(&s.shared().sql.count, lower, inclusive, upper)
         .fetch_one(s.connection().await?)
@@ -158,7 +158,7 @@ pub(crate) async fn count(s: &mut impl Session, opts: ScanOptions) -> Result<u64
     Ok(n.unsigned_abs())
 }
 
-pub(crate) async fn delete_prefix(s: &mut impl Session, prefix: &str) -> Result<u64> {
+pub(crate) async fn delete_prefix(s: &mut impl Conduit, prefix: &str) -> Result<u64> {
     let opts = ScanOptions::new().prefix(prefix);
     let (lower, inclusive, upper) = opts.range(false)?;
     let (n,): (i64,) = bound_query(&s.shared().sql.delete_range, lower, inclusive, upper)
@@ -169,10 +169,10 @@ pub(crate) async fn delete_prefix(s: &mut impl Session, prefix: &str) -> Result<
 }
 
 /// `EXPLAIN` of the statement `keys(opts)` would run, as the server plans it.
-pub(crate) async fn explain_keys(s: &mut impl Session, opts: ScanOptions) -> Result<String> {
+pub(crate) async fn explain_keys(s: &mut impl Conduit, opts: ScanOptions) -> Result<String> {
     let (lower, inclusive, upper) = opts.range(true)?;
     let (limit, offset) = opts.page();
-    let sql = s.shared().sql.keys.pick(inclusive, upper.is_some()).get();
+    let sql = s.shared().sql.keys.pick(inclusive, upper.is_some()).query();
     let explain = format!("EXPLAIN {}", sql.as_str());
     let lines: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(explain))
         .bind(lower)

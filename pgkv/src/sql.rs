@@ -31,7 +31,7 @@ impl Sql {
     }
 
     /// The statement for `sqlx::query` (a cheap reference-count bump).
-    pub(crate) fn get(&self) -> SqlStr {
+    pub(crate) fn query(&self) -> SqlStr {
         self.0.clone()
     }
 
@@ -74,6 +74,28 @@ impl RangeSql {
     }
 }
 
+/// A read under `OnRead`, in two forms: one that also deletes the expired
+/// rows it meets, and a plain one for sessions that cannot write (a
+/// read-only role or a standby). Under other strategies both are plain.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadSql {
+    purging: Sql,
+    plain: Sql,
+}
+
+impl ReadSql {
+    fn build(purge: &str, read: String) -> ReadSql {
+        ReadSql {
+            purging: Sql::new(format!("{purge}{read}")),
+            plain: Sql::new(read),
+        }
+    }
+
+    pub(crate) fn pick(&self, purge: bool) -> &Sql {
+        if purge { &self.purging } else { &self.plain }
+    }
+}
+
 /// All statements for one table and one TTL strategy.
 #[derive(Debug)]
 pub(crate) struct Statements {
@@ -83,16 +105,16 @@ pub(crate) struct Statements {
     pub(crate) set_nx: Sql,
     pub(crate) set_nx_ex: Sql,
     pub(crate) replace: Sql,
-    pub(crate) get: Sql,
-    pub(crate) exists: Sql,
+    pub(crate) get: ReadSql,
+    pub(crate) exists: ReadSql,
     pub(crate) delete: Sql,
     pub(crate) get_ex: Sql,
     pub(crate) expire: Sql,
-    pub(crate) ttl: Sql,
+    pub(crate) ttl: ReadSql,
     pub(crate) persist: Sql,
     pub(crate) set_many: Sql,
     pub(crate) set_many_ex: Sql,
-    pub(crate) get_many: Sql,
+    pub(crate) get_many: ReadSql,
     pub(crate) delete_many: Sql,
     pub(crate) increment: Sql,
     pub(crate) cas_absent: Sql,
@@ -125,15 +147,6 @@ pub(crate) fn qualified_table(config: &Config) -> String {
     )
 }
 
-/// The schema-qualified, quoted name of the table's expiry index.
-pub(crate) fn qualified_index(config: &Config) -> String {
-    format!(
-        "{}.{}",
-        quote_ident(&config.schema),
-        quote_ident(&format!("{}_expires_at_idx", config.table_name))
-    )
-}
-
 /// Serialises table creation between instances starting at once.
 const DDL_LOCK_KEY: i64 = 7_305_983_471_152_380_418;
 
@@ -152,12 +165,10 @@ pub(crate) fn create_table_script(config: &Config) -> String {
 /// The DDL that creates a configured table and its expiry index, idempotently.
 pub(crate) fn create_table_ddl(config: &Config) -> Vec<String> {
     let table = qualified_table(config);
-    let unlogged = match config.table_type {
+    let unlogged = match config.table_type.unwrap_or_default() {
         TableType::Unlogged => "UNLOGGED ",
         TableType::Regular => "",
     };
-    // CREATE INDEX takes the index name unqualified: it lands in the table's schema.
-    let index = quote_ident(&format!("{}_expires_at_idx", config.table_name));
     let mut ddl = Vec::new();
     if config.schema != "public" {
         ddl.push(format!(
@@ -173,10 +184,42 @@ pub(crate) fn create_table_ddl(config: &Config) -> Vec<String> {
          created_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n    \
          updated_at TIMESTAMPTZ NOT NULL DEFAULT now()\n)"
     ));
+    // The expiry index is found by what it is, not by its name: a name like
+    // `t_expires_at_idx` may already belong to another table's relation, and
+    // `CREATE INDEX IF NOT EXISTS name` would then silently create nothing.
+    // Left unnamed, PostgreSQL picks `<table>_expires_at_idx`, or that name
+    // with a number when it is taken.
+    let has_index = expiry_index_exists(&format!("'{table}'::regclass"));
     ddl.push(format!(
-        "CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_at) WHERE expires_at IS NOT NULL"
+        "DO $pgkv$ BEGIN\n    \
+         IF NOT {has_index} THEN\n        \
+         CREATE INDEX ON {table} (expires_at) WHERE expires_at IS NOT NULL;\n    \
+         END IF;\n\
+         END $pgkv$"
     ));
     ddl
+}
+
+/// SQL that is true when the table `regclass` has an index on `expires_at`
+/// alone (the one the sweeps read).
+fn expiry_index_exists(regclass: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a \
+         ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+         WHERE i.indrelid = {regclass} AND i.indnatts = 1 AND a.attname = 'expires_at')"
+    )
+}
+
+/// The start-up check, for the table named by `$1`: its persistence (`p`
+/// regular, `u` unlogged; NULL when there is no such table), whether its
+/// expiry index exists, and whether this session is read-only (a read-only
+/// role or database, or a standby).
+pub(crate) fn startup_check() -> String {
+    let has_index = expiry_index_exists("c.oid");
+    format!(
+        "SELECT c.relpersistence::text, {has_index}, current_setting('transaction_read_only') = 'on' \
+         FROM (SELECT to_regclass($1) AS oid) r LEFT JOIN pg_class c ON c.oid = r.oid AND c.relkind IN ('r', 'p')"
+    )
 }
 
 /// The pieces of SQL that differ between TTL strategies.
@@ -203,12 +246,16 @@ impl Expiry {
     }
 
     /// A leading CTE that deletes the expired rows a read is about to meet
-    /// (`OnRead` only). The DELETE re-checks the expiry on the newest row
-    /// version, so a concurrent fresh write is left alone.
+    /// (`OnRead` only). It deletes only rows it can lock without waiting
+    /// (`SKIP LOCKED`): a row another transaction holds (a writer about to
+    /// replace it, say) is left to that writer or to the sweep, so a read
+    /// never waits for a lock and never takes part in a deadlock. The DELETE
+    /// re-checks the expiry on the row it locked.
     fn purge(&self, table: &str, key_filter: &str) -> String {
         match self.strategy {
             TtlCleanupStrategy::OnRead => format!(
-                "WITH purged AS (DELETE FROM {table} WHERE {key_filter} \
+                "WITH purged AS (DELETE FROM {table} WHERE key IN (SELECT key FROM {table} \
+                 WHERE {key_filter} AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) \
                  AND expires_at <= statement_timestamp()) "
             ),
             _ => String::new(),
@@ -310,12 +357,11 @@ impl Statements {
             replace: Sql::new(format!(
                 "UPDATE {t} SET value = $2, updated_at = {now} WHERE key = $1 AND {live}"
             )),
-            get: Sql::new(format!(
-                "{purge_one}SELECT value FROM {t} WHERE key = $1 AND {live}"
-            )),
-            exists: Sql::new(format!(
-                "{purge_one}SELECT EXISTS (SELECT 1 FROM {t} WHERE key = $1 AND {live})"
-            )),
+            get: ReadSql::build(&purge_one, format!("SELECT value FROM {t} WHERE key = $1 AND {live}")),
+            exists: ReadSql::build(
+                &purge_one,
+                format!("SELECT EXISTS (SELECT 1 FROM {t} WHERE key = $1 AND {live})"),
+            ),
             // A plain DELETE that says whether the removed row was live: no
             // CTE, which measured about 10 % slower on the server.
             delete: Sql::new(format!("DELETE FROM {t} WHERE key = $1 RETURNING {live}")),
@@ -326,17 +372,19 @@ impl Statements {
             expire: Sql::new(format!(
                 "UPDATE {t} SET expires_at = statement_timestamp() + $2 WHERE key = $1 AND {live}"
             )),
-            ttl: Sql::new(format!(
-                "{purge_one}SELECT expires_at - statement_timestamp() FROM {t} WHERE key = $1 AND {live}"
-            )),
+            ttl: ReadSql::build(
+                &purge_one,
+                format!("SELECT expires_at - statement_timestamp() FROM {t} WHERE key = $1 AND {live}"),
+            ),
             persist: Sql::new(format!(
                 "UPDATE {t} SET expires_at = NULL WHERE key = $1 AND expires_at IS NOT NULL AND {live}"
             )),
             set_many: Sql::new(format!("{insert} {} {upsert}", from_arrays("NULL"))),
             set_many_ex: Sql::new(format!("{insert} {} {upsert}", from_arrays(expires))),
-            get_many: Sql::new(format!(
-                "{purge_many}SELECT key, value FROM {t} WHERE key = ANY($1) AND {live}"
-            )),
+            get_many: ReadSql::build(
+                &purge_many,
+                format!("SELECT key, value FROM {t} WHERE key = ANY($1) AND {live}"),
+            ),
             // Rows are locked in key order (the same order set_many writes
             // in), so two batches over the same keys cannot deadlock.
             delete_many: Sql::new(format!(
@@ -427,11 +475,11 @@ mod tests {
     #[test]
     fn disabled_strategy_never_reads_the_clock_in_filters() {
         let s = Statements::new(&Config::new("x").ttl_cleanup_strategy(TtlCleanupStrategy::Disabled));
-        assert!(!s.get.text().contains("statement_timestamp"));
+        assert!(!s.get.pick(true).text().contains("statement_timestamp"));
         let s = Statements::new(&Config::new("x").ttl_cleanup_strategy(TtlCleanupStrategy::OnRead));
-        assert!(s.get.text().starts_with("WITH purged AS (DELETE"));
+        assert!(s.get.pick(true).text().starts_with("WITH purged AS (DELETE"));
         let s = Statements::new(&Config::new("x").ttl_cleanup_strategy(TtlCleanupStrategy::Manual));
-        assert!(!s.get.text().contains("DELETE"));
+        assert!(!s.get.pick(true).text().contains("DELETE"));
     }
 
     #[test]

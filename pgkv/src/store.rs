@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use sqlx::{Executor, PgPool};
 
-use crate::config::Config;
-use crate::conn::{Connections, PoolSession, Shared, open_connections};
+use crate::call::{PooledCall, Shared};
+use crate::config::{Config, TableType, TtlCleanupStrategy};
+use crate::conn::{Connections, PoolLimits, open_connections};
 use crate::error::{Error, Result, classify};
 use crate::input::Limits;
 use crate::methods::for_each_kv_method;
-use crate::sql::{Statements, create_table_script};
+use crate::sql::{Statements, create_table_script, qualified_table, startup_check};
 use crate::transaction::Transaction;
 
 /// A key/value store in one PostgreSQL table.
@@ -59,32 +60,53 @@ impl Store {
     /// and hands idle ones back to the pool after a few seconds.
     pub async fn from_pool(pool: PgPool, config: Config) -> Result<Store> {
         config.validate()?;
-        let conns = Connections::borrow(pool, config.max_connections, config.acquire_timeout);
+        let conns = Connections::borrow(pool, PoolLimits::of(&config));
         Store::start(conns, &config).await
     }
 
     async fn start(conns: Arc<Connections>, config: &Config) -> Result<Store> {
-        prepare_table(&conns, config).await?;
+        let read_only = prepare_table(&conns, config).await?;
+        let limits = Limits {
+            max_key_length: config.max_key_length,
+            max_value_size: config.max_value_size,
+        };
+        let purge_on_read = config.ttl_cleanup_strategy == TtlCleanupStrategy::OnRead && !read_only;
+        let shared = Shared::new(
+            conns,
+            Statements::new(config),
+            limits,
+            i64::from(config.cleanup_batch_size),
+            purge_on_read,
+        );
         Ok(Store {
-            shared: Arc::new(Shared {
-                conns,
-                sql: Statements::new(config),
-                limits: Limits {
-                    max_key_length: config.max_key_length,
-                    max_value_size: config.max_value_size,
-                },
-                cleanup_batch: i64::from(config.cleanup_batch_size),
-            }),
+            shared: Arc::new(shared),
         })
+    }
+
+    /// Connection counts right now: see [`PoolStatus`].
+    pub fn status(&self) -> PoolStatus {
+        let (in_use, idle, max) = self.shared.conns.status();
+        PoolStatus { in_use, idle, max }
+    }
+
+    /// Closes the store gracefully: waits for the calls and transactions in
+    /// flight (on every clone of this handle) to give their connections
+    /// back, then closes every connection, including [`pool`](Self::pool)'s
+    /// if the store made it. Later calls fail with [`Error::Closed`]. A store
+    /// made by [`from_pool`](Self::from_pool) returns its connections to
+    /// your pool and leaves the pool open.
+    pub async fn close(&self) {
+        self.shared.conns.close().await;
     }
 
     /// A sqlx pool on the same database, for queries of your own.
     ///
     /// For a store made by [`connect`](Self::connect) or
     /// [`with_config`](Self::with_config) it is a separate pool (same
-    /// options and size, connecting only when used), so your queries and the
-    /// store's calls never wait for each other. For [`from_pool`](Self::from_pool)
-    /// it is the pool you passed in.
+    /// options, size and timeouts), made on the first call of this method
+    /// and connecting only when used, so your queries and the store's calls
+    /// never wait for each other. For [`from_pool`](Self::from_pool) it is
+    /// the pool you passed in.
     pub fn pool(&self) -> &PgPool {
         self.shared.conns.pool()
     }
@@ -142,9 +164,9 @@ macro_rules! store_methods {
             $(
                 $(#[$doc])*
                 pub async fn $name<$($g: $bound),*>(&self, $($arg: $ty),*) -> Result<$ret> {
-                    let mut session = PoolSession::new(&self.shared);
-                    let result = $op(&mut session, $($arg),*).await;
-                    session.settle(&result);
+                    let mut call = PooledCall::new(&self.shared);
+                    let result = $op(&mut call, $($arg),*).await;
+                    call.finish(&result);
                     result
                 }
             )*
@@ -154,35 +176,82 @@ macro_rules! store_methods {
 
 for_each_kv_method!(store_methods);
 
-/// Checks the table and its index exist, creating them if allowed.
+/// Checks the table (creating it and its expiry index if allowed), and
+/// returns whether the session is read-only.
 ///
 /// The catalog is read first: `CREATE ... IF NOT EXISTS` would take a lock
 /// that waits for every open transaction writing to the table, so an
 /// instance starting next to busy ones would stall on it.
-async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<()> {
-    let table = crate::sql::qualified_table(config);
-    let index = crate::sql::qualified_index(config);
-    let mut conn = conns.lease().await?;
-    let (has_table, has_index): (bool, bool) =
-        sqlx::query_as("SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL")
-            .bind(&table)
-            .bind(&index)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| classify(e, false))?;
-    if has_table && (has_index || !config.auto_create_table) {
-        return Ok(());
+async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<bool> {
+    let table = qualified_table(config);
+    let (persistence, has_index, read_only) = inspect_table(conns, &table).await?;
+    if let (Some(found), Some(wanted)) = (persistence, config.table_type)
+        && found != wanted
+    {
+        let hint = match wanted {
+            TableType::Regular => "LOGGED",
+            TableType::Unlogged => "UNLOGGED",
+        };
+        return Err(Error::TableTypeMismatch {
+            table,
+            found,
+            wanted,
+            hint,
+        });
+    }
+    if persistence.is_some() && (has_index || !config.auto_create_table) {
+        if !has_index {
+            tracing::warn!(
+                target: "pgkv::conn",
+                %table,
+                "the table has no index on expires_at: expiry sweeps will scan the whole table"
+            );
+        }
+        return Ok(read_only);
     }
     if !config.auto_create_table {
         return Err(Error::TableMissing { table });
     }
+    let mut conn = conns.lease().await?;
     // The connection is closed afterwards, so a failure midway cannot leave
     // it inside the script's transaction.
     conn.discard();
-    conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create_table_script(config))))
+    conn.for_statement()
+        .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create_table_script(config))))
         .await
         .map_err(|e| classify(e, false))?;
-    Ok(())
+    Ok(read_only)
+}
+
+/// The table's type (`None` if missing), whether its expiry index exists,
+/// and whether the session is read-only.
+async fn inspect_table(conns: &Arc<Connections>, table: &str) -> Result<(Option<TableType>, bool, bool)> {
+    let mut conn = conns.lease().await?;
+    let result = sqlx::query_as::<_, (Option<String>, bool, bool)>(sqlx::AssertSqlSafe(startup_check()))
+        .bind(table)
+        .fetch_one(conn.for_statement())
+        .await
+        .map_err(|e| classify(e, false));
+    conn.observe(&result);
+    let (persistence, has_index, read_only) = result?;
+    let kind = persistence.map(|p| match p.as_str() {
+        "u" => TableType::Unlogged,
+        _ => TableType::Regular,
+    });
+    Ok((kind, has_index, read_only))
+}
+
+/// How many connections a [`Store`] holds: [`Store::status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStatus {
+    /// Connections checked out by calls and transactions (or being cleaned
+    /// up after a cancelled call).
+    pub in_use: usize,
+    /// Open connections waiting for the next call.
+    pub idle: usize,
+    /// The most the store may hold: `max_connections`.
+    pub max: usize,
 }
 
 impl fmt::Debug for Store {

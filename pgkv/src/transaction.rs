@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use sqlx::{Executor, PgConnection};
 
-use crate::conn::{Lease, Session, Shared};
+use crate::call::{Conduit, Shared};
+use crate::conn::Lease;
 use crate::error::{Error, Result, classify};
 use crate::methods::for_each_kv_method;
 
@@ -53,19 +54,23 @@ impl Transaction {
             state: State::Starting,
             sent: false,
         };
-        tx.simple("BEGIN").await?;
+        tx.simple("BEGIN", false).await?;
         tx.state = State::Open;
         Ok(tx)
     }
 
-    async fn simple(&mut self, statement: &'static str) -> Result<()> {
+    /// Sends `BEGIN`, `COMMIT` or `ROLLBACK`. `decisive`: the statement
+    /// decides whether the transaction's writes happen, so a connection lost
+    /// before its reply is [`Error::OutcomeUnknown`], never a retryable error.
+    async fn simple(&mut self, statement: &'static str, decisive: bool) -> Result<()> {
         self.sent = true;
         let result = self
             .conn
+            .for_statement()
             .execute(statement)
             .await
             .map(drop)
-            .map_err(|e| classify(e, false));
+            .map_err(|e| classify(e, decisive));
         self.observe(&result);
         result
     }
@@ -74,27 +79,25 @@ impl Transaction {
     /// transaction), rolls back instead and returns [`Error::TransactionAborted`].
     pub async fn commit(mut self) -> Result<()> {
         if self.state == State::Aborted {
-            self.simple("ROLLBACK").await?;
+            self.simple("ROLLBACK", false).await?;
             self.state = State::Finished;
             return Err(Error::TransactionAborted);
         }
-        self.simple("COMMIT").await?;
+        self.simple("COMMIT", true).await?;
         self.state = State::Finished;
         Ok(())
     }
 
     /// Rolls back every change made in the transaction.
     pub async fn rollback(mut self) -> Result<()> {
-        self.simple("ROLLBACK").await?;
+        self.simple("ROLLBACK", false).await?;
         self.state = State::Finished;
         Ok(())
     }
 
     fn observe<T>(&mut self, result: &Result<T>) {
+        self.conn.observe(result);
         if let Err(e) = result {
-            if e.is_connection_loss() {
-                self.conn.lost();
-            }
             // Input errors are raised before any SQL, and some errors after
             // a successful statement (a value that is not UTF-8); the server
             // aborts the transaction only when a statement itself failed.
@@ -115,14 +118,18 @@ impl Transaction {
     }
 }
 
-impl Session for Transaction {
+impl Conduit for Transaction {
     fn shared(&self) -> &Shared {
         &self.shared
     }
 
     async fn connection(&mut self) -> Result<&mut PgConnection> {
         self.sent = true;
-        Ok(&mut *self.conn)
+        Ok(self.conn.for_statement())
+    }
+
+    fn can_resend(&self) -> bool {
+        false
     }
 }
 

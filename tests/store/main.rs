@@ -10,6 +10,7 @@ mod counters;
 mod errors;
 mod model;
 mod records;
+mod regressions;
 mod reliability;
 mod scan;
 mod schema;

@@ -1,0 +1,117 @@
+//! How an operation reaches the server: the state every call of one store
+//! shares, and [`Conduit`], the trait each operation is written against once
+//! so that `Store` (a connection per call) and `Transaction` (its own
+//! connection) share every implementation.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sqlx::PgConnection;
+
+use crate::conn::{Connections, Lease};
+use crate::error::Result;
+use crate::input::Limits;
+use crate::sql::Statements;
+
+/// What every call of one store needs: the connections, the table's
+/// statements and the input limits.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) conns: Arc<Connections>,
+    pub(crate) sql: Statements,
+    pub(crate) limits: Limits,
+    /// Rows per statement in an expiry sweep.
+    pub(crate) cleanup_batch: i64,
+    /// Reads delete the expired rows they meet (`OnRead`, on a session that
+    /// can write). Turned off for good the first time the server says the
+    /// session is read-only.
+    purge_on_read: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn new(conns: Arc<Connections>, sql: Statements, limits: Limits, cleanup_batch: i64, purge_on_read: bool) -> Shared {
+        Shared {
+            conns,
+            sql,
+            limits,
+            cleanup_batch,
+            purge_on_read: AtomicBool::new(purge_on_read),
+        }
+    }
+
+    pub(crate) fn purges_on_read(&self) -> bool {
+        self.purge_on_read.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn stop_purging_on_read(&self) {
+        if self.purge_on_read.swap(false, Ordering::Relaxed) {
+            tracing::info!(
+                target: "pgkv::conn",
+                table = %self.sql.table,
+                "the session is read-only: reads no longer delete expired rows (the sweep will)"
+            );
+        }
+    }
+}
+
+/// Where an operation sends its statements.
+pub(crate) trait Conduit: Send {
+    fn shared(&self) -> &Shared;
+
+    /// The connection for the next statement.
+    fn connection(&mut self) -> impl Future<Output = Result<&mut PgConnection>> + Send;
+
+    /// A failed statement can be sent again in another form (false inside a
+    /// transaction, which the failure aborted).
+    fn can_resend(&self) -> bool;
+}
+
+/// A single call's connection, leased on first use.
+///
+/// Finish it with [`finish`](Self::finish). Dropped without that (the call's
+/// future was cancelled), the lease treats its statement as cut off and
+/// cleans the connection up before anyone else gets it.
+pub(crate) struct PooledCall<'a> {
+    shared: &'a Shared,
+    lease: Option<Lease>,
+}
+
+impl<'a> PooledCall<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> PooledCall<'a> {
+        PooledCall { shared, lease: None }
+    }
+
+    /// Ends the call: its statements are over, and a lost connection is not
+    /// reused (and makes its idle siblings suspect).
+    pub(crate) fn finish<T>(mut self, result: &Result<T>) {
+        match &mut self.lease {
+            Some(lease) => lease.observe(result),
+            None => {
+                if let Err(e) = result
+                    && e.is_connection_loss()
+                {
+                    self.shared.conns.mark_loss();
+                }
+            }
+        }
+    }
+}
+
+impl Conduit for PooledCall<'_> {
+    fn shared(&self) -> &Shared {
+        self.shared
+    }
+
+    async fn connection(&mut self) -> Result<&mut PgConnection> {
+        let lease = match self.lease.take() {
+            Some(lease) => lease,
+            None => self.shared.conns.lease().await?,
+        };
+        Ok(self.lease.insert(lease).for_statement())
+    }
+
+    fn can_resend(&self) -> bool {
+        true
+    }
+}
