@@ -13,6 +13,7 @@ use crate::conn::{Connections, Lease};
 use crate::error::Result;
 use crate::input::Limits;
 use crate::sql::Statements;
+use crate::transaction::Transaction;
 
 /// What every call of one store needs: the connections, the table's
 /// statements and the input limits.
@@ -30,7 +31,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(conns: Arc<Connections>, sql: Statements, limits: Limits, cleanup_batch: i64, purge_on_read: bool) -> Shared {
+    pub(crate) fn new(
+        conns: Arc<Connections>,
+        sql: Statements,
+        limits: Limits,
+        cleanup_batch: i64,
+        purge_on_read: bool,
+    ) -> Shared {
         Shared {
             conns,
             sql,
@@ -72,6 +79,7 @@ pub(crate) trait Conduit: Send {
 /// Finish it with [`finish`](Self::finish). Dropped without that (the call's
 /// future was cancelled), the lease treats its statement as cut off and
 /// cleans the connection up before anyone else gets it.
+#[derive(Debug)]
 pub(crate) struct PooledCall<'a> {
     shared: &'a Shared,
     lease: Option<Lease>,
@@ -113,5 +121,62 @@ impl Conduit for PooledCall<'_> {
 
     fn can_resend(&self) -> bool {
         true
+    }
+}
+
+/// One command's way to the server, for [`KvCommands`](crate::KvCommands).
+/// Not public API: it appears in the trait only so that pgkv's handles can
+/// implement it.
+#[derive(Debug)]
+pub struct Call<'a>(Route<'a>);
+
+#[derive(Debug)]
+enum Route<'a> {
+    Pooled(PooledCall<'a>),
+    Transaction(&'a mut Transaction),
+}
+
+impl<'a> Call<'a> {
+    /// A command of a store: a pooled connection, leased on first use.
+    pub(crate) fn pooled(shared: &'a Shared) -> Call<'a> {
+        Call(Route::Pooled(PooledCall::new(shared)))
+    }
+
+    /// A command inside an open transaction.
+    pub(crate) fn transaction(tx: &'a mut Transaction) -> Call<'a> {
+        tx.start_call();
+        Call(Route::Transaction(tx))
+    }
+
+    /// Ends the command with its result, which it returns.
+    pub(crate) fn finish<T>(self, result: Result<T>) -> Result<T> {
+        match self.0 {
+            Route::Pooled(call) => call.finish(&result),
+            Route::Transaction(tx) => tx.observe(&result),
+        }
+        result
+    }
+}
+
+impl Conduit for Call<'_> {
+    fn shared(&self) -> &Shared {
+        match &self.0 {
+            Route::Pooled(call) => call.shared(),
+            Route::Transaction(tx) => tx.shared(),
+        }
+    }
+
+    async fn connection(&mut self) -> Result<&mut PgConnection> {
+        match &mut self.0 {
+            Route::Pooled(call) => call.connection().await,
+            Route::Transaction(tx) => tx.connection().await,
+        }
+    }
+
+    fn can_resend(&self) -> bool {
+        match &self.0 {
+            Route::Pooled(call) => call.can_resend(),
+            Route::Transaction(tx) => tx.can_resend(),
+        }
     }
 }

@@ -6,8 +6,8 @@
 //! and can be cancelled between any two statements.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::hash::{BuildHasher, Hasher, RandomState};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
@@ -345,8 +345,9 @@ mod tests {
             let d = j.around(MAX_INTERVAL);
             assert!(d >= MAX_INTERVAL.mul_f64(0.9) && d <= MAX_INTERVAL.mul_f64(1.1));
         }
-        let firsts: std::collections::BTreeSet<Duration> =
-            (0..16).map(|_| Jitter::new().around(Duration::from_secs(60))).collect();
+        let firsts: std::collections::BTreeSet<Duration> = (0..16)
+            .map(|_| Jitter::new().around(Duration::from_secs(60)))
+            .collect();
         assert!(firsts.len() > 1, "16 tasks started together got one jitter");
     }
 

@@ -29,8 +29,11 @@ pub enum TableType {
 pub enum TtlCleanupStrategy {
     /// A single-key or batch read that meets an expired row deletes it in the
     /// same statement (the expiry is re-checked in the `DELETE`, so a fresh
-    /// concurrent write is never removed). Scans and counts skip expired rows
-    /// without deleting them: a sweep removes those.
+    /// concurrent write is never removed). Only rows it can lock without
+    /// waiting are deleted (`SKIP LOCKED`), so a read never waits for a lock
+    /// or deadlocks; on a read-only session (detected at start-up) reads do
+    /// not delete at all. Scans and counts skip expired rows without deleting
+    /// them: a sweep removes those.
     #[default]
     OnRead,
     /// Reads never delete; expired rows stay on disk, invisible, until
@@ -241,7 +244,10 @@ impl Config {
                 self.max_connections
             )));
         }
-        for (name, value) in [("idle_timeout", self.idle_timeout), ("max_lifetime", self.max_lifetime)] {
+        for (name, value) in [
+            ("idle_timeout", self.idle_timeout),
+            ("max_lifetime", self.max_lifetime),
+        ] {
             if value.is_zero() {
                 return Err(Error::InvalidConfig(format!("{name} must be longer than zero")));
             }
@@ -337,10 +343,20 @@ mod tests {
         assert!(Config::new("x").max_connections(0).validate().is_err());
         assert!(Config::new("x").max_key_length(0).validate().is_err());
         assert!(Config::new("x").max_value_size(0).validate().is_err());
-        assert!(Config::new("x").max_value_size(MAX_VALUE_SIZE + 1).validate().is_err());
+        assert!(
+            Config::new("x")
+                .max_value_size(MAX_VALUE_SIZE + 1)
+                .validate()
+                .is_err()
+        );
         assert!(Config::new("x").max_value_size(MAX_VALUE_SIZE).validate().is_ok());
         assert!(Config::new("x").max_connections(u32::MAX).validate().is_err());
-        assert!(Config::new("x").max_connections(MAX_CONNECTIONS).validate().is_ok());
+        assert!(
+            Config::new("x")
+                .max_connections(MAX_CONNECTIONS)
+                .validate()
+                .is_ok()
+        );
         assert!(Config::new("x").acquire_timeout(Duration::MAX).validate().is_ok());
         assert!(Config::new("x").idle_timeout(Duration::ZERO).validate().is_err());
         assert!(

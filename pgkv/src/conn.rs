@@ -333,7 +333,10 @@ impl Connections {
             conn,
             since: Instant::now(),
         };
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(idle);
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(idle);
     }
 
     /// How long a connection may sit idle on the stack.

@@ -229,9 +229,7 @@ impl Error {
             Error::Database(e)
             | Error::Timeout { source: e }
             | Error::OutcomeUnknown { source: e }
-            | Error::Connect { source: e, .. } => {
-                sqlstate(e)
-            }
+            | Error::Connect { source: e, .. } => sqlstate(e),
             _ => None,
         }
     }

@@ -27,7 +27,9 @@ const BATCH_ITEM_OVERHEAD: usize = 8;
 
 /// Refuses a batch whose items add up to more than [`MAX_BATCH_BYTES`].
 pub(crate) fn check_batch_size(sizes: impl Iterator<Item = usize>) -> Result<()> {
-    let size = sizes.fold(0usize, |total, n| total.saturating_add(n).saturating_add(BATCH_ITEM_OVERHEAD));
+    let size = sizes.fold(0usize, |total, n| {
+        total.saturating_add(n).saturating_add(BATCH_ITEM_OVERHEAD)
+    });
     if size > MAX_BATCH_BYTES {
         return Err(Error::BatchTooLarge {
             size,

@@ -3,13 +3,13 @@
 
 mod call;
 mod cleanup;
+mod commands;
 mod config;
 mod conn;
 mod error;
 mod input;
 #[cfg(feature = "json")]
 mod json;
-mod methods;
 mod ops;
 #[cfg(feature = "json")]
 mod record;
@@ -22,6 +22,7 @@ mod transaction;
 mod typed;
 
 pub use crate::cleanup::{CleanupHandle, CleanupStats, PassSummary};
+pub use crate::commands::KvCommands;
 pub use crate::config::{Config, MAX_CONNECTIONS, MAX_VALUE_SIZE, TableType, TtlCleanupStrategy};
 pub use crate::error::{Error, Result};
 pub use crate::input::{MAX_BATCH_BYTES, MAX_KEY_LENGTH, MAX_TTL};
@@ -38,9 +39,14 @@ pub use crate::typed::TypedStore;
 #[cfg(feature = "derive")]
 pub use pgkv_derive::KvRecord;
 
-#[cfg(feature = "json")]
+/// Support for `KvCommands` and the code `#[derive(KvRecord)]` generates.
+/// Not public API.
 #[doc(hidden)]
-pub use crate::record::__private;
+pub mod __private {
+    pub use crate::call::Call;
+    #[cfg(feature = "json")]
+    pub use crate::record::derive_support::*;
+}
 
 /// The sqlx crate pgkv is built on, so `PgPool` and friends match its version.
 pub use sqlx;

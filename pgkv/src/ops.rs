@@ -123,7 +123,11 @@ fn purging_read<T>(s: &impl Conduit, purge: &mut bool, result: Result<T, sqlx::E
         Err(e) if *purge && sqlstate(&e) == Some("25006") => {
             s.shared().stop_purging_on_read();
             *purge = false;
-            if s.can_resend() { None } else { Some(Err(read_err(e))) }
+            if s.can_resend() {
+                None
+            } else {
+                Some(Err(read_err(e)))
+            }
         }
         result => Some(result.map_err(read_err)),
     }
@@ -169,7 +173,10 @@ pub(crate) async fn exists(s: &mut impl Conduit, key: impl AsRef<str>) -> Result
     let mut purge = s.shared().purges_on_read();
     loop {
         let sql = s.shared().sql.exists.pick(purge).query();
-        let result = sqlx::query_scalar(sql).bind(key).fetch_one(s.connection().await?).await;
+        let result = sqlx::query_scalar(sql)
+            .bind(key)
+            .fetch_one(s.connection().await?)
+            .await;
         if let Some(outcome) = purging_read(s, &mut purge, result) {
             return outcome;
         }

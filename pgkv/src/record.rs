@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::commands::KvCommands;
 use crate::error::Result;
 use crate::json::{decode_opt, encode};
-use crate::store::Store;
 
 /// A record stored as JSON under `PREFIX + key`, expiring after `TTL`.
 ///
@@ -22,6 +22,9 @@ use crate::store::Store;
 ///   it for another layout.
 /// - **TTL**: `Some(d)` makes [`set_ex`](Self::set_ex) store with that
 ///   expiry and [`get_ex`](Self::get_ex) slide it; `None` stores without one.
+/// - **Handles**: every method takes the handle to run on by value: `&store`
+///   for a pooled connection, `&mut tx` inside a [`Transaction`](crate::Transaction)
+///   (anything that implements [`KvCommands`]).
 /// - **JSON**: values are serde_json text, so they stay readable and
 ///   queryable from SQL (`convert_from(value, 'UTF8')::jsonb`) and survive
 ///   adding optional fields.
@@ -59,37 +62,35 @@ pub trait KvRecord: Serialize + DeserializeOwned + Send + Sync + Sized {
         full
     }
 
-    /// Stores this record under `key_format(key)` with `TTL`.
-    fn set_ex(&self, store: &Store, key: &str) -> impl Future<Output = Result<()>> + Send {
+    /// Stores this record under `key_format(key)` with `TTL`, through any
+    /// handle: `&store`, or `&mut tx` inside a transaction.
+    fn set_ex(&self, mut kv: impl KvCommands, key: &str) -> impl Future<Output = Result<()>> + Send {
         // Encoded before the future is built, so the future holds no `&Self`.
         let key = Self::key_format(key);
         let encoded = encode(&key, self);
-        let store = store.clone();
         async move {
             let bytes = encoded?;
             match Self::TTL {
-                Some(ttl) => store.set_ex(&key, bytes, ttl).await,
-                None => store.set(&key, bytes).await,
+                Some(ttl) => kv.set_ex(&key, bytes, ttl).await,
+                None => kv.set(&key, bytes).await,
             }
         }
     }
 
     /// The record under `key_format(key)`.
-    fn get(store: &Store, key: &str) -> impl Future<Output = Result<Option<Self>>> + Send {
+    fn get(mut kv: impl KvCommands, key: &str) -> impl Future<Output = Result<Option<Self>>> + Send {
         let key = Self::key_format(key);
-        let store = store.clone();
-        async move { decode_opt(&key, store.get(&key).await?) }
+        async move { decode_opt(&key, kv.get(&key).await?) }
     }
 
     /// The record under `key_format(key)`, with its expiry reset to now +
     /// `TTL` in the same statement (a plain read when `TTL` is `None`).
-    fn get_ex(store: &Store, key: &str) -> impl Future<Output = Result<Option<Self>>> + Send {
+    fn get_ex(mut kv: impl KvCommands, key: &str) -> impl Future<Output = Result<Option<Self>>> + Send {
         let key = Self::key_format(key);
-        let store = store.clone();
         async move {
             let bytes = match Self::TTL {
-                Some(ttl) => store.get_ex(&key, ttl).await?,
-                None => store.get(&key).await?,
+                Some(ttl) => kv.get_ex(&key, ttl).await?,
+                None => kv.get(&key).await?,
             };
             decode_opt(&key, bytes)
         }
@@ -99,37 +100,35 @@ pub trait KvRecord: Serialize + DeserializeOwned + Send + Sync + Sized {
     /// exactly one gets it. A stored value that does not decode as `Self`
     /// has still been deleted; the [`Error::Json`](crate::Error::Json) says
     /// which key it was.
-    fn get_del(store: &Store, key: &str) -> impl Future<Output = Result<Option<Self>>> + Send {
+    fn get_del(mut kv: impl KvCommands, key: &str) -> impl Future<Output = Result<Option<Self>>> + Send {
         let key = Self::key_format(key);
-        let store = store.clone();
-        async move { decode_opt(&key, store.get_and_delete(&key).await?) }
+        async move { decode_opt(&key, kv.get_and_delete(&key).await?) }
     }
 
     /// Deletes the record; true if it existed.
-    fn del(store: &Store, key: &str) -> impl Future<Output = Result<bool>> + Send {
+    fn del(mut kv: impl KvCommands, key: &str) -> impl Future<Output = Result<bool>> + Send {
         let key = Self::key_format(key);
-        let store = store.clone();
-        async move { store.delete(&key).await }
+        async move { kv.delete(&key).await }
     }
 }
 
-/// Support for the code `#[derive(KvRecord)]` generates. Not public API.
-#[doc(hidden)]
-pub mod __private {
+/// Support for the code `#[derive(KvRecord)]` generates, re-exported from
+/// `pgkv::__private`. Not public API.
+pub(crate) mod derive_support {
     pub use serde::Serialize;
     pub use serde::de::DeserializeOwned;
 
     use std::future::Future;
 
-    use crate::{KvRecord, Result, Store};
+    use crate::{KvCommands, KvRecord, Result};
 
-    /// `record.save(&store)`: `set_ex` under the key field's `Display` text.
+    /// `record.save(kv)`: `set_ex` under the key field's `Display` text.
     pub fn save<'a, R: KvRecord>(
         record: &'a R,
-        store: &'a Store,
+        kv: impl KvCommands + 'a,
         key: &dyn std::fmt::Display,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
         let key = key.to_string();
-        async move { record.set_ex(store, &key).await }
+        async move { record.set_ex(kv, &key).await }
     }
 }

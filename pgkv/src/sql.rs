@@ -357,7 +357,10 @@ impl Statements {
             replace: Sql::new(format!(
                 "UPDATE {t} SET value = $2, updated_at = {now} WHERE key = $1 AND {live}"
             )),
-            get: ReadSql::build(&purge_one, format!("SELECT value FROM {t} WHERE key = $1 AND {live}")),
+            get: ReadSql::build(
+                &purge_one,
+                format!("SELECT value FROM {t} WHERE key = $1 AND {live}"),
+            ),
             exists: ReadSql::build(
                 &purge_one,
                 format!("SELECT EXISTS (SELECT 1 FROM {t} WHERE key = $1 AND {live})"),

@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use sqlx::{Executor, PgPool};
 
-use crate::call::{PooledCall, Shared};
+use crate::call::Shared;
 use crate::config::{Config, TableType, TtlCleanupStrategy};
 use crate::conn::{Connections, PoolLimits, open_connections};
 use crate::error::{Error, Result, classify};
 use crate::input::Limits;
-use crate::methods::for_each_kv_method;
 use crate::sql::{Statements, create_table_script, qualified_table, startup_check};
 use crate::transaction::Transaction;
 
@@ -154,27 +153,6 @@ impl Store {
         }
     }
 }
-
-macro_rules! store_methods {
-    ($(
-        $(#[$doc:meta])*
-        fn $name:ident<$($g:ident: $bound:path),*>($($arg:ident: $ty:ty),*) -> $ret:ty = $op:path;
-    )*) => {
-        impl Store {
-            $(
-                $(#[$doc])*
-                pub async fn $name<$($g: $bound),*>(&self, $($arg: $ty),*) -> Result<$ret> {
-                    let mut call = PooledCall::new(&self.shared);
-                    let result = $op(&mut call, $($arg),*).await;
-                    call.finish(&result);
-                    result
-                }
-            )*
-        }
-    };
-}
-
-for_each_kv_method!(store_methods);
 
 /// Checks the table (creating it and its expiry index if allowed), and
 /// returns whether the session is read-only.

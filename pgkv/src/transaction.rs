@@ -9,7 +9,6 @@ use sqlx::{Executor, PgConnection};
 use crate::call::{Conduit, Shared};
 use crate::conn::Lease;
 use crate::error::{Error, Result, classify};
-use crate::methods::for_each_kv_method;
 
 /// A database transaction (READ COMMITTED) with the key/value methods of
 /// [`Store`](crate::Store), taking `&mut self`.
@@ -95,7 +94,15 @@ impl Transaction {
         Ok(())
     }
 
-    fn observe<T>(&mut self, result: &Result<T>) {
+    /// A command is about to run: nothing of it has been sent yet.
+    pub(crate) fn start_call(&mut self) {
+        self.sent = false;
+    }
+
+    /// Looks at a finished command's (or `BEGIN`/`COMMIT`/`ROLLBACK`'s)
+    /// outcome: a lost connection is not reused, and a failed statement
+    /// means the server has aborted the transaction.
+    pub(crate) fn observe<T>(&mut self, result: &Result<T>) {
         self.conn.observe(result);
         if let Err(e) = result {
             // Input errors are raised before any SQL, and some errors after
@@ -140,27 +147,6 @@ impl Drop for Transaction {
         }
     }
 }
-
-macro_rules! transaction_methods {
-    ($(
-        $(#[$doc:meta])*
-        fn $name:ident<$($g:ident: $bound:path),*>($($arg:ident: $ty:ty),*) -> $ret:ty = $op:path;
-    )*) => {
-        impl Transaction {
-            $(
-                $(#[$doc])*
-                pub async fn $name<$($g: $bound),*>(&mut self, $($arg: $ty),*) -> Result<$ret> {
-                    self.sent = false;
-                    let result = $op(self, $($arg),*).await;
-                    self.observe(&result);
-                    result
-                }
-            )*
-        }
-    };
-}
-
-for_each_kv_method!(transaction_methods);
 
 impl fmt::Debug for Transaction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

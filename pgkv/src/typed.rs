@@ -1,4 +1,5 @@
-//! `TypedStore<T>`: the raw store with JSON-encoded values of one type.
+//! `TypedStore<T>`: the raw commands with JSON-encoded values of one type,
+//! over a store or inside a transaction.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -7,15 +8,20 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::commands::KvCommands;
 use crate::error::Result;
 use crate::json::{decode, decode_opt, encode};
 use crate::store::Store;
+use crate::transaction::Transaction;
 
-/// A view of a [`Store`] whose values are `T`, stored as JSON.
+/// A view of a [`Store`] (or of a [`Transaction`]) whose values are `T`,
+/// stored as JSON.
 ///
-/// Each method is the raw method of the same name plus serde_json, so each is
-/// one statement. A stored value that does not decode as `T` is an
-/// [`Error::Json`](crate::Error::Json) naming the key, never a panic.
+/// Each method is the raw command of the same name plus serde_json, so each
+/// is one statement. A stored value that does not decode as `T` is an
+/// [`Error::Json`](crate::Error::Json) naming the key, never a panic; a value
+/// JSON cannot represent exactly (a NaN or infinite float) is refused at
+/// `set` with the same error.
 ///
 /// ```no_run
 /// # async fn demo(store: pgkv::Store) -> pgkv::Result<()> {
@@ -25,12 +31,18 @@ use crate::store::Store;
 /// let profiles = store.typed::<Profile>();
 /// profiles.set("user:1", &Profile { name: "Ada".into(), visits: 1 }).await?;
 /// let ada: Option<Profile> = profiles.get("user:1").await?;
+///
+/// // The same view inside a transaction (its methods take `&mut self`).
+/// let mut tx = store.begin().await?;
+/// let mut in_tx = tx.typed::<Profile>();
+/// in_tx.set("user:2", &Profile { name: "Grace".into(), visits: 1 }).await?;
+/// tx.commit().await?;
 /// # let _ = ada;
 /// # Ok(())
 /// # }
 /// ```
-pub struct TypedStore<T> {
-    store: Store,
+pub struct TypedStore<T, H = Store> {
+    kv: H,
     // `fn() -> T`: the view neither owns a `T` nor restricts Send/Sync.
     _values: PhantomData<fn() -> T>,
 }
@@ -42,87 +54,172 @@ impl Store {
     }
 }
 
+impl Transaction {
+    /// A view of this transaction whose values are `T`, as JSON.
+    pub fn typed<T: Serialize + DeserializeOwned>(&mut self) -> TypedStore<T, &mut Transaction> {
+        TypedStore {
+            kv: self,
+            _values: PhantomData,
+        }
+    }
+}
+
 impl<T: Serialize + DeserializeOwned> TypedStore<T> {
     /// A view of `store` (cloned: it shares the pool).
     pub fn new(store: &Store) -> Self {
         TypedStore {
-            store: store.clone(),
+            kv: store.clone(),
             _values: PhantomData,
         }
     }
 
     /// Stores `value` under `key`; clears any TTL.
     pub async fn set(&self, key: impl AsRef<str>, value: &T) -> Result<()> {
-        let key = key.as_ref();
-        self.store.set(key, encode(key, value)?).await
+        set(&self.kv, key.as_ref(), value).await
     }
 
     /// The value under `key`, decoded.
     pub async fn get(&self, key: impl AsRef<str>) -> Result<Option<T>> {
-        let key = key.as_ref();
-        decode_opt(key, self.store.get(key).await?)
+        get(&self.kv, key.as_ref()).await
     }
 
     /// Stores `value` under `key`, expiring after `ttl`.
     pub async fn set_ex(&self, key: impl AsRef<str>, value: &T, ttl: Duration) -> Result<()> {
-        let key = key.as_ref();
-        self.store.set_ex(key, encode(key, value)?, ttl).await
+        set_ex(&self.kv, key.as_ref(), value, ttl).await
     }
 
     /// Reads `key` and moves its expiry to now + `ttl` (one statement).
     pub async fn get_ex(&self, key: impl AsRef<str>, ttl: Duration) -> Result<Option<T>> {
-        let key = key.as_ref();
-        decode_opt(key, self.store.get_ex(key, ttl).await?)
+        get_ex(&self.kv, key.as_ref(), ttl).await
     }
 
     /// Deletes `key`; true if a live key was removed.
     pub async fn delete(&self, key: impl AsRef<str>) -> Result<bool> {
-        self.store.delete(key).await
+        self.kv.delete(key.as_ref()).await
     }
 
     /// The values of `keys`, aligned with `keys`.
-    pub async fn get_many<K: AsRef<str>>(&self, keys: &[K]) -> Result<Vec<Option<T>>> {
-        let values = self.store.get_many(keys).await?;
-        keys.iter()
-            .zip(values)
-            .map(|(key, bytes)| decode_opt(key.as_ref(), bytes))
-            .collect()
+    pub async fn get_many<K: AsRef<str> + Sync>(&self, keys: &[K]) -> Result<Vec<Option<T>>> {
+        get_many(&self.kv, keys).await
     }
 
     /// Stores every pair in one statement, all or nothing.
     pub async fn set_many<K: AsRef<str>>(&self, items: &[(K, T)]) -> Result<()> {
-        let encoded = items
-            .iter()
-            .map(|(key, value)| Ok((key.as_ref(), encode(key.as_ref(), value)?)))
-            .collect::<Result<Vec<_>>>()?;
-        self.store.set_many(&encoded).await
+        set_many(&self.kv, items).await
     }
 
     /// Deletes `key` and returns its decoded value. If the stored value does
     /// not decode, it has still been deleted and the error says so.
     pub async fn get_and_delete(&self, key: impl AsRef<str>) -> Result<Option<T>> {
-        let key = key.as_ref();
-        match self.store.get_and_delete(key).await? {
-            None => Ok(None),
-            Some(bytes) => decode(key, &bytes).map(Some),
-        }
+        get_and_delete(&self.kv, key.as_ref()).await
     }
 }
 
-impl<T> Clone for TypedStore<T> {
+/// The same commands inside a transaction; see the methods of
+/// `TypedStore<T, Store>` for what each does.
+impl<T: Serialize + DeserializeOwned> TypedStore<T, &mut Transaction> {
+    /// Stores `value` under `key`; clears any TTL.
+    pub async fn set(&mut self, key: impl AsRef<str>, value: &T) -> Result<()> {
+        set(&mut *self.kv, key.as_ref(), value).await
+    }
+
+    /// The value under `key`, decoded.
+    pub async fn get(&mut self, key: impl AsRef<str>) -> Result<Option<T>> {
+        get(&mut *self.kv, key.as_ref()).await
+    }
+
+    /// Stores `value` under `key`, expiring after `ttl`.
+    pub async fn set_ex(&mut self, key: impl AsRef<str>, value: &T, ttl: Duration) -> Result<()> {
+        set_ex(&mut *self.kv, key.as_ref(), value, ttl).await
+    }
+
+    /// Reads `key` and moves its expiry to now + `ttl` (one statement).
+    pub async fn get_ex(&mut self, key: impl AsRef<str>, ttl: Duration) -> Result<Option<T>> {
+        get_ex(&mut *self.kv, key.as_ref(), ttl).await
+    }
+
+    /// Deletes `key`; true if a live key was removed.
+    pub async fn delete(&mut self, key: impl AsRef<str>) -> Result<bool> {
+        self.kv.delete(key.as_ref()).await
+    }
+
+    /// The values of `keys`, aligned with `keys`.
+    pub async fn get_many<K: AsRef<str> + Sync>(&mut self, keys: &[K]) -> Result<Vec<Option<T>>> {
+        get_many(&mut *self.kv, keys).await
+    }
+
+    /// Stores every pair in one statement, all or nothing.
+    pub async fn set_many<K: AsRef<str>>(&mut self, items: &[(K, T)]) -> Result<()> {
+        set_many(&mut *self.kv, items).await
+    }
+
+    /// Deletes `key` and returns its decoded value (deleted even if it does
+    /// not decode).
+    pub async fn get_and_delete(&mut self, key: impl AsRef<str>) -> Result<Option<T>> {
+        get_and_delete(&mut *self.kv, key.as_ref()).await
+    }
+}
+
+// Each typed command once, over any handle.
+
+async fn set<T: Serialize>(mut kv: impl KvCommands, key: &str, value: &T) -> Result<()> {
+    let bytes = encode(key, value)?;
+    kv.set(key, bytes).await
+}
+
+async fn set_ex<T: Serialize>(mut kv: impl KvCommands, key: &str, value: &T, ttl: Duration) -> Result<()> {
+    let bytes = encode(key, value)?;
+    kv.set_ex(key, bytes, ttl).await
+}
+
+async fn get<T: DeserializeOwned>(mut kv: impl KvCommands, key: &str) -> Result<Option<T>> {
+    decode_opt(key, kv.get(key).await?)
+}
+
+async fn get_ex<T: DeserializeOwned>(mut kv: impl KvCommands, key: &str, ttl: Duration) -> Result<Option<T>> {
+    decode_opt(key, kv.get_ex(key, ttl).await?)
+}
+
+async fn get_many<T: DeserializeOwned>(
+    mut kv: impl KvCommands,
+    keys: &[impl AsRef<str> + Sync],
+) -> Result<Vec<Option<T>>> {
+    let values = kv.get_many(keys).await?;
+    keys.iter()
+        .zip(values)
+        .map(|(key, bytes)| decode_opt(key.as_ref(), bytes))
+        .collect()
+}
+
+async fn set_many<T: Serialize>(mut kv: impl KvCommands, items: &[(impl AsRef<str>, T)]) -> Result<()> {
+    let encoded = items
+        .iter()
+        .map(|(key, value)| Ok((key.as_ref(), encode(key.as_ref(), value)?)))
+        .collect::<Result<Vec<_>>>()?;
+    kv.set_many(&encoded).await
+}
+
+async fn get_and_delete<T: DeserializeOwned>(mut kv: impl KvCommands, key: &str) -> Result<Option<T>> {
+    match kv.get_and_delete(key).await? {
+        None => Ok(None),
+        Some(bytes) => decode(key, &bytes).map(Some),
+    }
+}
+
+impl<T, H: Clone> Clone for TypedStore<T, H> {
     fn clone(&self) -> Self {
         TypedStore {
-            store: self.store.clone(),
+            kv: self.kv.clone(),
             _values: PhantomData,
         }
     }
 }
 
-impl<T> fmt::Debug for TypedStore<T> {
+impl<T, H: fmt::Debug> fmt::Debug for TypedStore<T, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TypedStore")
             .field("type", &std::any::type_name::<T>())
-            .field("store", &self.store)
+            .field("handle", &self.kv)
             .finish()
     }
 }

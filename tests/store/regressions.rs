@@ -37,7 +37,11 @@ impl Locker {
 async fn until_all_returned(store: &Store) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while store.status().in_use > 0 {
-        assert!(Instant::now() < deadline, "a connection was never given back: {:?}", store.status());
+        assert!(
+            Instant::now() < deadline,
+            "a connection was never given back: {:?}",
+            store.status()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -86,7 +90,10 @@ async fn a_cancelled_failing_call_does_not_fail_the_next_caller() {
     assert!(cut.is_err());
     locker.commit().await;
     assert_eq!(s.get_string("other").await.unwrap().as_deref(), Some("v"));
-    assert_eq!(s.get_string("txt").await.unwrap().as_deref(), Some("not a number"));
+    assert_eq!(
+        s.get_string("txt").await.unwrap().as_deref(),
+        Some("not a number")
+    );
 }
 
 /// 3. A transaction dropped while a statement waits for a lock must release
@@ -158,9 +165,14 @@ async fn a_commit_killed_in_flight_is_outcome_unknown() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let outcome = commit.await.unwrap();
-    assert!(matches!(outcome, Err(Error::OutcomeUnknown { .. })), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(Error::OutcomeUnknown { .. })),
+        "{outcome:?}"
+    );
     admin
-        .execute(sqlx::AssertSqlSafe(format!("DROP TABLE {table}; DROP FUNCTION {function}()")))
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP TABLE {table}; DROP FUNCTION {function}()"
+        )))
         .await
         .unwrap();
 }
@@ -175,9 +187,12 @@ async fn from_pool_gives_the_last_idle_connection_back() {
         .connect(&database_url())
         .await
         .unwrap();
-    let s = Store::from_pool(pool.clone(), Config::new("").table_name(&unique_table("reg_from_pool")))
-        .await
-        .unwrap();
+    let s = Store::from_pool(
+        pool.clone(),
+        Config::new("").table_name(&unique_table("reg_from_pool")),
+    )
+    .await
+    .unwrap();
     s.set("k", "v").await.unwrap();
     // The store keeps the connection about a second, then hands it back.
     let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&pool).await.unwrap();
@@ -193,7 +208,10 @@ async fn from_pool_gives_the_last_idle_connection_back() {
 /// transaction holds returns at once (as under `Manual`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_of_an_expired_key_does_not_wait_for_a_writer() {
-    let s = store_with("reg_read_wait", |c| c.ttl_cleanup_strategy(TtlCleanupStrategy::OnRead)).await;
+    let s = store_with("reg_read_wait", |c| {
+        c.ttl_cleanup_strategy(TtlCleanupStrategy::OnRead)
+    })
+    .await;
     let hour = Duration::from_secs(3600);
     s.set_ex("k", "old", hour).await.unwrap();
     force_expire(&s, "k").await;
@@ -203,9 +221,13 @@ async fn a_read_of_an_expired_key_does_not_wait_for_a_writer() {
     let bound = Duration::from_secs(5);
     let get = tokio::time::timeout(bound, s.get("k")).await.expect("get waited");
     assert_eq!(get.unwrap(), None);
-    let many = tokio::time::timeout(bound, s.get_many(&["k", "k"])).await.expect("get_many waited");
+    let many = tokio::time::timeout(bound, s.get_many(&["k", "k"]))
+        .await
+        .expect("get_many waited");
     assert_eq!(many.unwrap(), vec![None, None]);
-    let exists = tokio::time::timeout(bound, s.exists("k")).await.expect("exists waited");
+    let exists = tokio::time::timeout(bound, s.exists("k"))
+        .await
+        .expect("exists waited");
     assert!(!exists.unwrap());
     let ttl = tokio::time::timeout(bound, s.ttl("k")).await.expect("ttl waited");
     assert_eq!(ttl.unwrap(), None);
@@ -220,7 +242,9 @@ async fn a_read_of_an_expired_key_does_not_wait_for_a_writer() {
 async fn crossing_reads_do_not_deadlock() {
     let s = store_with("reg_deadlock", |c| c.max_connections(4)).await;
     let hour = Duration::from_secs(3600);
-    s.set_many_ex(&[("k1", "old"), ("k2", "old")], hour).await.unwrap();
+    s.set_many_ex(&[("k1", "old"), ("k2", "old")], hour)
+        .await
+        .unwrap();
     force_expire(&s, "k1").await;
     force_expire(&s, "k2").await;
 
@@ -392,12 +416,27 @@ async fn a_table_of_the_wrong_type_is_refused() {
     assert_eq!(as_is.get_string("k").await.unwrap().as_deref(), Some("v"));
 
     let regular_name = unique_table("reg_type_regular");
-    let regular = Config::new(database_url()).table_name(&regular_name).table_type(TableType::Regular);
+    let regular = Config::new(database_url())
+        .table_name(&regular_name)
+        .table_type(TableType::Regular);
     Store::with_config(regular).await.unwrap();
-    let err = Store::with_config(config("x").table_name(&regular_name).table_type(TableType::Unlogged))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::TableTypeMismatch { found: TableType::Regular, .. }), "{err:?}");
+    let err = Store::with_config(
+        config("x")
+            .table_name(&regular_name)
+            .table_type(TableType::Unlogged),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TableTypeMismatch {
+                found: TableType::Regular,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, pgkv::KvRecord)]
@@ -436,7 +475,10 @@ async fn non_finite_floats_are_refused_at_set() {
     assert_eq!(floats.get("max").await.unwrap(), Some(f64::MAX));
     maybe.set("none", &None).await.unwrap();
     assert_eq!(maybe.get("none").await.unwrap(), Some(None));
-    let record = Reading { id: 2, celsius: -40.0 };
+    let record = Reading {
+        id: 2,
+        celsius: -40.0,
+    };
     record.save(&s).await.unwrap();
     assert_eq!(Reading::get(&s, "2").await.unwrap(), Some(record));
 }

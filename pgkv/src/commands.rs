@@ -1,0 +1,414 @@
+//! [`KvCommands`]: the key/value commands, one trait implemented by every
+//! handle (`Store`, `&Store`, `Transaction`, `&mut Transaction`), so code can
+//! be generic over where its commands run, as with redis-rs's
+//! `AsyncCommands` or tokio-postgres's `GenericClient`.
+//!
+//! Each command is written once, here, as a provided trait method that runs
+//! the shared implementation in `ops`/`scan`; a handle only says how a call
+//! reaches the server ([`KvCommands::__call`]). The inherent methods of
+//! `Store` and `Transaction` (so no import is needed) forward to these; they
+//! are generated from the short list at the bottom of this file.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::call::Call;
+use crate::error::Result;
+use crate::ops::{self, CasResult};
+use crate::scan::{self, KeyValue, ScanOptions};
+use crate::store::Store;
+use crate::transaction::Transaction;
+
+/// Starts a call on `$handle`, runs `$op` on it and ends the call with the
+/// result (so a lost connection is noticed, and a cancelled call's
+/// connection is cleaned up before reuse).
+macro_rules! run {
+    ($handle:expr, $op:path, $($arg:expr),*) => {{
+        let mut call = $handle.__call();
+        async move {
+            let result = $op(&mut call, $($arg),*).await;
+            call.finish(result)
+        }
+    }};
+}
+
+/// The key/value commands, for any handle: a [`Store`] (a pooled connection
+/// per command), a [`Transaction`] (its own connection), and what later
+/// handles add. Generic code takes `impl KvCommands` by value and is called
+/// with `&store` or `&mut tx`:
+///
+/// ```no_run
+/// use pgkv::KvCommands;
+///
+/// /// Counts a visit, wherever the caller runs its commands.
+/// async fn visit(mut kv: impl KvCommands, page: &str) -> pgkv::Result<i64> {
+///     kv.increment(format!("visits:{page}"), 1).await
+/// }
+///
+/// # async fn demo(store: pgkv::Store) -> pgkv::Result<()> {
+/// visit(&store, "home").await?;
+/// store
+///     .transaction(async |tx| {
+///         visit(&mut *tx, "checkout").await?;
+///         tx.set("last-page", "checkout").await
+///     })
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Every command checks its input, then sends one statement; input errors
+/// are returned before anything is sent. The trait is implemented by pgkv's
+/// handles only.
+pub trait KvCommands: Send {
+    /// How a command of this handle reaches the server. Not public API.
+    #[doc(hidden)]
+    fn __call(&mut self) -> Call<'_>;
+
+    /// Stores `value` under `key`, replacing any value and clearing any TTL.
+    ///
+    /// One `INSERT ... ON CONFLICT DO UPDATE`.
+    fn set(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        value: impl AsRef<[u8]> + Send,
+    ) -> impl Future<Output = Result<()>> + Send {
+        run!(self, ops::set, key, value)
+    }
+
+    /// The value of `key`, or `None` if it is absent or expired.
+    ///
+    /// One `SELECT` (under `OnRead`, it also deletes the row if it has expired
+    /// and no other transaction holds it).
+    fn get(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
+        run!(self, ops::get, key)
+    }
+
+    /// The value of `key` as a `String`; invalid UTF-8 is an
+    /// [`Error::InvalidUtf8`](crate::Error::InvalidUtf8), never replaced lossily.
+    fn get_string(
+        &mut self,
+        key: impl AsRef<str> + Send,
+    ) -> impl Future<Output = Result<Option<String>>> + Send {
+        run!(self, ops::get_string, key)
+    }
+
+    /// The value of `key`, or an error whose
+    /// [`is_not_found`](crate::Error::is_not_found) is true.
+    fn get_or_err(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<Vec<u8>>> + Send {
+        run!(self, ops::get_or_err, key)
+    }
+
+    /// Deletes `key`; true if a live key was removed (an expired row is
+    /// removed too, but reports false).
+    fn delete(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<bool>> + Send {
+        run!(self, ops::delete, key)
+    }
+
+    /// True if `key` is present and not expired.
+    fn exists(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<bool>> + Send {
+        run!(self, ops::exists, key)
+    }
+
+    /// Stores `value` only if `key` is absent (an expired key counts as
+    /// absent); true if it was stored. Exactly one of many concurrent
+    /// callers wins.
+    fn set_nx(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        value: impl AsRef<[u8]> + Send,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        run!(self, ops::set_nx, key, value)
+    }
+
+    /// Replaces the value only if `key` is present (memcached `replace`,
+    /// Redis `SET XX KEEPTTL`): the TTL is kept. True if replaced.
+    fn replace(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        value: impl AsRef<[u8]> + Send,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        run!(self, ops::replace, key, value)
+    }
+
+    /// Stores `value` under `key`, expiring `ttl` from now (server clock).
+    fn set_ex(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        value: impl AsRef<[u8]> + Send,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<()>> + Send {
+        run!(self, ops::set_ex, key, value, ttl)
+    }
+
+    /// `set_nx` with a TTL: the lock/lease primitive (Redis `SET NX EX`).
+    fn set_nx_ex(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        value: impl AsRef<[u8]> + Send,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        run!(self, ops::set_nx_ex, key, value, ttl)
+    }
+
+    /// Reads `key` and moves its expiry to now + `ttl` in the same
+    /// statement (Redis `GETEX`): a sliding session.
+    fn get_ex(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
+        run!(self, ops::get_ex, key, ttl)
+    }
+
+    /// Sets the expiry of an existing key to now + `ttl`; false if absent.
+    fn expire(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        run!(self, ops::expire, key, ttl)
+    }
+
+    /// Remaining time to live, never rounded up (microsecond precision);
+    /// `None` if the key is absent or has no expiry.
+    fn ttl(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<Option<Duration>>> + Send {
+        run!(self, ops::ttl, key)
+    }
+
+    /// Removes the expiry of `key`; true if it had one.
+    fn persist(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<bool>> + Send {
+        run!(self, ops::persist, key)
+    }
+
+    /// Stores every pair in one statement, all or nothing. A repeated
+    /// key: the last pair wins. Any invalid item rejects the whole batch
+    /// before anything is sent.
+    fn set_many<K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync>(
+        &mut self,
+        items: &[(K, V)],
+    ) -> impl Future<Output = Result<()>> + Send {
+        run!(self, ops::set_many, items)
+    }
+
+    /// `set_many` with one TTL for every pair.
+    fn set_many_ex<K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync>(
+        &mut self,
+        items: &[(K, V)],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<()>> + Send {
+        run!(self, ops::set_many_ex, items, ttl)
+    }
+
+    /// The values of `keys`, aligned with `keys` (duplicates included).
+    fn get_many<K: AsRef<str> + Sync>(
+        &mut self,
+        keys: &[K],
+    ) -> impl Future<Output = Result<Vec<Option<Vec<u8>>>>> + Send {
+        run!(self, ops::get_many, keys)
+    }
+
+    /// Deletes `keys`; returns how many live keys were removed.
+    fn delete_many<K: AsRef<str> + Sync>(&mut self, keys: &[K]) -> impl Future<Output = Result<u64>> + Send {
+        run!(self, ops::delete_many, keys)
+    }
+
+    /// Adds `by` to the integer stored at `key` and returns the result.
+    /// An absent key starts at 0. The value is stored as ASCII decimal
+    /// (`get_string` reads `"5"`); the TTL is kept. A value that is not
+    /// strictly `-?[0-9]+` is [`Error::NotAnInteger`](crate::Error::NotAnInteger),
+    /// leaving `i64` is [`Error::Overflow`](crate::Error::Overflow); either way the value is unchanged.
+    fn increment(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        by: i64,
+    ) -> impl Future<Output = Result<i64>> + Send {
+        run!(self, ops::increment, key, by)
+    }
+
+    /// Subtracts `by`; the same rules as `increment`. `i64::MIN` is refused
+    /// ([`Error::Overflow`](crate::Error::Overflow)), as Redis refuses `DECRBY` with it.
+    fn decrement(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        by: i64,
+    ) -> impl Future<Output = Result<i64>> + Send {
+        run!(self, ops::decrement, key, by)
+    }
+
+    /// Replaces the value with `new` only if it currently equals
+    /// `expected`; `expected == None` means "only if absent". A
+    /// successful swap of an existing key keeps its TTL.
+    fn compare_and_swap(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        expected: Option<&[u8]>,
+        new: impl AsRef<[u8]> + Send,
+    ) -> impl Future<Output = Result<CasResult>> + Send {
+        run!(self, ops::compare_and_swap, key, expected, new)
+    }
+
+    /// Stores `value` and returns exactly the value it replaced, also
+    /// when racing other writers; clears the TTL.
+    fn get_and_set(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        value: impl AsRef<[u8]> + Send,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
+        run!(self, ops::get_and_set, key, value)
+    }
+
+    /// Deletes `key` and returns its value; of many concurrent callers,
+    /// exactly one gets it.
+    fn get_and_delete(
+        &mut self,
+        key: impl AsRef<str> + Send,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
+        run!(self, ops::get_and_delete, key)
+    }
+
+    /// Keys matching `opts`, in ascending byte order. Reads a range of
+    /// the primary key index.
+    fn keys(&mut self, opts: ScanOptions) -> impl Future<Output = Result<Vec<String>>> + Send {
+        run!(self, scan::keys, opts)
+    }
+
+    /// Keys and values matching `opts`, in ascending byte order.
+    fn scan(&mut self, opts: ScanOptions) -> impl Future<Output = Result<Vec<KeyValue>>> + Send {
+        run!(self, scan::scan, opts)
+    }
+
+    /// How many live keys match `opts`' prefix (limit, offset and after are ignored).
+    fn count(&mut self, opts: ScanOptions) -> impl Future<Output = Result<u64>> + Send {
+        run!(self, scan::count, opts)
+    }
+
+    /// Deletes every key starting with `prefix` (`""` deletes every key);
+    /// returns how many live keys were removed.
+    fn delete_prefix(&mut self, prefix: &str) -> impl Future<Output = Result<u64>> + Send {
+        run!(self, scan::delete_prefix, prefix)
+    }
+
+    /// The server's `EXPLAIN` of the statement [`keys`](Self::keys)
+    /// would run for `opts`: a diagnostic for checking index use.
+    fn explain_keys(&mut self, opts: ScanOptions) -> impl Future<Output = Result<String>> + Send {
+        run!(self, scan::explain_keys, opts)
+    }
+}
+
+impl KvCommands for Store {
+    fn __call(&mut self) -> Call<'_> {
+        Call::pooled(&self.shared)
+    }
+}
+
+impl KvCommands for &Store {
+    fn __call(&mut self) -> Call<'_> {
+        Call::pooled(&self.shared)
+    }
+}
+
+impl KvCommands for Transaction {
+    fn __call(&mut self) -> Call<'_> {
+        Call::transaction(self)
+    }
+}
+
+impl KvCommands for &mut Transaction {
+    fn __call(&mut self) -> Call<'_> {
+        Call::transaction(self)
+    }
+}
+
+/// Writes the inherent methods of `Store` (`&self`) and `Transaction`
+/// (`&mut self`), each forwarding to the [`KvCommands`] method of the same
+/// name, so that calling them needs no import.
+macro_rules! inherent_commands {
+    ($(
+        $(#[doc = $doc:literal])*
+        fn $name:ident $(<$($g:ident),+>)? ($($arg:ident: $ty:ty),*) -> $ret:ty
+            $(where { $($bounds:tt)* })?;
+    )*) => {
+        impl Store {
+            $(
+                $(#[doc = $doc])*
+                #[doc = concat!("\n\nSee [`KvCommands::", stringify!($name), "`].")]
+                pub async fn $name $(<$($g),+>)? (&self, $($arg: $ty),*) -> Result<$ret>
+                    $(where $($bounds)*)?
+                {
+                    KvCommands::$name(&mut &*self, $($arg),*).await
+                }
+            )*
+        }
+        impl Transaction {
+            $(
+                $(#[doc = $doc])*
+                #[doc = concat!("\n\nSee [`KvCommands::", stringify!($name), "`].")]
+                pub async fn $name $(<$($g),+>)? (&mut self, $($arg: $ty),*) -> Result<$ret>
+                    $(where $($bounds)*)?
+                {
+                    KvCommands::$name(self, $($arg),*).await
+                }
+            )*
+        }
+    };
+}
+
+inherent_commands! {
+    /// Stores `value` under `key`, replacing any value and clearing any TTL.
+    fn set(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> ();
+    /// The value of `key`, or `None` if it is absent or expired.
+    fn get(key: impl AsRef<str> + Send) -> Option<Vec<u8>>;
+    /// The value of `key` as a `String`; invalid UTF-8 is an [`Error::InvalidUtf8`](crate::Error::InvalidUtf8), never replaced lossily.
+    fn get_string(key: impl AsRef<str> + Send) -> Option<String>;
+    /// The value of `key`, or an error whose [`is_not_found`](crate::Error::is_not_found) is true.
+    fn get_or_err(key: impl AsRef<str> + Send) -> Vec<u8>;
+    /// Deletes `key`; true if a live key was removed (an expired row is removed too, but reports false).
+    fn delete(key: impl AsRef<str> + Send) -> bool;
+    /// True if `key` is present and not expired.
+    fn exists(key: impl AsRef<str> + Send) -> bool;
+    /// Stores `value` only if `key` is absent (an expired key counts as absent); true if it was stored. Exactly one of many concurrent callers wins.
+    fn set_nx(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> bool;
+    /// Replaces the value only if `key` is present (memcached `replace`, Redis `SET XX KEEPTTL`): the TTL is kept. True if replaced.
+    fn replace(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> bool;
+    /// Stores `value` under `key`, expiring `ttl` from now (server clock).
+    fn set_ex(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send, ttl: Duration) -> ();
+    /// `set_nx` with a TTL: the lock/lease primitive (Redis `SET NX EX`).
+    fn set_nx_ex(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send, ttl: Duration) -> bool;
+    /// Reads `key` and moves its expiry to now + `ttl` in the same statement (Redis `GETEX`): a sliding session.
+    fn get_ex(key: impl AsRef<str> + Send, ttl: Duration) -> Option<Vec<u8>>;
+    /// Sets the expiry of an existing key to now + `ttl`; false if absent.
+    fn expire(key: impl AsRef<str> + Send, ttl: Duration) -> bool;
+    /// Remaining time to live, never rounded up (microsecond precision); `None` if the key is absent or has no expiry.
+    fn ttl(key: impl AsRef<str> + Send) -> Option<Duration>;
+    /// Removes the expiry of `key`; true if it had one.
+    fn persist(key: impl AsRef<str> + Send) -> bool;
+    /// Stores every pair in one statement, all or nothing. A repeated key: the last pair wins. Any invalid item rejects the whole batch before anything is sent.
+    fn set_many<K, V>(items: &[(K, V)]) -> () where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync };
+    /// `set_many` with one TTL for every pair.
+    fn set_many_ex<K, V>(items: &[(K, V)], ttl: Duration) -> () where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync };
+    /// The values of `keys`, aligned with `keys` (duplicates included).
+    fn get_many<K>(keys: &[K]) -> Vec<Option<Vec<u8>>> where { K: AsRef<str> + Sync };
+    /// Deletes `keys`; returns how many live keys were removed.
+    fn delete_many<K>(keys: &[K]) -> u64 where { K: AsRef<str> + Sync };
+    /// Adds `by` to the integer stored at `key` and returns the result. An absent key starts at 0. The value is stored as ASCII decimal (`get_string` reads `"5"`); the TTL is kept. A value that is not strictly `-?[0-9]+` is [`Error::NotAnInteger`](crate::Error::NotAnInteger), leaving `i64` is [`Error::Overflow`](crate::Error::Overflow); either way the value is unchanged.
+    fn increment(key: impl AsRef<str> + Send, by: i64) -> i64;
+    /// Subtracts `by`; the same rules as `increment`. `i64::MIN` is refused ([`Error::Overflow`](crate::Error::Overflow)), as Redis refuses `DECRBY` with it.
+    fn decrement(key: impl AsRef<str> + Send, by: i64) -> i64;
+    /// Replaces the value with `new` only if it currently equals `expected`; `expected == None` means "only if absent". A successful swap of an existing key keeps its TTL.
+    fn compare_and_swap(key: impl AsRef<str> + Send, expected: Option<&[u8]>, new: impl AsRef<[u8]> + Send) -> CasResult;
+    /// Stores `value` and returns exactly the value it replaced, also when racing other writers; clears the TTL.
+    fn get_and_set(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> Option<Vec<u8>>;
+    /// Deletes `key` and returns its value; of many concurrent callers, exactly one gets it.
+    fn get_and_delete(key: impl AsRef<str> + Send) -> Option<Vec<u8>>;
+    /// Keys matching `opts`, in ascending byte order. Reads a range of the primary key index.
+    fn keys(opts: ScanOptions) -> Vec<String>;
+    /// Keys and values matching `opts`, in ascending byte order.
+    fn scan(opts: ScanOptions) -> Vec<KeyValue>;
+    /// How many live keys match `opts`' prefix (limit, offset and after are ignored).
+    fn count(opts: ScanOptions) -> u64;
+    /// Deletes every key starting with `prefix` (`""` deletes every key); returns how many live keys were removed.
+    fn delete_prefix(prefix: &str) -> u64;
+    /// The server's `EXPLAIN` of the statement [`keys`](KvCommands::keys) would run for `opts`: a diagnostic for checking index use.
+    fn explain_keys(opts: ScanOptions) -> String;
+}
