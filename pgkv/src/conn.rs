@@ -2,11 +2,14 @@
 //! happens to a connection whose statement was cut off, and how connections
 //! the server has killed are thrown away.
 //!
-//! The store keeps its own stack of idle connections. sqlx's `PoolConnection`,
-//! when dropped, spawns a task that pings the server before the connection can
-//! be reused: a hidden round trip per call, and a connection unavailable
-//! meanwhile. A [`Lease`] instead goes back onto the stack synchronously, with
-//! no round trip, when its call finished cleanly.
+//! The store's connections live in a [`deadpool`] pool of its own (sqlx's
+//! `PoolConnection`, when dropped, spawns a task that pings the server before
+//! the connection can be reused: a hidden round trip per call, and a
+//! connection unavailable meanwhile). A [`Lease`] goes back to the pool
+//! synchronously, with no round trip, when its call finished cleanly; the
+//! [`Manager`] opens connections (or borrows them from an application's sqlx
+//! pool) and, on checkout, refuses ones that are too old or, after a loss was
+//! seen, dead.
 //!
 //! A call cancelled while its statement is on the wire (a `tokio::time::timeout`
 //! that fires, a dropped future) leaves the server still working on it, and
@@ -19,13 +22,14 @@
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
+use deadpool::managed;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::error::{Error, Result, classify};
@@ -98,62 +102,57 @@ impl Health {
 #[derive(Debug)]
 enum Link {
     Own(PgConnection),
-    Borrowed(PoolConnection<Postgres>),
+    /// `None` only while being dropped.
+    Borrowed(Option<PoolConnection<Postgres>>),
 }
 
 /// One server connection and what the store knows about it.
 #[derive(Debug)]
-struct Conn {
+pub(crate) struct Conn {
     link: Link,
     /// The server process, for cancelling a statement that was cut off.
     pid: i32,
     /// When it was opened (or checked out of the application's pool).
     born: Instant,
+    /// When it last went back to the pool.
+    idle_since: Instant,
 }
 
 impl Conn {
     fn get(&mut self) -> &mut PgConnection {
         match &mut self.link {
             Link::Own(conn) => conn,
-            Link::Borrowed(conn) => conn,
+            Link::Borrowed(Some(conn)) => conn,
+            Link::Borrowed(None) => unreachable!("a borrowed connection is present until dropped"),
         }
     }
 
-    /// Closes the connection without reusing it.
-    fn close(self) {
-        match self.link {
-            // Dropping the socket is enough: the server ends the session.
-            Link::Own(conn) => drop(conn),
-            // sqlx closes a pooled connection in a spawned task, which needs
-            // a runtime; without one, detach it and drop the socket.
-            Link::Borrowed(mut conn) => {
-                if tokio::runtime::Handle::try_current().is_ok() {
-                    conn.close_on_drop();
-                } else {
-                    drop(conn.detach());
-                }
-            }
-        }
+    fn is_borrowed(&self) -> bool {
+        matches!(self.link, Link::Borrowed(_))
     }
 }
 
-#[derive(Debug)]
-struct Idle {
-    conn: Conn,
-    since: Instant,
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Dropping a socket is enough for our own connections: the server
+        // ends the session. sqlx returns a pooled connection to its pool in a
+        // spawned task, which needs a runtime; without one (the last store
+        // handle dropped outside tokio), detach it and drop the socket.
+        if let Link::Borrowed(conn) = &mut self.link
+            && let Some(conn) = conn.take()
+            && tokio::runtime::Handle::try_current().is_err()
+        {
+            drop(conn.detach());
+        }
+    }
 }
 
 /// Where new connections come from.
 #[derive(Debug)]
 enum Source {
-    /// Opened by the store, with these options. `app_pool` is
-    /// `Store::pool()`, made on first use.
-    Open {
-        options: Box<PgConnectOptions>,
-        app_pool: OnceLock<PgPool>,
-        runtime: tokio::runtime::Handle,
-    },
-    /// Checked out of the application's pool (which is `Store::pool()`).
+    /// Opened by the store, with these options.
+    Open(Box<PgConnectOptions>),
+    /// Checked out of the application's pool.
     Borrow(PgPool),
 }
 
@@ -177,179 +176,176 @@ impl PoolLimits {
     }
 }
 
-/// The store's connections: where they come from, and the stack of idle
-/// ones ready for the next call.
+/// Makes and checks the store's connections for deadpool.
 #[derive(Debug)]
-pub(crate) struct Connections {
+pub(crate) struct Manager {
     source: Source,
-    /// Most recently used last: reuse keeps the warmest connections busy and
-    /// lets the rest age out.
-    idle: Mutex<Vec<Idle>>,
-    /// One permit per connection the store may hold, so waiting for a
-    /// connection never depends on the sqlx pool noticing our returns. A
-    /// connection being recovered after a cancelled call keeps its permit.
-    permits: Arc<Semaphore>,
     limits: PoolLimits,
     health: Health,
 }
 
-impl Connections {
-    /// Connections the store opens itself with `options`.
-    pub(crate) fn open(options: PgConnectOptions, limits: PoolLimits) -> Arc<Connections> {
-        let source = Source::Open {
-            options: Box::new(options),
-            app_pool: OnceLock::new(),
-            runtime: tokio::runtime::Handle::current(),
-        };
-        Connections::new(source, limits)
-    }
+impl managed::Manager for Manager {
+    type Type = Conn;
+    type Error = Error;
 
-    /// Connections checked out of an application's pool, at most `max` at once.
-    pub(crate) fn borrow(pool: PgPool, limits: PoolLimits) -> Arc<Connections> {
-        Connections::new(Source::Borrow(pool), limits)
-    }
-
-    fn new(source: Source, limits: PoolLimits) -> Arc<Connections> {
-        let conns = Arc::new(Connections {
-            source,
-            idle: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(usize::try_from(limits.max).unwrap_or(usize::MAX))),
-            limits,
-            health: Health::new(),
-        });
-        // Idle connections are reaped on a timer, not only when another call
-        // comes by: a store used once must still give its connections back.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(reap(Arc::downgrade(&conns), conns.reap_tick()));
-        }
-        conns
-    }
-
-    /// `Store::pool()`: the application's pool, or one of our own made on
-    /// first use (so a store whose `pool()` is never called holds no second
-    /// set of connections).
-    pub(crate) fn pool(&self) -> &PgPool {
-        match &self.source {
-            Source::Borrow(pool) => pool,
-            Source::Open {
-                options,
-                app_pool,
-                runtime,
-            } => app_pool.get_or_init(|| {
-                // sqlx spawns the pool's maintenance task when it is made.
-                let _entered = match tokio::runtime::Handle::try_current() {
-                    Ok(_) => None,
-                    Err(_) => Some(runtime.enter()),
-                };
-                PgPoolOptions::new()
-                    .max_connections(self.limits.max)
-                    .acquire_timeout(self.limits.acquire_timeout)
-                    .idle_timeout(self.limits.idle_timeout)
-                    .max_lifetime(self.limits.max_lifetime)
-                    .connect_lazy_with((**options).clone())
-            }),
-        }
-    }
-
-    /// One connection for one call or one transaction. The whole checkout
-    /// (waiting for a permit, checking a suspect connection, connecting)
-    /// takes at most the acquire timeout, then fails with the recoverable
-    /// `PoolTimedOut`.
-    pub(crate) async fn lease(self: &Arc<Self>) -> Result<Lease> {
-        match tokio::time::timeout(self.limits.acquire_timeout, self.lease_unbounded()).await {
-            Ok(leased) => leased,
-            Err(_) => Err(Error::PoolTimedOut),
-        }
-    }
-
-    async fn lease_unbounded(self: &Arc<Self>) -> Result<Lease> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Closed)?;
-        while let Some(idle) = self.pop_idle() {
-            let mut conn = idle.conn;
-            if self.health.suspect(idle.since) && conn.get().ping().await.is_err() {
-                conn.close();
-                continue;
-            }
-            return Ok(self.lease_of(conn, permit));
-        }
-        let conn = self.connect().await?;
-        Ok(self.lease_of(conn, permit))
-    }
-
-    async fn connect(&self) -> Result<Conn> {
+    async fn create(&self) -> Result<Conn> {
         let mut link = match &self.source {
-            Source::Open { options, .. } => Link::Own(
+            Source::Open(options) => Link::Own(
                 PgConnection::connect_with(options)
                     .await
                     .map_err(|e| connect_error(e, options))?,
             ),
-            Source::Borrow(pool) => Link::Borrowed(pool.acquire().await.map_err(|e| classify(e, false))?),
+            Source::Borrow(pool) => {
+                Link::Borrowed(Some(pool.acquire().await.map_err(|e| classify(e, false))?))
+            }
+        };
+        let conn = match &mut link {
+            Link::Own(conn) => conn,
+            Link::Borrowed(conn) => conn.as_deref_mut().expect("just acquired"),
         };
         // sqlx keeps the backend's cancel key to itself, so ask for the
         // process id once per connection (not per call).
-        let conn = match &mut link {
-            Link::Own(conn) => conn,
-            Link::Borrowed(conn) => &mut **conn,
-        };
         let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
             .fetch_one(conn)
             .await
             .map_err(|e| classify(e, false))?;
+        let now = Instant::now();
         Ok(Conn {
             link,
             pid,
-            born: Instant::now(),
+            born: now,
+            idle_since: now,
         })
     }
 
-    fn lease_of(self: &Arc<Self>, conn: Conn, permit: OwnedSemaphorePermit) -> Lease {
-        Lease {
+    /// No round trip unless a loss was seen since the connection went idle:
+    /// then one ping, and a dead connection is dropped.
+    async fn recycle(&self, conn: &mut Conn, _: &managed::Metrics) -> managed::RecycleResult<Error> {
+        if conn.born.elapsed() >= self.limits.max_lifetime {
+            return Err(managed::RecycleError::message("past max_lifetime"));
+        }
+        if self.health.suspect(conn.idle_since) && conn.get().ping().await.is_err() {
+            return Err(managed::RecycleError::message("lost"));
+        }
+        Ok(())
+    }
+}
+
+type Pool = managed::Pool<Manager>;
+type Object = managed::Object<Manager>;
+
+/// The store's connections: the pool, and for `Store::pool()` a sqlx pool
+/// beside it.
+#[derive(Debug)]
+pub(crate) struct Connections {
+    pool: Pool,
+    /// `Store::pool()`: the application's pool, or one of our own made on
+    /// first use (so a store whose `pool()` is never called holds no second
+    /// set of connections).
+    app_pool: OnceLock<PgPool>,
+    /// For making `app_pool` outside the runtime.
+    runtime: tokio::runtime::Handle,
+    /// Signalled whenever a connection goes back to the pool or is closed,
+    /// for `close()` to wait on.
+    returned: Notify,
+}
+
+impl Connections {
+    /// Connections the store opens itself with `options`.
+    pub(crate) fn open(options: PgConnectOptions, limits: PoolLimits) -> Result<Arc<Connections>> {
+        Connections::new(Source::Open(Box::new(options)), limits, OnceLock::new())
+    }
+
+    /// Connections checked out of an application's pool, at most `max` at once.
+    pub(crate) fn borrow(pool: PgPool, limits: PoolLimits) -> Result<Arc<Connections>> {
+        let app_pool = OnceLock::from(pool.clone());
+        Connections::new(Source::Borrow(pool), limits, app_pool)
+    }
+
+    fn new(source: Source, limits: PoolLimits, app_pool: OnceLock<PgPool>) -> Result<Arc<Connections>> {
+        let manager = Manager {
+            source,
+            limits,
+            health: Health::new(),
+        };
+        let pool = Pool::builder(manager)
+            .max_size(usize::try_from(limits.max).unwrap_or(usize::MAX))
+            // The most recently used first: reuse keeps the warmest
+            // connections busy and lets the rest age out.
+            .queue_mode(managed::QueueMode::Lifo)
+            .build()
+            .map_err(|e| Error::InvalidConfig(format!("connection pool: {e}")))?;
+        let conns = Arc::new(Connections {
+            pool,
+            app_pool,
+            runtime: tokio::runtime::Handle::current(),
+            returned: Notify::new(),
+        });
+        // Idle connections are reaped on a timer, not only when another call
+        // comes by: a store used once must still give its connections back.
+        conns
+            .runtime
+            .spawn(reap(Arc::downgrade(&conns), conns.reap_tick()));
+        Ok(conns)
+    }
+
+    fn manager(&self) -> &Manager {
+        self.pool.manager()
+    }
+
+    /// `Store::pool()`.
+    pub(crate) fn pool(&self) -> &PgPool {
+        self.app_pool.get_or_init(|| {
+            let Source::Open(options) = &self.manager().source else {
+                unreachable!("a borrowing store is given its pool at creation")
+            };
+            let limits = self.manager().limits;
+            // sqlx spawns the pool's maintenance task when it is made.
+            let _entered = match tokio::runtime::Handle::try_current() {
+                Ok(_) => None,
+                Err(_) => Some(self.runtime.enter()),
+            };
+            PgPoolOptions::new()
+                .max_connections(limits.max)
+                .acquire_timeout(limits.acquire_timeout)
+                .idle_timeout(limits.idle_timeout)
+                .max_lifetime(limits.max_lifetime)
+                .connect_lazy_with((**options).clone())
+        })
+    }
+
+    /// One connection for one call or one transaction. The whole checkout
+    /// (waiting for a free slot, checking a suspect connection, connecting)
+    /// takes at most the acquire timeout, then fails with the recoverable
+    /// `PoolTimedOut`.
+    pub(crate) async fn lease(self: &Arc<Self>) -> Result<Lease> {
+        let checkout = tokio::time::timeout(self.manager().limits.acquire_timeout, self.pool.get());
+        let object = match checkout.await {
+            Ok(Ok(object)) => object,
+            Ok(Err(managed::PoolError::Backend(e))) => return Err(e),
+            Ok(Err(managed::PoolError::Closed)) => return Err(Error::Closed),
+            // No deadpool timeouts or hooks are configured; the outer
+            // deadline is the only one.
+            Ok(Err(_)) | Err(_) => return Err(Error::PoolTimedOut),
+        };
+        Ok(Lease {
             conns: self.clone(),
-            conn: Some(conn),
+            conn: Some(object),
             in_flight: false,
             discard: false,
             roll_back: false,
-            permit: Some(permit),
-        }
+        })
     }
 
-    fn pop_idle(&self) -> Option<Idle> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop()
-    }
-
-    /// Puts a clean connection back on the stack, unless it has outlived
-    /// `max_lifetime`.
-    fn give_back(&self, conn: Conn) {
-        if conn.born.elapsed() >= self.limits.max_lifetime {
-            conn.close();
-            return;
-        }
-        let idle = Idle {
-            conn,
-            since: Instant::now(),
-        };
-        self.idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(idle);
-    }
-
-    /// How long a connection may sit idle on the stack.
-    fn idle_limit(&self, conn: &Conn) -> Duration {
-        match conn.link {
-            Link::Own(_) => self.limits.idle_timeout,
-            Link::Borrowed(_) => IDLE_RETURN.min(self.limits.idle_timeout),
-        }
+    /// Records that a call saw the server drop a connection.
+    pub(crate) fn mark_loss(&self) {
+        self.manager().health.mark_loss();
     }
 
     fn reap_tick(&self) -> Duration {
-        let shortest = match self.source {
-            Source::Open { .. } => self.limits.idle_timeout.min(self.limits.max_lifetime),
+        let limits = self.manager().limits;
+        let shortest = match self.manager().source {
+            Source::Open(_) => limits.idle_timeout.min(limits.max_lifetime),
             Source::Borrow(_) => IDLE_RETURN,
         };
         (shortest / 2).clamp(Duration::from_millis(100), Duration::from_secs(30))
@@ -358,53 +354,41 @@ impl Connections {
     /// Closes (or returns to the application's pool) the idle connections
     /// that sat unused too long or are too old.
     fn reap_idle(&self) {
-        let now = Instant::now();
-        let stale: Vec<Idle> = {
-            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            idle.extract_if(.., |i| {
-                now.duration_since(i.since) >= self.idle_limit(&i.conn)
-                    || now.duration_since(i.conn.born) >= self.limits.max_lifetime
-            })
-            .collect()
-        };
-        // Closed outside the lock: sqlx's return path spawns a task.
-        for Idle { conn, .. } in stale {
-            conn.close();
-        }
+        let limits = self.manager().limits;
+        let removed = self.pool.retain(|conn, _| {
+            let idle_limit = if conn.is_borrowed() {
+                IDLE_RETURN.min(limits.idle_timeout)
+            } else {
+                limits.idle_timeout
+            };
+            conn.idle_since.elapsed() < idle_limit && conn.born.elapsed() < limits.max_lifetime
+        });
+        // The removed connections close here, outside the pool's lock.
+        drop(removed);
     }
 
-    /// Records that a call saw the server drop a connection.
-    pub(crate) fn mark_loss(&self) {
-        self.health.mark_loss();
+    /// Connection counts right now: (open, idle, waiting, max).
+    pub(crate) fn status(&self) -> (usize, usize, usize, usize) {
+        let status = self.pool.status();
+        let max = usize::try_from(self.manager().limits.max).unwrap_or(usize::MAX);
+        (status.size, status.available, status.waiting, max)
     }
 
-    /// Connection counts right now.
-    pub(crate) fn status(&self) -> (usize, usize, usize) {
-        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).len();
-        let max = usize::try_from(self.limits.max).unwrap_or(usize::MAX);
-        let in_use = max.saturating_sub(self.permits.available_permits());
-        (in_use, idle, max)
-    }
-
-    /// Waits for every call in flight to give its connection back, then
-    /// closes them all; later calls fail with [`Error::Closed`].
+    /// Stops new checkouts, waits for every call in flight to give its
+    /// connection back, and closes them all.
     pub(crate) async fn close(&self) {
-        let all = self.limits.max;
-        // Holding every permit means no call holds a connection; the permits
-        // are forgotten, so nothing can take one again.
-        if let Ok(permits) = self.permits.acquire_many(all).await {
-            permits.forget();
-        }
-        self.permits.close();
-        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
-        for Idle { conn, .. } in idle {
-            match conn.link {
-                Link::Own(conn) => drop(conn.close().await),
-                Link::Borrowed(conn) => drop(conn),
+        self.pool.close();
+        loop {
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            if self.pool.status().size == 0 {
+                break;
             }
+            returned.await;
         }
-        if let Source::Open { app_pool, .. } = &self.source
-            && let Some(pool) = app_pool.get()
+        if let Source::Open(_) = self.manager().source
+            && let Some(pool) = self.app_pool.get()
         {
             pool.close().await;
         }
@@ -412,16 +396,16 @@ impl Connections {
 
     /// Options for a side connection that can cancel a statement.
     fn connect_options(&self) -> PgConnectOptions {
-        match &self.source {
-            Source::Open { options, .. } => (**options).clone(),
+        match &self.manager().source {
+            Source::Open(options) => (**options).clone(),
             Source::Borrow(pool) => (*pool.connect_options()).clone(),
         }
     }
 
     /// Brings a connection whose call ended abnormally back to a clean state,
-    /// or closes it. `in_flight`: a statement may still be running or its
-    /// reply unread; `roll_back`: a transaction may be open.
-    async fn recover(&self, mut conn: Conn, in_flight: bool, roll_back: bool) -> Option<Conn> {
+    /// or reports that it must be closed. `in_flight`: a statement may still
+    /// be running or its reply unread; `roll_back`: a transaction may be open.
+    async fn recover(&self, conn: &mut Conn, in_flight: bool, roll_back: bool) -> bool {
         if in_flight && !drain(conn.get(), DRAIN_GRACE).await {
             // Still running: stop it on the server, so it neither keeps its
             // locks nor applies later, then close. (Reusing the connection
@@ -429,17 +413,15 @@ impl Connections {
             // statement.)
             self.cancel(conn.pid).await;
             drain(conn.get(), CANCEL_DEADLINE).await;
-            conn.close();
-            return None;
+            return false;
         }
         if roll_back {
             let rolled_back = tokio::time::timeout(ROLLBACK_TIMEOUT, conn.get().execute("ROLLBACK")).await;
             if !matches!(rolled_back, Ok(Ok(_))) {
-                conn.close();
-                return None;
+                return false;
             }
         }
-        Some(conn)
+        true
     }
 
     /// Asks the server to cancel whatever backend `pid` is running, from a
@@ -466,19 +448,18 @@ impl Connections {
             ),
         }
     }
-}
 
-impl Drop for Connections {
-    fn drop(&mut self) {
-        // A `PoolConnection` dropped outside a tokio runtime panics (sqlx
-        // spawns its return task). When the last store handle goes away
-        // outside one, close the idle connections directly instead.
-        if tokio::runtime::Handle::try_current().is_err() {
-            let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(PoisonError::into_inner));
-            for Idle { conn, .. } in idle {
-                conn.close();
-            }
-        }
+    /// Gives a clean connection back to the pool.
+    fn give_back(&self, mut object: Object) {
+        object.idle_since = Instant::now();
+        drop(object);
+        self.returned.notify_waiters();
+    }
+
+    /// Closes a connection and frees its slot.
+    fn close_one(&self, object: Object) {
+        drop(Object::take(object));
+        self.returned.notify_waiters();
     }
 }
 
@@ -506,7 +487,7 @@ async fn reap(conns: Weak<Connections>, tick: Duration) {
     loop {
         ticks.tick().await;
         let Some(conns) = conns.upgrade() else { return };
-        if conns.permits.is_closed() {
+        if conns.pool.is_closed() {
             return;
         }
         conns.reap_idle();
@@ -527,17 +508,16 @@ fn connect_error(e: sqlx::Error, options: &PgConnectOptions) -> Error {
 }
 
 /// A connection checked out for one call or one transaction; it goes back
-/// to the store's idle stack when dropped, once known to be clean.
+/// to the pool when dropped, once known to be clean.
 #[derive(Debug)]
 pub(crate) struct Lease {
     conns: Arc<Connections>,
-    conn: Option<Conn>,
+    /// Holds the connection's slot in the pool until dropped.
+    conn: Option<Object>,
     /// A statement was handed this connection and has not been seen to end.
     in_flight: bool,
     discard: bool,
     roll_back: bool,
-    /// Held until the connection is back on the stack (or closed).
-    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Lease {
@@ -569,7 +549,7 @@ impl Lease {
     /// Records that the server dropped this connection: it is discarded, and
     /// its idle siblings will be checked before their next use.
     pub(crate) fn lost(&mut self) {
-        self.conns.health.mark_loss();
+        self.conns.mark_loss();
         self.discard();
     }
 
@@ -589,10 +569,10 @@ impl Deref for Lease {
     type Target = PgConnection;
 
     fn deref(&self) -> &PgConnection {
-        match self.conn.as_ref().map(|c| &c.link) {
+        match self.conn.as_deref().map(|c| &c.link) {
             Some(Link::Own(conn)) => conn,
-            Some(Link::Borrowed(conn)) => conn,
-            None => unreachable!("a lease holds its connection until dropped"),
+            Some(Link::Borrowed(Some(conn))) => conn,
+            _ => unreachable!("a lease holds its connection until dropped"),
         }
     }
 }
@@ -608,32 +588,33 @@ impl DerefMut for Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else { return };
+        let Some(object) = self.conn.take() else { return };
         if self.discard {
-            conn.close();
+            self.conns.close_one(object);
             return;
         }
         if !self.in_flight && !self.roll_back {
-            self.conns.give_back(conn);
+            self.conns.give_back(object);
             return;
         }
-        // Recovery runs in a task that keeps this lease's permit, so the
+        // Recovery runs in a task that keeps the connection's slot, so the
         // connection is not handed out until it is clean. Closing instead
         // would make every cancelled call cost a new connection, and callers
         // that keep cancelling would then spend their time budgets
         // reconnecting and starve everyone else.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            conn.close();
+            self.conns.close_one(object);
             return;
         };
         let conns = self.conns.clone();
-        let permit = self.permit.take();
         let (in_flight, roll_back) = (self.in_flight, self.roll_back);
         runtime.spawn(async move {
-            if let Some(conn) = conns.recover(conn, in_flight, roll_back).await {
-                conns.give_back(conn);
+            let mut object = object;
+            if conns.recover(&mut object, in_flight, roll_back).await {
+                conns.give_back(object);
+            } else {
+                conns.close_one(object);
             }
-            drop(permit);
         });
     }
 }
@@ -648,5 +629,5 @@ pub(crate) fn open_connections(config: &Config) -> Result<Arc<Connections>> {
     if let Some(name) = &config.application_name {
         options = options.application_name(name);
     }
-    Ok(Connections::open(options, PoolLimits::of(config)))
+    Connections::open(options, PoolLimits::of(config))
 }

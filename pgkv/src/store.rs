@@ -59,7 +59,7 @@ impl Store {
     /// and hands idle ones back to the pool after a few seconds.
     pub async fn from_pool(pool: PgPool, config: Config) -> Result<Store> {
         config.validate()?;
-        let conns = Connections::borrow(pool, PoolLimits::of(&config));
+        let conns = Connections::borrow(pool, PoolLimits::of(&config))?;
         Store::start(conns, &config).await
     }
 
@@ -84,8 +84,13 @@ impl Store {
 
     /// Connection counts right now: see [`PoolStatus`].
     pub fn status(&self) -> PoolStatus {
-        let (in_use, idle, max) = self.shared.conns.status();
-        PoolStatus { in_use, idle, max }
+        let (size, idle, waiting, max) = self.shared.conns.status();
+        PoolStatus {
+            size,
+            idle,
+            waiting,
+            max,
+        }
     }
 
     /// Closes the store gracefully: waits for the calls and transactions in
@@ -223,11 +228,13 @@ async fn inspect_table(conns: &Arc<Connections>, table: &str) -> Result<(Option<
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolStatus {
-    /// Connections checked out by calls and transactions (or being cleaned
-    /// up after a cancelled call).
-    pub in_use: usize,
+    /// Open connections, in use or idle (a connection being cleaned up after
+    /// a cancelled call counts as in use).
+    pub size: usize,
     /// Open connections waiting for the next call.
     pub idle: usize,
+    /// Calls waiting for a connection.
+    pub waiting: usize,
     /// The most the store may hold: `max_connections`.
     pub max: usize,
 }

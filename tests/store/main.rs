@@ -10,6 +10,7 @@ mod concurrency;
 mod counters;
 mod errors;
 mod model;
+mod pool;
 mod records;
 mod regressions;
 mod reliability;

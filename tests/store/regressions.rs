@@ -36,7 +36,7 @@ impl Locker {
 /// cancelled call left behind has been cleaned up or closed.
 async fn until_all_returned(store: &Store) {
     let deadline = Instant::now() + Duration::from_secs(15);
-    while store.status().in_use > 0 {
+    while store.status().idle < store.status().size {
         assert!(
             Instant::now() < deadline,
             "a connection was never given back: {:?}",
