@@ -10,7 +10,11 @@ use std::time::Duration;
 use pgkv::{Config, ScanOptions, Store, TtlCleanupStrategy};
 
 #[tokio::main]
-async fn main() -> pgkv::Result<()> {
+async fn main() -> std::process::ExitCode {
+    pgkv_suite::report(run().await)
+}
+
+async fn run() -> pgkv::Result<()> {
     let url = pgkv_suite::example_database_url("cleanup");
     // Manual: reads never delete, so expired rows pile up until a sweep.
     let store = Store::with_config(

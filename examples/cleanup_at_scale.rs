@@ -20,7 +20,11 @@ use pgkv::{Config, ScanOptions, Store, TtlCleanupStrategy};
 const HOUR: Duration = Duration::from_secs(3600);
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    pgkv_suite::report(run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let url = pgkv_suite::example_database_url("cleanup_at_scale");
     let mut args = std::env::args()
         .skip(1)

@@ -22,7 +22,11 @@ struct Game {
 }
 
 #[tokio::main]
-async fn main() -> pgkv::Result<()> {
+async fn main() -> std::process::ExitCode {
+    pgkv_suite::report(run().await)
+}
+
+async fn run() -> pgkv::Result<()> {
     let store = Store::connect(&pgkv_suite::example_database_url("derive")).await?;
     // As in the blog post: a background task deletes expired rows for good.
     let cleanup = store.spawn_cleanup(std::time::Duration::from_secs(60));

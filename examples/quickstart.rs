@@ -11,7 +11,11 @@ use std::time::Duration;
 use pgkv::{CasResult, Config, ScanOptions, Store};
 
 #[tokio::main]
-async fn main() -> pgkv::Result<()> {
+async fn main() -> std::process::ExitCode {
+    pgkv_suite::report(run().await)
+}
+
+async fn run() -> pgkv::Result<()> {
     let url = pgkv_suite::example_database_url("quickstart");
     // One Store per process; clone it into tasks. The table (UNLOGGED by
     // default) is created if missing.

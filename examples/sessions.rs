@@ -83,7 +83,11 @@ impl App {
 }
 
 #[tokio::main]
-async fn main() -> pgkv::Result<()> {
+async fn main() -> std::process::ExitCode {
+    pgkv_suite::report(run().await)
+}
+
+async fn run() -> pgkv::Result<()> {
     let app = App {
         store: Store::connect(&pgkv_suite::example_database_url("sessions")).await?,
     };

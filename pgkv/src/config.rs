@@ -61,7 +61,8 @@ pub enum TtlCleanupStrategy {
 pub struct Config {
     pub(crate) url: String,
     pub(crate) table_name: String,
-    pub(crate) schema: String,
+    /// `None`: the connection's current schema.
+    pub(crate) schema: Option<String>,
     /// `None`: not chosen, so an existing table is used as it is and a new
     /// one is UNLOGGED.
     pub(crate) table_type: Option<TableType>,
@@ -98,7 +99,7 @@ impl Config {
         Config {
             url: url.into(),
             table_name: "kv_store".to_owned(),
-            schema: "public".to_owned(),
+            schema: None,
             table_type: None,
             auto_create_table: true,
             ttl_cleanup_strategy: TtlCleanupStrategy::OnRead,
@@ -120,10 +121,14 @@ impl Config {
         self
     }
 
-    /// The table's schema (default `public`); created if missing when
-    /// `auto_create_table` is on.
+    /// The table's schema. By default the connection's current schema
+    /// (`current_schema()`: the first schema on `search_path` that exists,
+    /// usually `public`), which is also where `sqlx migrate run` puts the
+    /// table; an existing table found through `search_path` is used where it
+    /// is. When set, the schema is created if missing (with
+    /// `auto_create_table`).
     pub fn schema(mut self, schema: &str) -> Self {
-        self.schema = schema.to_owned();
+        self.schema = Some(schema.to_owned());
         self
     }
 
@@ -216,7 +221,9 @@ impl Config {
     /// Checks every setting; run by the store before it connects.
     pub(crate) fn validate(&self) -> Result<()> {
         check_identifier("table name", &self.table_name, MAX_TABLE_NAME)?;
-        check_identifier("schema", &self.schema, MAX_SCHEMA_NAME)?;
+        if let Some(schema) = &self.schema {
+            check_identifier("schema", schema, MAX_SCHEMA_NAME)?;
+        }
         if self.max_key_length == 0 {
             return Err(Error::InvalidConfig("max_key_length must be at least 1".into()));
         }

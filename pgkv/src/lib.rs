@@ -1,5 +1,61 @@
-#![doc = include_str!("../README.md")]
+//! A key-value store and cache on the PostgreSQL you already run, for async
+//! Rust (sqlx 0.9 + tokio): caches, sessions, rate limiters, locks and job
+//! state without adding Redis.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use pgkv::Store;
+//!
+//! # async fn demo() -> pgkv::Result<()> {
+//! // Creates the UNLOGGED table `kv_store` in the current schema if missing.
+//! let store = Store::connect("postgres://app@localhost/app").await?;
+//! store.set("greeting", "hello").await?;
+//! store.set_ex("session:42", b"{}", Duration::from_secs(1800)).await?;
+//! let visits = store.increment("visits", 1).await?;
+//! let got_lock = store.set_nx_ex("lock:job", "worker-7", Duration::from_secs(30)).await?;
+//! # let _ = (visits, got_lock);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Handles
+//! - [`Store`]: cheap to clone; each command checks out one pooled
+//!   connection and sends one statement.
+//! - [`Transaction`] (from [`Store::begin`] or [`Store::transaction`]): the
+//!   same commands on one connection inside `BEGIN` ... `COMMIT`; dropped
+//!   unfinished, it rolls back.
+//! - [`KvCommands`]: the commands as one trait implemented by every handle,
+//!   for code that should not care where it runs (`&store`, `&mut tx`).
+//!
+//! # Values
+//! Values are bytes (`impl AsRef<[u8]>`); with the `json` feature (default),
+//! [`TypedStore<T>`](TypedStore) stores serde values as JSON, and
+//! [`KvRecord`] (derivable with the `derive` feature) gives a type a key
+//! prefix and a TTL: `#[derive(KvRecord)] #[kv(prefix = "game-", ttl = 3600)]`.
+//!
+//! # Expiry
+//! TTLs run on the server's clock. An expired key is absent for every
+//! command at once; [`TtlCleanupStrategy`] decides who deletes the row, and
+//! [`Store::spawn_cleanup`] runs a background sweep.
+//!
+//! # Errors
+//! One [`Error`] enum. Ask [`Error::is_recoverable`] and
+//! [`Error::is_not_found`] rather than matching; [`Error::OutcomeUnknown`]
+//! marks a write whose connection died in flight, which pgkv never retries.
+//! Bad input is refused before any SQL is sent.
+//!
+//! # Features
+//! | feature | default | adds |
+//! |---|---|---|
+//! | `json` | yes | [`TypedStore`] and the [`KvRecord`] trait (serde, serde_json) |
+//! | `derive` | yes | `#[derive(KvRecord)]` (implies `json`) |
+//! | `tls-rustls` | no | TLS to the server with rustls |
+//! | `tls-native-tls` | no | TLS to the server with the platform's library |
+//!
+//! The repository's README covers trade-offs (UNLOGGED or Regular, cleanup
+//! strategies), the reliability suite and benchmark figures.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod call;
 mod cleanup;
@@ -28,16 +84,24 @@ pub use crate::error::{Error, Result};
 pub use crate::input::{MAX_BATCH_BYTES, MAX_KEY_LENGTH, MAX_TTL};
 pub use crate::ops::CasResult;
 #[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 pub use crate::record::KvRecord;
 pub use crate::scan::{KeyValue, ScanOptions};
 pub use crate::schema::{MIGRATOR, schema_sql};
 pub use crate::store::{PoolStatus, Store};
 pub use crate::transaction::Transaction;
 #[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 pub use crate::typed::TypedStore;
 /// `#[derive(KvRecord)]`: see the [`KvRecord`](trait@KvRecord) trait.
 #[cfg(feature = "derive")]
+#[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use pgkv_derive::KvRecord;
+
+/// The README's examples, compiled as doctests (not shown in the docs).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// Support for `KvCommands` and the code `#[derive(KvRecord)]` generates.
 /// Not public API.

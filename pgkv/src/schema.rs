@@ -24,9 +24,16 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 ///
 /// Fails only if the table or schema name is not a valid identifier.
 ///
+/// Without [`Config::schema`](crate::Config::schema) the names are
+/// unqualified, so the migration creates the table in the schema its
+/// `search_path` names first (where a store with the default config looks
+/// for it).
+///
 /// ```
 /// let ddl = pgkv::schema_sql(&pgkv::Config::new("").table_name("sessions")).unwrap();
-/// assert!(ddl.contains("CREATE UNLOGGED TABLE IF NOT EXISTS \"public\".\"sessions\""));
+/// assert!(ddl.contains("CREATE UNLOGGED TABLE IF NOT EXISTS \"sessions\""));
+/// let ddl = pgkv::schema_sql(&pgkv::Config::new("").schema("cache")).unwrap();
+/// assert!(ddl.contains("CREATE UNLOGGED TABLE IF NOT EXISTS \"cache\".\"kv_store\""));
 /// ```
 pub fn schema_sql(config: &Config) -> Result<String> {
     config.validate()?;

@@ -138,13 +138,13 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The schema-qualified, quoted table name.
-pub(crate) fn qualified_table(config: &Config) -> String {
-    format!(
-        "{}.{}",
-        quote_ident(&config.schema),
-        quote_ident(&config.table_name)
-    )
+/// The quoted table name, qualified with `schema` when there is one (an
+/// unqualified name is resolved through `search_path`).
+pub(crate) fn qualified_table(schema: Option<&str>, table: &str) -> String {
+    match schema {
+        Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(table)),
+        None => quote_ident(table),
+    }
 }
 
 /// Serialises table creation between instances starting at once.
@@ -164,17 +164,14 @@ pub(crate) fn create_table_script(config: &Config) -> String {
 
 /// The DDL that creates a configured table and its expiry index, idempotently.
 pub(crate) fn create_table_ddl(config: &Config) -> Vec<String> {
-    let table = qualified_table(config);
+    let table = qualified_table(config.schema.as_deref(), &config.table_name);
     let unlogged = match config.table_type.unwrap_or_default() {
         TableType::Unlogged => "UNLOGGED ",
         TableType::Regular => "",
     };
     let mut ddl = Vec::new();
-    if config.schema != "public" {
-        ddl.push(format!(
-            "CREATE SCHEMA IF NOT EXISTS {}",
-            quote_ident(&config.schema)
-        ));
+    if let Some(schema) = &config.schema {
+        ddl.push(format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema)));
     }
     ddl.push(format!(
         "CREATE {unlogged}TABLE IF NOT EXISTS {table} (\n    \
@@ -210,14 +207,17 @@ fn expiry_index_exists(regclass: &str) -> String {
     )
 }
 
-/// The start-up check, for the table named by `$1`: its persistence (`p`
-/// regular, `u` unlogged; NULL when there is no such table), whether its
-/// expiry index exists, and whether this session is read-only (a read-only
-/// role or database, or a standby).
+/// The start-up check, for the table named by `$1` (qualified, or found
+/// through `search_path`): its persistence (`p` regular, `u` unlogged; NULL
+/// when there is no such table), whether its expiry index exists, whether
+/// this session is read-only (a read-only role or database, or a standby),
+/// and the schema the table is in (or, when it is missing, the current
+/// schema, where an unqualified CREATE puts it; NULL if there is none).
 pub(crate) fn startup_check() -> String {
     let has_index = expiry_index_exists("c.oid");
     format!(
-        "SELECT c.relpersistence::text, {has_index}, current_setting('transaction_read_only') = 'on' \
+        "SELECT c.relpersistence::text, {has_index}, current_setting('transaction_read_only') = 'on', \
+         COALESCE((SELECT nspname::text FROM pg_namespace WHERE oid = c.relnamespace), current_schema()::text) \
          FROM (SELECT to_regclass($1) AS oid) r LEFT JOIN pg_class c ON c.oid = r.oid AND c.relkind IN ('r', 'p')"
     )
 }
@@ -264,8 +264,10 @@ impl Expiry {
 }
 
 impl Statements {
-    pub(crate) fn new(config: &Config) -> Statements {
-        let t = qualified_table(config);
+    /// The statements for `config`'s table in `schema` (the one the store
+    /// found or created it in).
+    pub(crate) fn new(config: &Config, schema: &str) -> Statements {
+        let t = qualified_table(Some(schema), &config.table_name);
         let x = Expiry {
             strategy: config.ttl_cleanup_strategy,
         };
@@ -461,8 +463,8 @@ mod tests {
     fn identifiers_are_quoted() {
         assert_eq!(quote_ident("kv"), "\"kv\"");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-        let cfg = Config::new("x").schema("cache").table_name("items");
-        assert_eq!(qualified_table(&cfg), "\"cache\".\"items\"");
+        assert_eq!(qualified_table(Some("cache"), "items"), "\"cache\".\"items\"");
+        assert_eq!(qualified_table(None, "items"), "\"items\"");
     }
 
     #[test]
@@ -477,18 +479,27 @@ mod tests {
 
     #[test]
     fn disabled_strategy_never_reads_the_clock_in_filters() {
-        let s = Statements::new(&Config::new("x").ttl_cleanup_strategy(TtlCleanupStrategy::Disabled));
+        let s = Statements::new(
+            &Config::new("x").ttl_cleanup_strategy(TtlCleanupStrategy::Disabled),
+            "public",
+        );
         assert!(!s.get.pick(true).text().contains("statement_timestamp"));
-        let s = Statements::new(&Config::new("x").ttl_cleanup_strategy(TtlCleanupStrategy::OnRead));
+        let s = Statements::new(
+            &Config::new("x").ttl_cleanup_strategy(TtlCleanupStrategy::OnRead),
+            "public",
+        );
         assert!(s.get.pick(true).text().starts_with("WITH purged AS (DELETE"));
-        let s = Statements::new(&Config::new("x").ttl_cleanup_strategy(TtlCleanupStrategy::Manual));
+        let s = Statements::new(
+            &Config::new("x").ttl_cleanup_strategy(TtlCleanupStrategy::Manual),
+            "public",
+        );
         assert!(!s.get.pick(true).text().contains("DELETE"));
     }
 
     #[test]
     fn conflict_clauses_use_no_volatile_functions() {
         // The Citus rule: nothing but columns, EXCLUDED and parameters after ON CONFLICT.
-        let s = Statements::new(&Config::new("x"));
+        let s = Statements::new(&Config::new("x"), "public");
         for sql in [
             &s.set,
             &s.set_ex,

@@ -40,7 +40,7 @@ pub struct Store {
 
 impl Store {
     /// Connects with the default [`Config`] for `url`, creating the
-    /// `public.kv_store` table if it does not exist.
+    /// `kv_store` table in the current schema if it does not exist.
     pub async fn connect(url: &str) -> Result<Store> {
         Store::with_config(Config::new(url)).await
     }
@@ -64,7 +64,7 @@ impl Store {
     }
 
     async fn start(conns: Arc<Connections>, config: &Config) -> Result<Store> {
-        let read_only = prepare_table(&conns, config).await?;
+        let Prepared { schema, read_only } = prepare_table(&conns, config).await?;
         let limits = Limits {
             max_key_length: config.max_key_length,
             max_value_size: config.max_value_size,
@@ -72,7 +72,7 @@ impl Store {
         let purge_on_read = config.ttl_cleanup_strategy == TtlCleanupStrategy::OnRead && !read_only;
         let shared = Shared::new(
             conns,
-            Statements::new(config),
+            Statements::new(config, &schema),
             limits,
             i64::from(config.cleanup_batch_size),
             purge_on_read,
@@ -159,15 +159,31 @@ impl Store {
     }
 }
 
-/// Checks the table (creating it and its expiry index if allowed), and
-/// returns whether the session is read-only.
+/// What start-up learned about the table and the session.
+struct Prepared {
+    /// The schema the table is in.
+    schema: String,
+    read_only: bool,
+}
+
+/// Checks the table (creating it and its expiry index if allowed).
 ///
 /// The catalog is read first: `CREATE ... IF NOT EXISTS` would take a lock
 /// that waits for every open transaction writing to the table, so an
 /// instance starting next to busy ones would stall on it.
-async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<bool> {
-    let table = qualified_table(config);
-    let (persistence, has_index, read_only) = inspect_table(conns, &table).await?;
+async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<Prepared> {
+    let name = qualified_table(config.schema.as_deref(), &config.table_name);
+    let found = inspect_table(conns, &name).await?;
+    // A configured schema is used as it is (and created if missing).
+    let Some(schema) = config.schema.clone().or(found.schema) else {
+        return Err(Error::InvalidConfig(
+            "no schema to put the table in: search_path names no schema that exists; set Config::schema"
+                .into(),
+        ));
+    };
+    let (persistence, has_index, read_only) = (found.kind, found.has_index, found.read_only);
+    let table = qualified_table(Some(&schema), &config.table_name);
+    let prepared = Prepared { schema, read_only };
     if let (Some(found), Some(wanted)) = (persistence, config.table_type)
         && found != wanted
     {
@@ -190,7 +206,7 @@ async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<bool
                 "the table has no index on expires_at: expiry sweeps will scan the whole table"
             );
         }
-        return Ok(read_only);
+        return Ok(prepared);
     }
     if !config.auto_create_table {
         return Err(Error::TableMissing { table });
@@ -199,29 +215,49 @@ async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<bool
     // The connection is closed afterwards, so a failure midway cannot leave
     // it inside the script's transaction.
     conn.discard();
+    // Created where the statements will look for it: the schema found above.
+    let create = Config {
+        schema: Some(prepared.schema.clone()),
+        ..config.clone()
+    };
     conn.for_statement()
-        .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create_table_script(config))))
+        .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create_table_script(&create))))
         .await
         .map_err(|e| classify(e, false))?;
-    Ok(read_only)
+    Ok(prepared)
 }
 
-/// The table's type (`None` if missing), whether its expiry index exists,
-/// and whether the session is read-only.
-async fn inspect_table(conns: &Arc<Connections>, table: &str) -> Result<(Option<TableType>, bool, bool)> {
+/// The start-up check's answer.
+struct Found {
+    /// `None` if the table is missing.
+    kind: Option<TableType>,
+    has_index: bool,
+    read_only: bool,
+    /// Where the table is, or where it would be created.
+    schema: Option<String>,
+}
+
+async fn inspect_table(conns: &Arc<Connections>, table: &str) -> Result<Found> {
     let mut conn = conns.lease().await?;
-    let result = sqlx::query_as::<_, (Option<String>, bool, bool)>(sqlx::AssertSqlSafe(startup_check()))
-        .bind(table)
-        .fetch_one(conn.for_statement())
-        .await
-        .map_err(|e| classify(e, false));
+    let result = sqlx::query_as::<_, (Option<String>, bool, bool, Option<String>)>(sqlx::AssertSqlSafe(
+        startup_check(),
+    ))
+    .bind(table)
+    .fetch_one(conn.for_statement())
+    .await
+    .map_err(|e| classify(e, false));
     conn.observe(&result);
-    let (persistence, has_index, read_only) = result?;
+    let (persistence, has_index, read_only, schema) = result?;
     let kind = persistence.map(|p| match p.as_str() {
         "u" => TableType::Unlogged,
         _ => TableType::Regular,
     });
-    Ok((kind, has_index, read_only))
+    Ok(Found {
+        kind,
+        has_index,
+        read_only,
+        schema,
+    })
 }
 
 /// How many connections a [`Store`] holds: [`Store::status`].

@@ -2,6 +2,7 @@
 
 use pgkv::{Config, Store, TableType};
 use pgkv_suite::{config, database_url, table_of, unique_table};
+use sqlx::Executor;
 
 async fn persistence(store: &Store) -> String {
     let table = table_of(store);
@@ -94,11 +95,59 @@ async fn migrator_creates_the_default_table_where_search_path_points() {
     .unwrap();
     assert_eq!(persistence as u8, b'u');
     // The store uses it without creating anything.
-    let s = Store::from_pool(pool, Config::new("").schema(&schema).auto_create_table(false))
-        .await
-        .unwrap();
+    let s = Store::from_pool(
+        pool.clone(),
+        Config::new("").schema(&schema).auto_create_table(false),
+    )
+    .await
+    .unwrap();
     s.set("k", "v").await.unwrap();
     assert!(s.exists("k").await.unwrap());
+    // With the default schema it finds the same table through search_path,
+    // with or without auto_create_table: no second table anywhere.
+    for create in [false, true] {
+        let default = Store::from_pool(pool.clone(), Config::new("").auto_create_table(create))
+            .await
+            .unwrap();
+        assert_eq!(table_of(&default), format!("\"{schema}\".\"kv_store\""));
+        assert_eq!(default.get_string("k").await.unwrap().as_deref(), Some("v"));
+    }
+}
+
+#[tokio::test]
+async fn the_default_schema_is_the_current_one() {
+    let schema = unique_table("cur");
+    let admin = sqlx::PgPool::connect(&database_url()).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .await
+        .unwrap();
+    let url = database_url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    // search_path names a schema that does not exist first: the current
+    // schema is the first one that does.
+    let url = format!("{url}{sep}options=-c%20search_path%3Dmissing_{schema}%2C{schema}%2Cpublic");
+    let table = unique_table("cur_table");
+    let s = Store::with_config(Config::new(&url).table_name(&table))
+        .await
+        .unwrap();
+    assert_eq!(table_of(&s), format!("\"{schema}\".\"{table}\""));
+    s.set("k", "v").await.unwrap();
+    let in_public: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(format!("public.{table}"))
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    assert_eq!(in_public, None, "a second table was created in public");
+    // No schema on search_path exists: a clear error, nothing created.
+    let nowhere = format!(
+        "{}{sep}options=-c%20search_path%3Dmissing_{schema}",
+        database_url()
+    );
+    let err = Store::with_config(Config::new(&nowhere).table_name(&table))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, pgkv::Error::InvalidConfig(_)), "{err:?}");
 }
 
 #[tokio::test]

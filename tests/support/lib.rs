@@ -34,6 +34,25 @@ pub fn example_database_url(example: &str) -> String {
     }
 }
 
+/// An example's exit: on error, the error's message and its causes (its
+/// `Display` text, which carries the hints, not its `Debug` form), and exit
+/// code 1.
+pub fn report<E: Into<Box<dyn std::error::Error>>>(result: Result<(), E>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let e: Box<dyn std::error::Error> = e.into();
+            eprintln!("error: {e}");
+            let mut source = e.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// A table name no other test in this run uses, so tests can run in parallel.
 pub fn unique_table(tag: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
