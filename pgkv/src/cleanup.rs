@@ -299,6 +299,12 @@ async fn run(
                 "cleanup pass"
             ),
         }
+        #[cfg(feature = "metrics")]
+        crate::observe::cleanup_pass(
+            &store.shared.sql.collection,
+            summary.rows_deleted,
+            summary.error.is_some(),
+        );
         let mut totals = stats.lock().unwrap_or_else(PoisonError::into_inner);
         totals.passes += 1;
         totals.failed_passes += u64::from(summary.error.is_some());

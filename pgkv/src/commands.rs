@@ -12,23 +12,30 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::call::Call;
+use tracing::Instrument;
+
+use crate::call::{Call, Conduit};
 use crate::error::Result;
+use crate::observe::{self, Timer};
 use crate::ops::{self, CasResult};
 use crate::scan::{self, KeyValue, ScanOptions};
 use crate::store::Store;
 use crate::transaction::Transaction;
 
-/// Starts a call on `$handle`, runs `$op` on it and ends the call with the
-/// result (so a lost connection is noticed, and a cancelled call's
-/// connection is cleaned up before reuse).
+/// Starts a call on `$handle`, runs `$op` on it inside the command's span
+/// and ends the call with the result (so a lost connection is noticed, and
+/// a cancelled call's connection is cleaned up before reuse).
 macro_rules! run {
-    ($handle:expr, $op:path, $($arg:expr),*) => {{
+    ($handle:expr, $name:literal, $op:path, $($arg:expr),*) => {{
         let mut call = $handle.__call();
+        let span = observe::span($name, &call.shared().sql.collection);
+        let timer = Timer::start($name, &span);
         async move {
             let result = $op(&mut call, $($arg),*).await;
+            timer.finish(&result);
             call.finish(result)
         }
+        .instrument(span)
     }};
 }
 
@@ -73,7 +80,7 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         value: impl AsRef<[u8]> + Send,
     ) -> impl Future<Output = Result<()>> + Send {
-        run!(self, ops::set, key, value)
+        run!(self, "set", ops::set, key, value)
     }
 
     /// The value of `key`, or `None` if it is absent or expired.
@@ -81,7 +88,7 @@ pub trait KvCommands: Send {
     /// One `SELECT` (under `OnRead`, it also deletes the row if it has expired
     /// and no other transaction holds it).
     fn get(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
-        run!(self, ops::get, key)
+        run!(self, "get", ops::get, key)
     }
 
     /// The value of `key` as a `String`; invalid UTF-8 is an
@@ -90,24 +97,24 @@ pub trait KvCommands: Send {
         &mut self,
         key: impl AsRef<str> + Send,
     ) -> impl Future<Output = Result<Option<String>>> + Send {
-        run!(self, ops::get_string, key)
+        run!(self, "get_string", ops::get_string, key)
     }
 
     /// The value of `key`, or an error whose
     /// [`is_not_found`](crate::Error::is_not_found) is true.
     fn get_or_err(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<Vec<u8>>> + Send {
-        run!(self, ops::get_or_err, key)
+        run!(self, "get_or_err", ops::get_or_err, key)
     }
 
     /// Deletes `key`; true if a live key was removed (an expired row is
     /// removed too, but reports false).
     fn delete(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<bool>> + Send {
-        run!(self, ops::delete, key)
+        run!(self, "delete", ops::delete, key)
     }
 
     /// True if `key` is present and not expired.
     fn exists(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<bool>> + Send {
-        run!(self, ops::exists, key)
+        run!(self, "exists", ops::exists, key)
     }
 
     /// Stores `value` only if `key` is absent (an expired key counts as
@@ -118,7 +125,7 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         value: impl AsRef<[u8]> + Send,
     ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self, ops::set_nx, key, value)
+        run!(self, "set_nx", ops::set_nx, key, value)
     }
 
     /// Replaces the value only if `key` is present (memcached `replace`,
@@ -128,7 +135,7 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         value: impl AsRef<[u8]> + Send,
     ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self, ops::replace, key, value)
+        run!(self, "replace", ops::replace, key, value)
     }
 
     /// Stores `value` under `key`, expiring `ttl` from now (server clock).
@@ -138,7 +145,7 @@ pub trait KvCommands: Send {
         value: impl AsRef<[u8]> + Send,
         ttl: Duration,
     ) -> impl Future<Output = Result<()>> + Send {
-        run!(self, ops::set_ex, key, value, ttl)
+        run!(self, "set_ex", ops::set_ex, key, value, ttl)
     }
 
     /// `set_nx` with a TTL: the lock/lease primitive (Redis `SET NX EX`).
@@ -148,7 +155,7 @@ pub trait KvCommands: Send {
         value: impl AsRef<[u8]> + Send,
         ttl: Duration,
     ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self, ops::set_nx_ex, key, value, ttl)
+        run!(self, "set_nx_ex", ops::set_nx_ex, key, value, ttl)
     }
 
     /// Reads `key` and moves its expiry to now + `ttl` in the same
@@ -158,7 +165,7 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         ttl: Duration,
     ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
-        run!(self, ops::get_ex, key, ttl)
+        run!(self, "get_ex", ops::get_ex, key, ttl)
     }
 
     /// Sets the expiry of an existing key to now + `ttl`; false if absent.
@@ -167,18 +174,18 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         ttl: Duration,
     ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self, ops::expire, key, ttl)
+        run!(self, "expire", ops::expire, key, ttl)
     }
 
     /// Remaining time to live, never rounded up (microsecond precision);
     /// `None` if the key is absent or has no expiry.
     fn ttl(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<Option<Duration>>> + Send {
-        run!(self, ops::ttl, key)
+        run!(self, "ttl", ops::ttl, key)
     }
 
     /// Removes the expiry of `key`; true if it had one.
     fn persist(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<bool>> + Send {
-        run!(self, ops::persist, key)
+        run!(self, "persist", ops::persist, key)
     }
 
     /// Stores every pair in one statement, all or nothing. A repeated
@@ -188,7 +195,7 @@ pub trait KvCommands: Send {
         &mut self,
         items: &[(K, V)],
     ) -> impl Future<Output = Result<()>> + Send {
-        run!(self, ops::set_many, items)
+        run!(self, "set_many", ops::set_many, items)
     }
 
     /// `set_many` with one TTL for every pair.
@@ -197,7 +204,7 @@ pub trait KvCommands: Send {
         items: &[(K, V)],
         ttl: Duration,
     ) -> impl Future<Output = Result<()>> + Send {
-        run!(self, ops::set_many_ex, items, ttl)
+        run!(self, "set_many_ex", ops::set_many_ex, items, ttl)
     }
 
     /// The values of `keys`, aligned with `keys` (duplicates included).
@@ -205,12 +212,12 @@ pub trait KvCommands: Send {
         &mut self,
         keys: &[K],
     ) -> impl Future<Output = Result<Vec<Option<Vec<u8>>>>> + Send {
-        run!(self, ops::get_many, keys)
+        run!(self, "get_many", ops::get_many, keys)
     }
 
     /// Deletes `keys`; returns how many live keys were removed.
     fn delete_many<K: AsRef<str> + Sync>(&mut self, keys: &[K]) -> impl Future<Output = Result<u64>> + Send {
-        run!(self, ops::delete_many, keys)
+        run!(self, "delete_many", ops::delete_many, keys)
     }
 
     /// Adds `by` to the integer stored at `key` and returns the result.
@@ -223,7 +230,7 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         by: i64,
     ) -> impl Future<Output = Result<i64>> + Send {
-        run!(self, ops::increment, key, by)
+        run!(self, "increment", ops::increment, key, by)
     }
 
     /// Subtracts `by`; the same rules as `increment`. `i64::MIN` is refused
@@ -233,7 +240,7 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         by: i64,
     ) -> impl Future<Output = Result<i64>> + Send {
-        run!(self, ops::decrement, key, by)
+        run!(self, "decrement", ops::decrement, key, by)
     }
 
     /// Replaces the value with `new` only if it currently equals
@@ -245,7 +252,14 @@ pub trait KvCommands: Send {
         expected: Option<&[u8]>,
         new: impl AsRef<[u8]> + Send,
     ) -> impl Future<Output = Result<CasResult>> + Send {
-        run!(self, ops::compare_and_swap, key, expected, new)
+        run!(
+            self,
+            "compare_and_swap",
+            ops::compare_and_swap,
+            key,
+            expected,
+            new
+        )
     }
 
     /// Stores `value` and returns exactly the value it replaced, also
@@ -255,7 +269,7 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         value: impl AsRef<[u8]> + Send,
     ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
-        run!(self, ops::get_and_set, key, value)
+        run!(self, "get_and_set", ops::get_and_set, key, value)
     }
 
     /// Deletes `key` and returns its value; of many concurrent callers,
@@ -264,35 +278,35 @@ pub trait KvCommands: Send {
         &mut self,
         key: impl AsRef<str> + Send,
     ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
-        run!(self, ops::get_and_delete, key)
+        run!(self, "get_and_delete", ops::get_and_delete, key)
     }
 
     /// Keys matching `opts`, in ascending byte order. Reads a range of
     /// the primary key index.
     fn keys(&mut self, opts: ScanOptions) -> impl Future<Output = Result<Vec<String>>> + Send {
-        run!(self, scan::keys, opts)
+        run!(self, "keys", scan::keys, opts)
     }
 
     /// Keys and values matching `opts`, in ascending byte order.
     fn scan(&mut self, opts: ScanOptions) -> impl Future<Output = Result<Vec<KeyValue>>> + Send {
-        run!(self, scan::scan, opts)
+        run!(self, "scan", scan::scan, opts)
     }
 
     /// How many live keys match `opts`' prefix (limit, offset and after are ignored).
     fn count(&mut self, opts: ScanOptions) -> impl Future<Output = Result<u64>> + Send {
-        run!(self, scan::count, opts)
+        run!(self, "count", scan::count, opts)
     }
 
     /// Deletes every key starting with `prefix` (`""` deletes every key);
     /// returns how many live keys were removed.
     fn delete_prefix(&mut self, prefix: &str) -> impl Future<Output = Result<u64>> + Send {
-        run!(self, scan::delete_prefix, prefix)
+        run!(self, "delete_prefix", scan::delete_prefix, prefix)
     }
 
     /// The server's `EXPLAIN` of the statement [`keys`](Self::keys)
     /// would run for `opts`: a diagnostic for checking index use.
     fn explain_keys(&mut self, opts: ScanOptions) -> impl Future<Output = Result<String>> + Send {
-        run!(self, scan::explain_keys, opts)
+        run!(self, "explain_keys", scan::explain_keys, opts)
     }
 }
 

@@ -248,6 +248,9 @@ pub(crate) struct Connections {
     /// Signalled whenever a connection goes back to the pool or is closed,
     /// for `close()` to wait on.
     returned: Notify,
+    /// `schema.table`, once the store knows it: the label of the pool gauges.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) collection: OnceLock<String>,
 }
 
 impl Connections {
@@ -280,6 +283,7 @@ impl Connections {
             app_pool,
             runtime: tokio::runtime::Handle::current(),
             returned: Notify::new(),
+            collection: OnceLock::new(),
         });
         // Idle connections are reaped on a timer, not only when another call
         // comes by: a store used once must still give its connections back.
@@ -491,6 +495,11 @@ async fn reap(conns: Weak<Connections>, tick: Duration) {
             return;
         }
         conns.reap_idle();
+        #[cfg(feature = "metrics")]
+        if let Some(collection) = conns.collection.get() {
+            let (size, idle, waiting, _) = conns.status();
+            crate::observe::pool_gauges(collection, size, idle, waiting);
+        }
     }
 }
 

@@ -66,6 +66,7 @@ mod error;
 mod input;
 #[cfg(feature = "json")]
 mod json;
+mod observe;
 mod ops;
 #[cfg(feature = "json")]
 mod record;

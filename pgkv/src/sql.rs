@@ -100,6 +100,8 @@ impl ReadSql {
 #[derive(Debug)]
 pub(crate) struct Statements {
     pub(crate) table: String,
+    /// `schema.table` unquoted, as telemetry names it (`db.collection.name`).
+    pub(crate) collection: String,
     pub(crate) set: Sql,
     pub(crate) set_ex: Sql,
     pub(crate) set_nx: Sql,
@@ -352,6 +354,7 @@ impl Statements {
 
         Statements {
             table: t.clone(),
+            collection: format!("{schema}.{}", config.table_name),
             set: Sql::new(format!("{insert} {} {upsert}", values("NULL"))),
             set_ex: Sql::new(format!("{insert} {} {upsert}", values(expires))),
             set_nx: Sql::new(format!("{insert} {} {take_expired}", values("NULL"))),

@@ -77,6 +77,7 @@ impl Store {
             i64::from(config.cleanup_batch_size),
             purge_on_read,
         );
+        let _ = shared.conns.collection.set(shared.sql.collection.clone());
         Ok(Store {
             shared: Arc::new(shared),
         })

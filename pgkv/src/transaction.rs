@@ -5,10 +5,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use sqlx::{Executor, PgConnection};
+use tracing::Instrument;
 
 use crate::call::{Conduit, Shared};
 use crate::conn::Lease;
 use crate::error::{Error, Result, classify};
+use crate::observe::{self, Timer};
 
 /// A database transaction (READ COMMITTED) with the key/value methods of
 /// [`Store`](crate::Store), taking `&mut self`.
@@ -63,13 +65,17 @@ impl Transaction {
     /// before its reply is [`Error::OutcomeUnknown`], never a retryable error.
     async fn simple(&mut self, statement: &'static str, decisive: bool) -> Result<()> {
         self.sent = true;
+        let span = observe::span(statement, &self.shared.sql.collection);
+        let timer = Timer::start(statement, &span);
         let result = self
             .conn
             .for_statement()
             .execute(statement)
+            .instrument(span)
             .await
             .map(drop)
             .map_err(|e| classify(e, decisive));
+        timer.finish(&result);
         self.observe(&result);
         result
     }

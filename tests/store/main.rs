@@ -16,5 +16,6 @@ mod regressions;
 mod reliability;
 mod scan;
 mod schema;
+mod telemetry;
 mod ttl;
 mod tx;
