@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::call::{Conduit, PooledCall};
 use crate::error::{Result, classify};
 use crate::store::Store;
+use crate::xorshift::XorShift;
 
 /// What one pass of the cleanup task did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +54,18 @@ pub struct CleanupStats {
 ///
 /// Dropping the handle leaves the task running (like dropping a tokio
 /// `JoinHandle`); call [`shutdown`](Self::shutdown) to stop it.
+///
+/// ```no_run
+/// # async fn demo(store: pgkv::Store) {
+/// use std::time::Duration;
+///
+/// let cleanup = store.spawn_cleanup(Duration::from_secs(60));
+/// // ... serve requests ...
+/// let stats = cleanup.stats();
+/// println!("{} expired rows deleted in {} passes", stats.rows_deleted, stats.passes);
+/// cleanup.shutdown().await; // stops after the batch in flight
+/// # }
+/// ```
 pub struct CleanupHandle {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -313,9 +326,9 @@ async fn run(
     }
 }
 
-/// A small xorshift generator for the interval's jitter: it needs to differ
-/// between instances, not to be unpredictable.
-struct Jitter(u64);
+/// The interval's jitter: it needs to differ between instances, not to be
+/// unpredictable.
+struct Jitter(XorShift);
 
 impl Jitter {
     fn new() -> Jitter {
@@ -327,16 +340,12 @@ impl Jitter {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos()),
         );
-        Jitter(hasher.finish() | 1)
+        Jitter(XorShift(hasher.finish() | 1))
     }
 
     /// `interval` scaled by a factor in [0.9, 1.1].
     fn around(&mut self, interval: Duration) -> Duration {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        let unit = (self.0 >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
-        interval.mul_f64(0.9 + 0.2 * unit)
+        interval.mul_f64(0.9 + 0.2 * self.0.unit())
     }
 }
 

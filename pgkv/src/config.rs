@@ -305,6 +305,14 @@ fn check_identifier(what: &str, name: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
+/// The defaults with no URL: for [`Store::from_pool`](crate::Store::from_pool),
+/// which uses the pool's own connection options.
+impl Default for Config {
+    fn default() -> Self {
+        Config::new("")
+    }
+}
+
 impl fmt::Debug for Config {
     // The URL may carry a password; show everything else.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -12,6 +12,35 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// [`Error::is_recoverable`] answer the usual questions. Input errors
 /// (the first group of variants) are raised before any SQL runs, so a
 /// rejected call has changed nothing.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use pgkv::{Error, Store};
+///
+/// /// A read retried while the server restarts; reads are idempotent, so
+/// /// even `OutcomeUnknown` may be retried (a write may not, blindly).
+/// async fn read_retrying(store: &Store, key: &str) -> pgkv::Result<Option<Vec<u8>>> {
+///     let mut attempts = 0;
+///     loop {
+///         match store.get(key).await {
+///             Err(e) if e.is_recoverable() && attempts < 5 => {
+///                 attempts += 1;
+///                 tokio::time::sleep(Duration::from_millis(100 << attempts)).await;
+///             }
+///             other => return other,
+///         }
+///     }
+/// }
+///
+/// # async fn demo(store: Store) {
+/// match store.get_or_err("config").await {
+///     Ok(bytes) => println!("{} bytes", bytes.len()),
+///     Err(e) if e.is_not_found() => println!("no config yet"),
+///     Err(Error::KeyTooLong { len, max, .. }) => println!("key of {len} bytes > {max}"),
+///     Err(e) => eprintln!("error: {e}"), // Display carries the hints
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -77,6 +77,7 @@ mod store;
 mod transaction;
 #[cfg(feature = "json")]
 mod typed;
+mod xorshift;
 
 pub use crate::cleanup::{CleanupHandle, CleanupStats, PassSummary};
 pub use crate::commands::KvCommands;
@@ -111,6 +112,7 @@ pub mod __private {
     pub use crate::call::Call;
     #[cfg(feature = "json")]
     pub use crate::record::derive_support::*;
+    pub use crate::xorshift::XorShift;
 }
 
 /// The sqlx crate pgkv is built on, so `PgPool` and friends match its version.

@@ -519,4 +519,118 @@ mod tests {
             assert!(!tail.contains("convert_"), "{text}");
         }
     }
+
+    /// Every statement of `s`, named, in declaration order (both forms of a
+    /// read, every shape of a range).
+    fn every_statement(s: &Statements) -> Vec<(String, &Sql)> {
+        let mut all: Vec<(String, &Sql)> = Vec::new();
+        let plain = [
+            ("set", &s.set),
+            ("set_ex", &s.set_ex),
+            ("set_nx", &s.set_nx),
+            ("set_nx_ex", &s.set_nx_ex),
+            ("replace", &s.replace),
+            ("delete", &s.delete),
+            ("get_ex", &s.get_ex),
+            ("expire", &s.expire),
+            ("persist", &s.persist),
+            ("set_many", &s.set_many),
+            ("set_many_ex", &s.set_many_ex),
+            ("delete_many", &s.delete_many),
+            ("increment", &s.increment),
+            ("cas_absent", &s.cas_absent),
+            ("cas_present", &s.cas_present),
+            ("get_and_set", &s.get_and_set),
+            ("get_and_delete", &s.get_and_delete),
+            ("cleanup_batch", &s.cleanup_batch),
+            ("cleanup_fleet_batch", &s.cleanup_fleet_batch),
+        ];
+        for (name, read) in [
+            ("get", &s.get),
+            ("exists", &s.exists),
+            ("ttl", &s.ttl),
+            ("get_many", &s.get_many),
+        ] {
+            all.push((format!("{name} (purging)"), read.pick(true)));
+            all.push((format!("{name} (read-only session)"), read.pick(false)));
+        }
+        all.extend(plain.into_iter().map(|(name, sql)| (name.to_owned(), sql)));
+        for (name, range) in [
+            ("keys", &s.keys),
+            ("scan", &s.scan),
+            ("count", &s.count),
+            ("delete_range", &s.delete_range),
+        ] {
+            for (inclusive, bounded) in [(true, true), (true, false), (false, true), (false, false)] {
+                let shape = format!(
+                    "{name} (key {} $1{})",
+                    if inclusive { ">=" } else { ">" },
+                    if bounded { ", key < $2" } else { "" }
+                );
+                all.push((shape, range.pick(inclusive, bounded)));
+            }
+        }
+        all
+    }
+
+    /// The checked-in text of every statement, per TTL strategy and table
+    /// type (`pgkv/sql/*.sql`), so a reviewer reads each statement whole and
+    /// sees its diff. `PGKV_SQL_OVERWRITE=1 cargo test -p pgkv sql` rewrites
+    /// the files after a deliberate change.
+    #[test]
+    fn statements_match_the_checked_in_snapshot() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+        let overwrite = std::env::var_os("PGKV_SQL_OVERWRITE").is_some();
+        let mut stale = Vec::new();
+        for (file, strategy) in [
+            ("on_read", TtlCleanupStrategy::OnRead),
+            ("manual", TtlCleanupStrategy::Manual),
+            ("disabled", TtlCleanupStrategy::Disabled),
+        ] {
+            let config = Config::new("x").ttl_cleanup_strategy(strategy);
+            let mut text = format!(
+                "-- Every statement pgkv sends for a table \"public\".\"kv_store\" under\n\
+                 -- TtlCleanupStrategy::{strategy:?}, as built by pgkv/src/sql.rs (generated:\n\
+                 -- PGKV_SQL_OVERWRITE=1 cargo test -p pgkv sql). One statement per call.\n"
+            );
+            for (name, sql) in every_statement(&Statements::new(&config, "public")) {
+                text.push_str(&format!("\n-- {name}\n{};\n", sql.text()));
+            }
+            for (kind, table_type) in [("unlogged", TableType::Unlogged), ("regular", TableType::Regular)] {
+                let label = format!("{table_type:?}");
+                let config = config.clone().table_type(table_type);
+                if strategy == TtlCleanupStrategy::OnRead {
+                    let ddl = format!(
+                        "-- The script a store with the default schema runs to create its table\n\
+                         -- (TableType::{label}); schema_sql prints the same DDL without the lock.\n{}",
+                        create_table_script(&config)
+                    );
+                    check(
+                        &dir.join(format!("create_{kind}.sql")),
+                        &ddl,
+                        overwrite,
+                        &mut stale,
+                    );
+                }
+            }
+            check(&dir.join(format!("{file}.sql")), &text, overwrite, &mut stale);
+        }
+        assert!(
+            stale.is_empty(),
+            "SQL changed: {stale:?}; review, then rerun with PGKV_SQL_OVERWRITE=1 to accept"
+        );
+    }
+
+    fn check(path: &std::path::Path, want: &str, overwrite: bool, stale: &mut Vec<String>) {
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        if have == want {
+            return;
+        }
+        if overwrite {
+            std::fs::create_dir_all(path.parent().expect("a dir")).expect("create pgkv/sql");
+            std::fs::write(path, want).expect("write the snapshot");
+        } else {
+            stale.push(path.display().to_string());
+        }
+    }
 }

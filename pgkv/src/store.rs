@@ -54,9 +54,24 @@ impl Store {
     }
 
     /// Uses an application's existing pool. `config`'s URL and application
-    /// name are not used; the store checks out at most `max_connections` of
-    /// the pool's connections at once (waiting at most `acquire_timeout`),
-    /// and hands idle ones back to the pool after a few seconds.
+    /// name are not used (start from [`Config::default`], which has none);
+    /// the store checks out at most `max_connections` of the pool's
+    /// connections at once (waiting at most `acquire_timeout`), and hands
+    /// idle ones back to the pool after about a second.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use pgkv::{Config, Store};
+    ///
+    /// let pool = sqlx::PgPool::connect("postgres://app@localhost/app").await?;
+    /// let store = Store::from_pool(pool.clone(), Config::default().table_name("cache")).await?;
+    /// store.set("k", "v").await?;
+    /// // The application keeps using its pool as before.
+    /// let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cache").fetch_one(&pool).await?;
+    /// # let _ = n;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn from_pool(pool: PgPool, config: Config) -> Result<Store> {
         config.validate()?;
         let conns = Connections::borrow(pool, PoolLimits::of(&config))?;
@@ -216,10 +231,18 @@ async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<Prep
     // The connection is closed afterwards, so a failure midway cannot leave
     // it inside the script's transaction.
     conn.discard();
-    // Created where the statements will look for it: the schema found above.
-    let create = Config {
-        schema: Some(prepared.schema.clone()),
-        ..config.clone()
+    // Created where the statements will look for it. A missing table with
+    // the default schema: unqualified, so in the current schema (no CREATE
+    // SCHEMA, which would need the database's CREATE privilege). An existing
+    // table missing its index: qualified with the schema it was found in
+    // (unqualified, `CREATE TABLE IF NOT EXISTS` would make a second table
+    // in the first schema of `search_path`).
+    let create = match persistence {
+        Some(_) => Config {
+            schema: Some(prepared.schema.clone()),
+            ..config.clone()
+        },
+        None => config.clone(),
     };
     conn.for_statement()
         .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create_table_script(&create))))

@@ -24,6 +24,26 @@ use crate::observe::{self, Timer};
 ///
 /// Time inside a transaction is still each statement's own
 /// `statement_timestamp()`, so TTLs behave as outside one.
+///
+/// ```no_run
+/// # async fn demo(store: pgkv::Store) -> pgkv::Result<()> {
+/// // Move a job from the queue to the in-progress set, or neither.
+/// let mut tx = store.begin().await?;
+/// if let Some(job) = tx.get_and_delete("queue:42").await? {
+///     tx.set("running:42", &job).await?;
+/// }
+/// tx.commit().await?;
+///
+/// // The same with the closure form: Err rolls back.
+/// store
+///     .transaction(async |tx| {
+///         let n = tx.increment("jobs:started", 1).await?;
+///         tx.set("jobs:last", n.to_string()).await
+///     })
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct Transaction {
     shared: Arc<Shared>,
     conn: Lease,

@@ -8,27 +8,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use pgkv::{Config, Error, KvRecord, ScanOptions, Store, TypedStore};
-use pgkv_suite::{database_url, raw_row_count, store_with, table_of, unique_table};
+use pgkv_suite::{XorShift, database_url, raw_row_count, store_with, table_of, unique_table};
 use serde::{Deserialize, Serialize};
 
 fn long() -> bool {
     std::env::var("PGKV_LONG").is_ok_and(|v| v == "1")
-}
-
-/// A small xorshift generator: reproducible, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -52,21 +36,21 @@ async fn keyset_scan_during_churn_returns_every_stable_key_once() {
         .map(|t| {
             let (s, stop, churned) = (s.clone(), stop.clone(), churned.clone());
             tokio::spawn(async move {
-                let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ (t + 1));
+                let mut rng = XorShift(0x2545_F491_4F6C_DD1D ^ (t + 1));
                 while !stop.load(Ordering::Relaxed) {
                     // Churn keys sort between stable ones ("k:0005" < "k:0005~" < "k:0006"),
                     // before the first and after the last.
-                    let i = rng.below(202);
+                    let i = rng.below_u64(202);
                     let key = match i {
                         200 => "k:!".to_owned(),
                         201 => "k:9999".to_owned(),
-                        _ => format!("k:{i:04}{}", ["~", "a", "_", "%"][rng.below(4) as usize]),
+                        _ => format!("k:{i:04}{}", ["~", "a", "_", "%"][rng.below_u64(4) as usize]),
                     };
-                    match rng.below(4) {
+                    match rng.below_u64(4) {
                         0 => s.set(&key, "churn").await.unwrap(),
                         1 => drop(s.delete(&key).await.unwrap()),
                         2 => {
-                            let other = format!("k:{:04}~", rng.below(200));
+                            let other = format!("k:{:04}~", rng.below_u64(200));
                             s.set_many(&[(key.as_str(), "c"), (other.as_str(), "c")])
                                 .await
                                 .unwrap();
@@ -289,12 +273,12 @@ async fn cancelled_calls_leave_no_transaction_and_no_torn_value() {
     let contender = {
         let (s, keys, ledger, stop) = (s.clone(), keys.clone(), ledger.clone(), stop.clone());
         tokio::spawn(async move {
-            let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+            let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
-                let mut k1 = keys[rng.below(keys.len() as u64) as usize].clone();
-                let mut k2 = keys[rng.below(keys.len() as u64) as usize].clone();
+                let mut k1 = keys[rng.below_u64(keys.len() as u64) as usize].clone();
+                let mut k2 = keys[rng.below_u64(keys.len() as u64) as usize].clone();
                 if k2 < k1 {
                     std::mem::swap(&mut k1, &mut k2);
                 }
@@ -308,7 +292,7 @@ async fn cancelled_calls_leave_no_transaction_and_no_torn_value() {
                     tx.set(&k1, &v1).await?;
                     tx.set(&k2, &v2).await?;
                     // Hold the row locks for a while.
-                    tokio::time::sleep(Duration::from_millis(rng.below(3))).await;
+                    tokio::time::sleep(Duration::from_millis(rng.below_u64(3))).await;
                     Ok(())
                 })
                 .await
@@ -344,17 +328,17 @@ async fn cancelled_calls_leave_no_transaction_and_no_torn_value() {
         .map(|w| {
             let (s, keys, ledger) = (s.clone(), keys.clone(), ledger.clone());
             tokio::spawn(async move {
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1).wrapping_mul(0x1000_0001));
+                let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (w + 1).wrapping_mul(0x1000_0001));
                 for n in 0..total / workers {
                     let attempt = n * workers + w;
-                    let budget = Duration::from_micros(rng.below(span_us + 1));
-                    let mut k1 = keys[rng.below(keys.len() as u64) as usize].clone();
-                    let mut k2 = keys[rng.below(keys.len() as u64) as usize].clone();
+                    let budget = Duration::from_micros(rng.below_u64(span_us + 1));
+                    let mut k1 = keys[rng.below_u64(keys.len() as u64) as usize].clone();
+                    let mut k2 = keys[rng.below_u64(keys.len() as u64) as usize].clone();
                     if k2 < k1 {
                         std::mem::swap(&mut k1, &mut k2);
                     }
                     let (v1, v2) = (attempt_value(&k1, attempt), attempt_value(&k2, attempt));
-                    let kind = rng.below(KINDS);
+                    let kind = rng.below_u64(KINDS);
                     {
                         // Recorded before the call: a cancelled write may still land.
                         let mut l = ledger.lock().unwrap();
@@ -508,9 +492,9 @@ async fn cancelled_transactions_do_not_starve_other_callers() {
         .map(|w| {
             let (s, stop) = (s.clone(), stop.clone());
             tokio::spawn(async move {
-                let mut rng = Rng(0xA076_1D64_78BD_642F ^ (w + 1));
+                let mut rng = XorShift(0xA076_1D64_78BD_642F ^ (w + 1));
                 while !stop.load(Ordering::Relaxed) {
-                    let budget = Duration::from_micros(rng.below(5_001));
+                    let budget = Duration::from_micros(rng.below_u64(5_001));
                     let s = s.clone();
                     let tx = async move {
                         let mut tx = s.begin().await?;

@@ -118,20 +118,9 @@ pub async fn raw_row_count(store: &Store) -> i64 {
         .expect("count rows")
 }
 
-/// xorshift64: a cheap, deterministic sequence (benchmarks use it to give
-/// every system and every run the same calls). The seed must not be zero.
-#[derive(Clone, Debug)]
-pub struct XorShift(pub u64);
-
-impl XorShift {
-    /// The next number below `n`.
-    pub fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
+/// xorshift64, the project's one generator (pgkv's cleanup jitter uses
+/// it too): every system and every run gets the same calls.
+pub use pgkv::__private::XorShift;
 
 /// A `len`-byte value of printable letters, the same in every benchmark.
 pub fn sample_value(len: usize) -> Vec<u8> {

@@ -1,0 +1,186 @@
+//! Latency: timed single calls, in chunks (one system, one operation, one
+//! round), interleaved so that the machine's noise hits every system alike.
+
+use std::time::{Duration, Instant};
+
+use pgkv_suite::XorShift;
+use tokio::runtime::Runtime;
+
+use crate::report::{Stat, stat, table_label};
+use crate::systems::{Kind, Kv, Systems, legacy_set_many, perform, perform_legacy};
+use crate::work::{Call, Op, Work};
+use crate::{BATCH, COUNTERS, ROWS, Res, WARMUP};
+
+/// A chunk (one system, one operation, one round) stops after this long
+/// even if it has not made all its calls, so the run stays bounded.
+const CHUNK_CAP: Duration = Duration::from_secs(6);
+
+/// Collects one chunk's samples, and says when the chunk's time is up.
+struct Clock {
+    chunk_start: Instant,
+    samples: Vec<u64>,
+}
+
+impl Clock {
+    fn new(n: usize) -> Clock {
+        Clock {
+            chunk_start: Instant::now(),
+            samples: Vec::with_capacity(n),
+        }
+    }
+
+    /// Records a call that started at `start`; false once the chunk cap is
+    /// reached.
+    fn record(&mut self, start: Instant) -> bool {
+        self.samples.push(start.elapsed().as_nanos() as u64);
+        self.chunk_start.elapsed() <= CHUNK_CAP
+    }
+}
+
+/// Makes the first `WARMUP` calls untimed and times the rest; nanoseconds.
+pub(crate) async fn timed<C: Kv>(c: &mut C, calls: &[Call<'_>], value: &[u8]) -> Res<Vec<u64>> {
+    let (warmup, measured) = calls.split_at(WARMUP.min(calls.len()));
+    for call in warmup {
+        perform(c, call, value).await?;
+    }
+    let mut clock = Clock::new(measured.len());
+    for call in measured {
+        let start = Instant::now();
+        let got = perform(c, call, value).await?;
+        let more = clock.record(start);
+        call.check(got)?;
+        if !more {
+            break;
+        }
+    }
+    Ok(clock.samples)
+}
+
+fn timed_legacy(s: &pgkv_legacy::Store, calls: &[Call<'_>], value: &[u8]) -> Res<Vec<u64>> {
+    let (warmup, measured) = calls.split_at(WARMUP.min(calls.len()));
+    for call in warmup {
+        perform_legacy(s, call, value)?;
+    }
+    let mut clock = Clock::new(measured.len());
+    for call in measured {
+        let start = Instant::now();
+        let got = perform_legacy(s, call, value)?;
+        let more = clock.record(start);
+        call.check(got)?;
+        if !more {
+            break;
+        }
+    }
+    Ok(clock.samples)
+}
+
+/// Per call `i`, the random choices (fixed by the seed, so every system gets
+/// the same sequence).
+pub(crate) fn choices(seed: u64, n: usize) -> Vec<usize> {
+    let mut rng = XorShift(seed | 1);
+    (0..n).map(|_| rng.below(usize::MAX)).collect()
+}
+
+/// The calls of one chunk: `WARMUP` untimed ones, then `n` timed ones.
+pub(crate) fn chunk_calls<'a>(
+    work: &'a Work,
+    doomed: &'a [String],
+    op: Op,
+    n: usize,
+    round: usize,
+) -> Vec<Call<'a>> {
+    // The same call sequence for every system in this round.
+    let seed = 0x5eed_0000 + (op as u64) * 1_000 + round as u64;
+    choices(seed, n + WARMUP)
+        .into_iter()
+        .enumerate()
+        .map(|(i, pick)| match op {
+            Op::Set => Call::Set(&work.keys[pick % ROWS]),
+            Op::Get => Call::Get(&work.keys[pick % ROWS]),
+            Op::Delete => Call::Delete(&doomed[i]),
+            Op::Increment => Call::Increment(&work.counters[pick % COUNTERS]),
+            Op::SetMany | Op::GetMany => {
+                let start = pick % (ROWS - BATCH);
+                let batch = &work.keys[start..start + BATCH];
+                if op == Op::SetMany {
+                    Call::SetMany(batch)
+                } else {
+                    Call::GetMany(batch)
+                }
+            }
+            Op::Scan => Call::Scan(work.scan_after(&mut XorShift(pick as u64 | 1))),
+        })
+        .collect()
+}
+
+/// One chunk: `n` timed calls of `op` on system `kind`.
+fn run_chunk(
+    rt: &Runtime,
+    sys: &mut Systems,
+    work: &Work,
+    kind: Kind,
+    op: Op,
+    n: usize,
+    round: usize,
+) -> Res<Vec<u64>> {
+    // DELETE removes rows written (untimed) just before the chunk.
+    let doomed: Vec<String> = if op == Op::Delete {
+        (0..n + WARMUP).map(|i| format!("del:{round}:{i:05}")).collect()
+    } else {
+        Vec::new()
+    };
+    let calls = chunk_calls(work, &doomed, op, n, round);
+    let v = work.value.as_slice();
+    async fn prepared_chunk<C: Kv>(
+        c: &mut C,
+        doomed: &[String],
+        calls: &[Call<'_>],
+        v: &[u8],
+    ) -> Res<Vec<u64>> {
+        for chunk in doomed.chunks(1_000) {
+            c.set_many(chunk, v).await?;
+        }
+        timed(c, calls, v).await
+    }
+    match kind {
+        Kind::Legacy => {
+            for chunk in doomed.chunks(1_000) {
+                legacy_set_many(&sys.legacy, chunk, v)?;
+            }
+            timed_legacy(&sys.legacy, &calls, v)
+        }
+        Kind::Floor => rt.block_on(prepared_chunk(&mut sys.floor, &doomed, &calls, v)),
+        Kind::FloorOnRead => rt.block_on(prepared_chunk(&mut sys.floor_on_read, &doomed, &calls, v)),
+        Kind::Pgkv => rt.block_on(prepared_chunk(&mut sys.pgkv, &doomed, &calls, v)),
+        Kind::PgkvManual => rt.block_on(prepared_chunk(&mut sys.pgkv_manual, &doomed, &calls, v)),
+        Kind::Redis => rt.block_on(prepared_chunk(&mut sys.redis, &doomed, &calls, v)),
+    }
+}
+
+/// The latency rounds of one pass: every operation, `rounds` rounds of
+/// `per_round` timed calls per system, the systems' order rotating every
+/// round; one `Stat` per `Kind::ALL` entry per operation.
+pub(crate) fn latency_pass(
+    rt: &Runtime,
+    sys: &mut Systems,
+    work: &Work,
+    rounds: usize,
+    per_round: usize,
+) -> Res<Vec<(Op, Vec<Stat>)>> {
+    let mut latency = Vec::new();
+    for op in Op::ALL {
+        eprintln!("compare: {} {}", table_label(sys.tt), op.label());
+        let mut samples: Vec<Vec<u64>> = vec![Vec::new(); Kind::ALL.len()];
+        for round in 0..rounds {
+            // Rotate the order every round.
+            for j in 0..Kind::ALL.len() {
+                let idx = (j + round) % Kind::ALL.len();
+                let kind = Kind::ALL[idx];
+                let got = run_chunk(rt, sys, work, kind, op, per_round, round)?;
+                samples[idx].extend(got);
+            }
+        }
+        latency.push((op, samples.into_iter().map(stat).collect()));
+    }
+    Ok(latency)
+}

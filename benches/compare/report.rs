@@ -1,0 +1,232 @@
+//! Results: latency statistics and the markdown report.
+
+use std::fmt::Write as _;
+
+use pgkv::TableType;
+use sqlx::{Connection, PgConnection};
+use tokio::runtime::Runtime;
+
+use crate::systems::Kind;
+use crate::work::Op;
+use crate::{BATCH, Env, ROWS, Res, SCAN_PREFIX, TASKS};
+
+#[derive(Default, Clone)]
+pub(crate) struct Stat {
+    pub(crate) median_us: f64,
+    pub(crate) p99_us: f64,
+    samples: usize,
+}
+
+pub(crate) fn stat(mut ns: Vec<u64>) -> Stat {
+    ns.sort_unstable();
+    let n = ns.len();
+    if n == 0 {
+        return Stat::default();
+    }
+    let median = if n % 2 == 1 {
+        ns[n / 2] as f64
+    } else {
+        (ns[n / 2 - 1] + ns[n / 2]) as f64 / 2.0
+    };
+    let p99 = ns[((n as f64 * 0.99).ceil() as usize).clamp(1, n) - 1] as f64;
+    Stat {
+        median_us: median / 1000.0,
+        p99_us: p99 / 1000.0,
+        samples: n,
+    }
+}
+
+pub(crate) struct PassResult {
+    pub(crate) tt: TableType,
+    /// Per operation, one `Stat` per `Kind::ALL` entry.
+    pub(crate) latency: Vec<(Op, Vec<Stat>)>,
+    /// Ops/s, one per `Kind::ALL` entry.
+    pub(crate) throughput: Vec<u64>,
+}
+
+pub(crate) fn fmt_us(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+pub(crate) fn fmt_int(v: u64) -> String {
+    let s = v.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub(crate) fn table_label(tt: TableType) -> &'static str {
+    if tt == TableType::Unlogged {
+        "UNLOGGED"
+    } else {
+        "Regular"
+    }
+}
+
+/// A markdown table header: the given leading columns, then one right-aligned
+/// column per name.
+pub(crate) fn header<'a>(lead: &[&str], cols: impl IntoIterator<Item = &'a str>) -> String {
+    let cols: Vec<&str> = cols.into_iter().collect();
+    let mut out = format!("| {} |", lead.join(" | "));
+    for c in &cols {
+        let _ = write!(out, " {c} |");
+    }
+    out.push_str("\n|");
+    out.push_str(&"---|".repeat(lead.len()));
+    out.push_str(&"---:|".repeat(cols.len()));
+    out.push('\n');
+    out
+}
+
+pub(crate) fn render(results: &[PassResult], iters: usize) -> String {
+    let mut out = header(&["table", "operation"], Kind::ALL.map(Kind::header));
+    let mut short = Vec::new();
+    for pass in results {
+        for (op, stats) in &pass.latency {
+            let _ = write!(out, "| {} | {} µs |", table_label(pass.tt), op.label());
+            for (k, s) in Kind::ALL.iter().zip(stats) {
+                if s.samples < iters {
+                    short.push(format!(
+                        "{} / {} / {}: {} samples (chunk time cap)",
+                        table_label(pass.tt),
+                        op.label(),
+                        k.header(),
+                        s.samples
+                    ));
+                }
+                let _ = write!(out, " {} / {}", fmt_us(s.median_us), fmt_us(s.p99_us));
+                if *k != Kind::Floor {
+                    let base = stats[k.baseline().index()].median_us;
+                    let _ = write!(out, " ({:.2}×)", s.median_us / base);
+                }
+                out.push_str(" |");
+            }
+            out.push('\n');
+        }
+        let _ = write!(
+            out,
+            "| {} | throughput, {TASKS} clients, 80 % GET / 20 % SET, ops/s |",
+            table_label(pass.tt)
+        );
+        for (k, ops) in Kind::ALL.iter().zip(&pass.throughput) {
+            let _ = write!(out, " {}", fmt_int(*ops));
+            if *k != Kind::Floor {
+                let base = pass.throughput[k.baseline().index()] as f64;
+                let _ = write!(out, " ({:.2}×)", *ops as f64 / base);
+            }
+            out.push_str(" |");
+        }
+        out.push('\n');
+    }
+    if !short.is_empty() {
+        out.push_str("\nFewer samples than asked:\n");
+        for s in short {
+            let _ = writeln!(out, "- {s}");
+        }
+    }
+    out
+}
+
+/// The notes under the main table: what the cells, the baselines and the
+/// systems are.
+pub(crate) fn notes() -> String {
+    format!(
+        "Cells: median / p99 in µs (throughput: ops/s); (×) = median ÷ the baseline's median \
+         in the same pass (throughput: ops/s ÷ the baseline's). The baseline of pgkv 0.2 \
+         (OnRead) is the floor running OnRead's SQL (the same SQL work); the baseline of every \
+         other system, the floor running OnRead's SQL included, is the plain floor.\n\
+         Systems: floor = sqlx 0.9, one dedicated PgConnection, prepared statements, upsert \
+         ON CONFLICT, UNNEST arrays, key-range scan, no TTL purge; floor, OnRead SQL = the same, \
+         but GET and GET_MANY carry the purge CTE pgkv's OnRead strategy sends (DELETE the \
+         expired row in the same statement, unless another transaction holds its lock); \
+         pgkv 0.2 = Store, default Config (OnRead), pool of {TASKS}; pgkv 0.2 Manual TTL = the \
+         same with TtlCleanupStrategy::Manual (reads carry no purge); pgkv 0.1 = the \
+         synchronous crate (its own table schema: key TEXT in the \
+         database collation), on a plain thread, scan = its first page of the prefix (no keyset \
+         pagination); Redis = one multiplexed connection, SET/GET/DEL/INCRBY/MSET/MGET, scan = \
+         one EVALSHA running ZRANGEBYLEX on a sorted-set index + MGET (ordered keyset page with \
+         values, one round trip).\n\
+         Throughput: {TASKS} tasks sharing one client (floors: {TASKS} dedicated connections; \
+         pgkv: one Store; pgkv 0.1: {TASKS} threads, one Store each; Redis: one multiplexed \
+         connection), uniform keys over the {ROWS} rows.\n\
+         Scan: a page of {BATCH} rows under prefix {SCAN_PREFIX:?} (1,000 of the {ROWS} rows), \
+         after a random key."
+    )
+}
+
+/// How many times faster pgkv 0.2 is than pgkv 0.1 (median ÷ median,
+/// throughput ÷ throughput), per table type and operation.
+pub(crate) fn render_speedup(results: &[PassResult]) -> String {
+    let mine = [Kind::Pgkv, Kind::PgkvManual];
+    let mut out = header(&["table", "operation"], mine.map(Kind::header));
+    let legacy = Kind::Legacy.index();
+    for pass in results {
+        for (op, stats) in &pass.latency {
+            let _ = write!(out, "| {} | {} |", table_label(pass.tt), op.label());
+            for k in mine {
+                let _ = write!(
+                    out,
+                    " {:.2}× |",
+                    stats[legacy].median_us / stats[k.index()].median_us
+                );
+            }
+            out.push('\n');
+        }
+        let _ = write!(out, "| {} | throughput |", table_label(pass.tt));
+        for k in mine {
+            let _ = write!(
+                out,
+                " {:.2}× |",
+                pass.throughput[k.index()] as f64 / pass.throughput[legacy] as f64
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The report's lines about the servers: PostgreSQL's version and settings,
+/// Redis's version.
+pub(crate) fn describe_servers(rt: &Runtime, env: &Env) -> Res<String> {
+    rt.block_on(async {
+        let mut conn = PgConnection::connect(&env.pg_url).await?;
+        let version: String = sqlx::query_scalar("SELECT version()")
+            .fetch_one(&mut conn)
+            .await?;
+        let settings: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN \
+             ('shared_buffers', 'fsync', 'synchronous_commit', 'wal_level', 'max_connections', \
+             'full_page_writes', 'jit', 'lc_collate') ORDER BY name",
+        )
+        .fetch_all(&mut conn)
+        .await?;
+        conn.close().await?;
+        let client = redis::Client::open(env.redis_url.as_str())?;
+        let mut r = client.get_multiplexed_async_connection().await?;
+        let info: String = redis::cmd("INFO").arg("server").query_async(&mut r).await?;
+        let redis_version = info
+            .lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .unwrap_or("unknown")
+            .trim()
+            .to_owned();
+        let mut out = format!("- PostgreSQL: {version}\n- PostgreSQL settings:");
+        for (name, value) in settings {
+            let _ = write!(out, " {name}={value}");
+        }
+        let _ = write!(
+            out,
+            "\n- Redis: {redis_version} (persistence off: save '', appendonly no)\n"
+        );
+        Ok(out)
+    })
+}

@@ -1,0 +1,579 @@
+//! The systems compared, behind one interface ([`Kv`]): the raw SQL floor,
+//! pgkv 0.2, Redis and pgkv 0.1; and one pass's set of them, loaded.
+
+use pgkv::{Config, ScanOptions, Store, TableType, TtlCleanupStrategy};
+use redis::aio::MultiplexedConnection;
+use sqlx::{AssertSqlSafe, Connection, PgConnection, SqlSafeStr, SqlStr};
+use tokio::runtime::Runtime;
+
+use crate::work::{Call, Work};
+use crate::{BATCH, BoxError, Env, Res, SCAN_PREFIX, TASKS};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    Floor,
+    FloorOnRead,
+    Pgkv,
+    PgkvManual,
+    Legacy,
+    Redis,
+}
+
+impl Kind {
+    pub(crate) const ALL: [Kind; 6] = [
+        Kind::Floor,
+        Kind::FloorOnRead,
+        Kind::Pgkv,
+        Kind::PgkvManual,
+        Kind::Legacy,
+        Kind::Redis,
+    ];
+
+    pub(crate) fn header(self) -> &'static str {
+        match self {
+            Kind::Floor => "floor (sqlx, 1 conn)",
+            Kind::FloorOnRead => "floor, OnRead SQL",
+            Kind::Pgkv => "pgkv 0.2 (OnRead)",
+            Kind::PgkvManual => "pgkv 0.2, Manual TTL",
+            Kind::Legacy => "pgkv 0.1",
+            Kind::Redis => "Redis",
+        }
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            Kind::Floor => "floor",
+            Kind::FloorOnRead => "flooro",
+            Kind::Pgkv => "pgkv",
+            Kind::PgkvManual => "pgkvm",
+            Kind::Legacy => "legacy",
+            Kind::Redis => "redis",
+        }
+    }
+
+    /// What this system's factor is measured against: pgkv's default config
+    /// against the floor doing the same SQL work, everything else against
+    /// the plain floor.
+    pub(crate) fn baseline(self) -> Kind {
+        match self {
+            Kind::Pgkv => Kind::FloorOnRead,
+            _ => Kind::Floor,
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        Kind::ALL
+            .iter()
+            .position(|k| *k == self)
+            .expect("every kind is listed")
+    }
+}
+
+/// The async systems, behind one interface so that every timing loop and
+/// every throughput client is written once.
+pub(crate) trait Kv: Send {
+    fn set(&mut self, key: &str, value: &[u8]) -> impl Future<Output = Res<()>> + Send;
+    /// Whether the key was found.
+    fn get(&mut self, key: &str) -> impl Future<Output = Res<bool>> + Send;
+    /// Whether a key was removed.
+    fn delete(&mut self, key: &str) -> impl Future<Output = Res<bool>> + Send;
+    fn increment(&mut self, key: &str) -> impl Future<Output = Res<i64>> + Send;
+    fn set_many(&mut self, keys: &[String], value: &[u8]) -> impl Future<Output = Res<()>> + Send;
+    /// How many of the keys were found.
+    fn get_many(&mut self, keys: &[String]) -> impl Future<Output = Res<usize>> + Send;
+    /// Rows on the page after `after`.
+    fn scan(&mut self, after: &str) -> impl Future<Output = Res<usize>> + Send;
+}
+
+/// Makes one call; returns the items it found, for [`Call::check`].
+pub(crate) async fn perform<C: Kv>(c: &mut C, call: &Call<'_>, value: &[u8]) -> Res<usize> {
+    Ok(match *call {
+        Call::Set(k) => c.set(k, value).await.map(|()| 0)?,
+        Call::Get(k) => usize::from(c.get(k).await?),
+        Call::Delete(k) => usize::from(c.delete(k).await?),
+        Call::Increment(k) => c.increment(k).await.map(|_| 0)?,
+        Call::SetMany(keys) => c.set_many(keys, value).await.map(|()| 0)?,
+        Call::GetMany(keys) => c.get_many(keys).await?,
+        Call::Scan(after) => c.scan(after).await?,
+    })
+}
+
+/// The same for the synchronous pgkv 0.1, which cannot run inside a tokio
+/// runtime (it blocks on one of its own in every call).
+pub(crate) fn perform_legacy(s: &pgkv_legacy::Store, call: &Call<'_>, value: &[u8]) -> Res<usize> {
+    Ok(match *call {
+        Call::Set(k) => s.set(k, value).map(|()| 0)?,
+        Call::Get(k) => usize::from(s.get(k)?.is_some()),
+        Call::Delete(k) => usize::from(s.delete(k)?),
+        Call::Increment(k) => s.increment(k, 1).map(|_| 0)?,
+        Call::SetMany(keys) => legacy_set_many(s, keys, value).map(|()| 0)?,
+        Call::GetMany(keys) => {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            s.get_many(&keys)?.len()
+        }
+        // 0.1 has no keyset pagination: its first page of the prefix (the
+        // cheapest page it can read).
+        Call::Scan(_) => {
+            let opts = pgkv_legacy::ScanOptions::new().prefix(SCAN_PREFIX).limit(BATCH);
+            s.scan(opts)?.len()
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// The floor: one connection, prepared statements, lean SQL.
+
+struct FloorSql {
+    set: SqlStr,
+    get: SqlStr,
+    delete: SqlStr,
+    increment: SqlStr,
+    set_many: SqlStr,
+    get_many: SqlStr,
+    scan: SqlStr,
+}
+
+pub(crate) fn sql(text: String) -> SqlStr {
+    AssertSqlSafe(text).into_sql_str()
+}
+
+impl FloorSql {
+    /// `on_read`: reads also delete the rows they meet that have expired, in
+    /// the same statement, skipping rows another transaction holds locked,
+    /// with the purge CTE pgkv's default `OnRead` strategy sends, to the
+    /// letter (`pgkv/sql/on_read.sql`, "get (purging)").
+    fn new(table: &str, on_read: bool) -> FloorSql {
+        let t = format!("\"{table}\"");
+        let live = "(expires_at IS NULL OR expires_at > statement_timestamp())";
+        let purge = |filter: &str| {
+            if on_read {
+                format!(
+                    "WITH purged AS (DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE {filter} \
+                     AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) \
+                     AND expires_at <= statement_timestamp()) "
+                )
+            } else {
+                String::new()
+            }
+        };
+        FloorSql {
+            set: sql(format!(
+                "INSERT INTO {t} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE \
+                 SET value = EXCLUDED.value, expires_at = NULL, updated_at = EXCLUDED.updated_at"
+            )),
+            get: sql(format!(
+                "{}SELECT value FROM {t} WHERE key = $1 AND {live}",
+                purge("key = $1")
+            )),
+            delete: sql(format!("DELETE FROM {t} WHERE key = $1")),
+            increment: sql(format!(
+                "INSERT INTO {t} AS kv (key, value) VALUES ($1, decode($2::bigint::text, 'escape')) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 value = decode((encode(kv.value, 'escape')::bigint + $2::bigint)::text, 'escape'), \
+                 updated_at = EXCLUDED.updated_at RETURNING value"
+            )),
+            set_many: sql(format!(
+                "INSERT INTO {t} (key, value) SELECT * FROM UNNEST($1::text[], $2::bytea[]) \
+                 ON CONFLICT (key) DO UPDATE \
+                 SET value = EXCLUDED.value, expires_at = NULL, updated_at = EXCLUDED.updated_at"
+            )),
+            get_many: sql(format!(
+                "{}SELECT key, value FROM {t} WHERE key = ANY($1) AND {live}",
+                purge("key = ANY($1)")
+            )),
+            scan: sql(format!(
+                "SELECT key, value FROM {t} WHERE key > $1 AND key < $2 AND {live} \
+                 ORDER BY key LIMIT $3"
+            )),
+        }
+    }
+}
+
+pub(crate) fn floor_ddl(table: &str, tt: TableType) -> String {
+    let unlogged = if tt == TableType::Unlogged {
+        "UNLOGGED "
+    } else {
+        ""
+    };
+    format!(
+        "CREATE {unlogged}TABLE \"{table}\" (\
+         key TEXT COLLATE \"C\" PRIMARY KEY, value BYTEA NOT NULL, expires_at TIMESTAMPTZ, \
+         created_at TIMESTAMPTZ NOT NULL DEFAULT now(), updated_at TIMESTAMPTZ NOT NULL DEFAULT now()); \
+         CREATE INDEX \"{table}_expires_at_idx\" ON \"{table}\" (expires_at) WHERE expires_at IS NOT NULL"
+    )
+}
+
+/// The smallest string above every key with `prefix` (ASCII prefixes here).
+fn upper_bound(prefix: &str) -> String {
+    let mut bytes = prefix.as_bytes().to_vec();
+    let last = bytes.pop().expect("non-empty prefix");
+    bytes.push(last + 1);
+    String::from_utf8(bytes).expect("ascii")
+}
+
+pub(crate) struct Floor {
+    pub(crate) conn: PgConnection,
+    sql: FloorSql,
+    /// Scans read keys below this bound (the scan prefix's upper bound).
+    scan_upper: String,
+}
+
+impl Floor {
+    pub(crate) async fn connect(url: &str, table: &str, on_read: bool, scan_prefix: &str) -> Res<Floor> {
+        Ok(Floor {
+            conn: PgConnection::connect(url).await?,
+            sql: FloorSql::new(table, on_read),
+            scan_upper: upper_bound(scan_prefix),
+        })
+    }
+}
+
+impl Kv for Floor {
+    async fn set(&mut self, key: &str, value: &[u8]) -> Res<()> {
+        sqlx::query(self.sql.set.clone())
+            .bind(key)
+            .bind(value)
+            .execute(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn get(&mut self, key: &str) -> Res<bool> {
+        let value: Option<Vec<u8>> = sqlx::query_scalar(self.sql.get.clone())
+            .bind(key)
+            .fetch_optional(&mut self.conn)
+            .await?;
+        Ok(value.is_some())
+    }
+
+    async fn delete(&mut self, key: &str) -> Res<bool> {
+        let done = sqlx::query(self.sql.delete.clone())
+            .bind(key)
+            .execute(&mut self.conn)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn increment(&mut self, key: &str) -> Res<i64> {
+        let bytes: Vec<u8> = sqlx::query_scalar(self.sql.increment.clone())
+            .bind(key)
+            .bind(1i64)
+            .fetch_one(&mut self.conn)
+            .await?;
+        Ok(std::str::from_utf8(&bytes)?.parse()?)
+    }
+
+    async fn set_many(&mut self, keys: &[String], value: &[u8]) -> Res<()> {
+        let values: Vec<&[u8]> = vec![value; keys.len()];
+        sqlx::query(self.sql.set_many.clone())
+            .bind(keys)
+            .bind(values)
+            .execute(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_many(&mut self, keys: &[String]) -> Res<usize> {
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(self.sql.get_many.clone())
+            .bind(keys)
+            .fetch_all(&mut self.conn)
+            .await?;
+        Ok(rows.len())
+    }
+
+    async fn scan(&mut self, after: &str) -> Res<usize> {
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(self.sql.scan.clone())
+            .bind(after)
+            .bind(&self.scan_upper)
+            .bind(BATCH as i64)
+            .fetch_all(&mut self.conn)
+            .await?;
+        Ok(rows.len())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// pgkv 0.2.
+
+pub(crate) struct Pgkv {
+    pub(crate) store: Store,
+    pub(crate) scan_prefix: String,
+}
+
+fn items<'a>(keys: &'a [String], value: &'a [u8]) -> Vec<(&'a str, &'a [u8])> {
+    keys.iter().map(|k| (k.as_str(), value)).collect()
+}
+
+impl Kv for Pgkv {
+    async fn set(&mut self, key: &str, value: &[u8]) -> Res<()> {
+        Ok(self.store.set(key, value).await?)
+    }
+
+    async fn get(&mut self, key: &str) -> Res<bool> {
+        Ok(self.store.get(key).await?.is_some())
+    }
+
+    async fn delete(&mut self, key: &str) -> Res<bool> {
+        Ok(self.store.delete(key).await?)
+    }
+
+    async fn increment(&mut self, key: &str) -> Res<i64> {
+        Ok(self.store.increment(key, 1).await?)
+    }
+
+    async fn set_many(&mut self, keys: &[String], value: &[u8]) -> Res<()> {
+        Ok(self.store.set_many(&items(keys, value)).await?)
+    }
+
+    async fn get_many(&mut self, keys: &[String]) -> Res<usize> {
+        Ok(self.store.get_many(keys).await?.len())
+    }
+
+    async fn scan(&mut self, after: &str) -> Res<usize> {
+        let opts = ScanOptions::new()
+            .prefix(&self.scan_prefix)
+            .after(after)
+            .limit(BATCH as u64);
+        Ok(self.store.scan(opts).await?.len())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Redis: one multiplexed connection; the scan reads a sorted-set index.
+
+/// One round trip: the next `ARGV[3]` keys of the index after `ARGV[1]`
+/// (exclusive) and below `ARGV[2]` (exclusive), with their values, in key
+/// order: the same keyset page the SQL systems read.
+const REDIS_SCAN: &str = r"
+local keys = redis.call('ZRANGEBYLEX', KEYS[1], '(' .. ARGV[1], '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+if #keys == 0 then return {} end
+local values = redis.call('MGET', unpack(keys))
+local out = {}
+for i, k in ipairs(keys) do
+  out[2 * i - 1] = k
+  out[2 * i] = values[i]
+end
+return out
+";
+const REDIS_INDEX: &str = "pgkv-compare:index";
+
+pub(crate) struct RedisSys {
+    conn: MultiplexedConnection,
+    scan: redis::Script,
+    scan_upper: String,
+}
+
+impl RedisSys {
+    /// Another handle on the same multiplexed connection.
+    pub(crate) fn share(&self) -> RedisSys {
+        RedisSys {
+            conn: self.conn.clone(),
+            scan: redis::Script::new(REDIS_SCAN),
+            scan_upper: self.scan_upper.clone(),
+        }
+    }
+
+    async fn index(&mut self, keys: &[String]) -> Res<()> {
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(REDIS_INDEX);
+        for k in keys {
+            cmd.arg(0).arg(k);
+        }
+        cmd.query_async::<()>(&mut self.conn).await?;
+        Ok(())
+    }
+}
+
+impl Kv for RedisSys {
+    async fn set(&mut self, key: &str, value: &[u8]) -> Res<()> {
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .query_async::<()>(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn get(&mut self, key: &str) -> Res<bool> {
+        let value: Option<Vec<u8>> = redis::cmd("GET").arg(key).query_async(&mut self.conn).await?;
+        Ok(value.is_some())
+    }
+
+    async fn delete(&mut self, key: &str) -> Res<bool> {
+        let n: i64 = redis::cmd("DEL").arg(key).query_async(&mut self.conn).await?;
+        Ok(n == 1)
+    }
+
+    async fn increment(&mut self, key: &str) -> Res<i64> {
+        Ok(redis::cmd("INCRBY")
+            .arg(key)
+            .arg(1)
+            .query_async(&mut self.conn)
+            .await?)
+    }
+
+    async fn set_many(&mut self, keys: &[String], value: &[u8]) -> Res<()> {
+        let mut cmd = redis::cmd("MSET");
+        for k in keys {
+            cmd.arg(k).arg(value);
+        }
+        cmd.query_async::<()>(&mut self.conn).await?;
+        Ok(())
+    }
+
+    async fn get_many(&mut self, keys: &[String]) -> Res<usize> {
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET").arg(keys).query_async(&mut self.conn).await?;
+        Ok(values.iter().filter(|v| v.is_some()).count())
+    }
+
+    async fn scan(&mut self, after: &str) -> Res<usize> {
+        let flat: Vec<Vec<u8>> = self
+            .scan
+            .key(REDIS_INDEX)
+            .arg(after)
+            .arg(&self.scan_upper)
+            .arg(BATCH)
+            .invoke_async(&mut self.conn)
+            .await?;
+        Ok(flat.len() / 2)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// pgkv 0.1 (synchronous).
+
+pub(crate) fn legacy_table_type(tt: TableType) -> pgkv_legacy::TableType {
+    if tt == TableType::Unlogged {
+        pgkv_legacy::TableType::Unlogged
+    } else {
+        pgkv_legacy::TableType::Regular
+    }
+}
+
+pub(crate) fn legacy_set_many(store: &pgkv_legacy::Store, keys: &[String], value: &[u8]) -> Res<()> {
+    store.set_many(&items(keys, value))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// One pass: every system on tables of one type.
+
+pub(crate) struct Systems {
+    pub(crate) floor: Floor,
+    pub(crate) floor_on_read: Floor,
+    pub(crate) pgkv: Pgkv,
+    pub(crate) pgkv_manual: Pgkv,
+    pub(crate) legacy: pgkv_legacy::Store,
+    pub(crate) redis: RedisSys,
+    pub(crate) tt: TableType,
+    pub(crate) tables: Vec<String>,
+}
+
+pub(crate) fn table_name(kind: Kind, tt: TableType) -> String {
+    let t = if tt == TableType::Unlogged { "u" } else { "r" };
+    format!("pgkv_compare_{}_{t}_{}", kind.tag(), std::process::id())
+}
+
+pub(crate) async fn drop_tables(conn: &mut PgConnection, tables: &[String]) -> Res<()> {
+    for t in tables {
+        sqlx::query(sql(format!("DROP TABLE IF EXISTS \"{t}\"")))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Writes every key of `work` through `c`, 1,000 at a time.
+pub(crate) async fn load<C: Kv>(c: &mut C, work: &Work) -> Res<()> {
+    for chunk in work.keys.chunks(1_000) {
+        c.set_many(chunk, &work.value).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn open_pgkv(config: Config) -> Res<Pgkv> {
+    Ok(Pgkv {
+        store: Store::with_config(config).await?,
+        scan_prefix: SCAN_PREFIX.to_owned(),
+    })
+}
+
+pub(crate) fn setup(rt: &Runtime, env: &Env, tt: TableType, work: &Work) -> Res<Systems> {
+    let tables: Vec<String> = Kind::ALL
+        .iter()
+        .filter(|k| **k != Kind::Redis)
+        .map(|k| table_name(*k, tt))
+        .collect();
+    let (floor, floor_on_read, pgkv, pgkv_manual, redis) = rt.block_on(async {
+        let mut conn = PgConnection::connect(&env.pg_url).await?;
+        drop_tables(&mut conn, &tables).await?;
+        let mut floors = Vec::new();
+        for (kind, on_read) in [(Kind::Floor, false), (Kind::FloorOnRead, true)] {
+            let table = table_name(kind, tt);
+            sqlx::raw_sql(sql(floor_ddl(&table, tt)))
+                .execute(&mut conn)
+                .await?;
+            let mut floor = Floor::connect(&env.pg_url, &table, on_read, SCAN_PREFIX).await?;
+            load(&mut floor, work).await?;
+            floors.push(floor);
+        }
+        conn.close().await?;
+
+        let config = |kind: Kind| {
+            Config::new(env.pg_url.clone())
+                .table_name(&table_name(kind, tt))
+                .table_type(tt)
+                .max_connections(TASKS as u32)
+        };
+        let mut pgkv = open_pgkv(config(Kind::Pgkv)).await?;
+        let mut pgkv_manual =
+            open_pgkv(config(Kind::PgkvManual).ttl_cleanup_strategy(TtlCleanupStrategy::Manual)).await?;
+        load(&mut pgkv, work).await?;
+        load(&mut pgkv_manual, work).await?;
+
+        let client = redis::Client::open(env.redis_url.as_str())?;
+        let mut redis = RedisSys {
+            conn: client.get_multiplexed_async_connection().await?,
+            scan: redis::Script::new(REDIS_SCAN),
+            scan_upper: upper_bound(SCAN_PREFIX),
+        };
+        redis::cmd("FLUSHDB").query_async::<()>(&mut redis.conn).await?;
+        load(&mut redis, work).await?;
+        for chunk in work.keys.chunks(1_000) {
+            redis.index(chunk).await?;
+        }
+        let floor_on_read = floors.pop().expect("two floors");
+        let floor = floors.pop().expect("two floors");
+        Ok::<_, BoxError>((floor, floor_on_read, pgkv, pgkv_manual, redis))
+    })?;
+
+    // Outside any runtime: the 0.1 crate runs its own inside every call.
+    let legacy = pgkv_legacy::Store::with_config(
+        pgkv_legacy::Config::new(env.pg_url.clone())
+            .table_name(table_name(Kind::Legacy, tt))
+            .table_type(legacy_table_type(tt)),
+    )?;
+    for chunk in work.keys.chunks(1_000) {
+        legacy_set_many(&legacy, chunk, &work.value)?;
+    }
+
+    let mut systems = Systems {
+        floor,
+        floor_on_read,
+        pgkv,
+        pgkv_manual,
+        legacy,
+        redis,
+        tt,
+        tables,
+    };
+    rt.block_on(async {
+        for t in &systems.tables {
+            sqlx::query(sql(format!("VACUUM ANALYZE \"{t}\"")))
+                .execute(&mut systems.floor.conn)
+                .await?;
+        }
+        Ok::<_, BoxError>(())
+    })?;
+    Ok(systems)
+}

@@ -1,0 +1,132 @@
+-- Every statement pgkv sends for a table "public"."kv_store" under
+-- TtlCleanupStrategy::OnRead, as built by pgkv/src/sql.rs (generated:
+-- PGKV_SQL_OVERWRITE=1 cargo test -p pgkv sql). One statement per call.
+
+-- get (purging)
+WITH purged AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = $1 AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) SELECT value FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- get (read-only session)
+SELECT value FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- exists (purging)
+WITH purged AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = $1 AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) SELECT EXISTS (SELECT 1 FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()));
+
+-- exists (read-only session)
+SELECT EXISTS (SELECT 1 FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()));
+
+-- ttl (purging)
+WITH purged AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = $1 AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) SELECT expires_at - statement_timestamp() FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- ttl (read-only session)
+SELECT expires_at - statement_timestamp() FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- get_many (purging)
+WITH purged AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = ANY($1) AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) SELECT key, value FROM "public"."kv_store" WHERE key = ANY($1) AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- get_many (read-only session)
+SELECT key, value FROM "public"."kv_store" WHERE key = ANY($1) AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- set
+INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, $2, NULL, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at;
+
+-- set_ex
+INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, $2, statement_timestamp() + $3, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at;
+
+-- set_nx
+INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, $2, NULL, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at WHERE kv.expires_at <= EXCLUDED.updated_at;
+
+-- set_nx_ex
+INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, $2, statement_timestamp() + $3, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at WHERE kv.expires_at <= EXCLUDED.updated_at;
+
+-- replace
+UPDATE "public"."kv_store" SET value = $2, updated_at = statement_timestamp() WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- delete
+DELETE FROM "public"."kv_store" WHERE key = $1 RETURNING (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- get_ex
+WITH purged AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = $1 AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) UPDATE "public"."kv_store" SET expires_at = statement_timestamp() + $2 WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) RETURNING value;
+
+-- expire
+UPDATE "public"."kv_store" SET expires_at = statement_timestamp() + $2 WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- persist
+UPDATE "public"."kv_store" SET expires_at = NULL WHERE key = $1 AND expires_at IS NOT NULL AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- set_many
+INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) SELECT k, v, NULL, statement_timestamp(), statement_timestamp() FROM UNNEST($1::text[], $2::bytea[]) AS u(k, v) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at;
+
+-- set_many_ex
+INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) SELECT k, v, statement_timestamp() + $3, statement_timestamp(), statement_timestamp() FROM UNNEST($1::text[], $2::bytea[]) AS u(k, v) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at;
+
+-- delete_many
+WITH d AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = ANY($1) ORDER BY key FOR UPDATE) RETURNING expires_at) SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- increment
+INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, decode($2::bigint::text, 'escape'), NULL, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.value ELSE decode(((CASE WHEN encode(kv.value, 'escape') ~ '^-?[0-9]+$' THEN encode(kv.value, 'escape') ELSE 'x' || encode(kv.value, 'escape') END)::bigint + $2)::text, 'escape') END, expires_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN NULL ELSE kv.expires_at END, created_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at RETURNING value;
+
+-- cas_absent
+WITH cur AS (SELECT value, expires_at FROM "public"."kv_store" WHERE key = $1 FOR UPDATE), taken AS (UPDATE "public"."kv_store" SET value = $2, expires_at = NULL, created_at = statement_timestamp(), updated_at = statement_timestamp() FROM cur WHERE "public"."kv_store".key = $1 AND cur.expires_at <= statement_timestamp() RETURNING 1), ins AS (INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) SELECT $1, $2, NULL, statement_timestamp(), statement_timestamp() WHERE NOT EXISTS (SELECT 1 FROM cur) ON CONFLICT (key) DO NOTHING RETURNING 1) SELECT EXISTS (SELECT 1 FROM taken) OR EXISTS (SELECT 1 FROM ins), (SELECT value FROM cur WHERE (cur.expires_at IS NULL OR cur.expires_at > statement_timestamp()));
+
+-- cas_present
+WITH cur AS (SELECT value, expires_at FROM "public"."kv_store" WHERE key = $1 FOR UPDATE), upd AS (UPDATE "public"."kv_store" SET value = $3, updated_at = statement_timestamp() FROM cur WHERE "public"."kv_store".key = $1 AND (cur.expires_at IS NULL OR cur.expires_at > statement_timestamp()) AND cur.value = $2 RETURNING 1) SELECT EXISTS (SELECT 1 FROM upd), (SELECT value FROM cur WHERE (cur.expires_at IS NULL OR cur.expires_at > statement_timestamp()));
+
+-- get_and_set
+WITH cur AS (SELECT value, expires_at FROM "public"."kv_store" WHERE key = $1 FOR UPDATE), upd AS (UPDATE "public"."kv_store" SET value = $2, expires_at = NULL, created_at = CASE WHEN cur.expires_at <= statement_timestamp() THEN statement_timestamp() ELSE "public"."kv_store".created_at END, updated_at = statement_timestamp() FROM cur WHERE "public"."kv_store".key = $1 RETURNING 1), ins AS (INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) SELECT $1, $2, NULL, statement_timestamp(), statement_timestamp() WHERE NOT EXISTS (SELECT 1 FROM cur) ON CONFLICT (key) DO NOTHING RETURNING 1) SELECT EXISTS (SELECT 1 FROM upd) OR EXISTS (SELECT 1 FROM ins), (SELECT value FROM cur WHERE (cur.expires_at IS NULL OR cur.expires_at > statement_timestamp()));
+
+-- get_and_delete
+DELETE FROM "public"."kv_store" WHERE key = $1 RETURNING CASE WHEN (expires_at IS NULL OR expires_at > statement_timestamp()) THEN value END;
+
+-- cleanup_batch
+DELETE FROM "public"."kv_store" WHERE ctid = ANY(ARRAY(SELECT ctid FROM "public"."kv_store" WHERE TRUE AND expires_at <= statement_timestamp() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)) AND expires_at <= statement_timestamp();
+
+-- cleanup_fleet_batch
+WITH fleet AS (SELECT pg_try_advisory_xact_lock(hashtextextended($2, 7305983471152380417)) AS held), gone AS (DELETE FROM "public"."kv_store" WHERE ctid = ANY(ARRAY(SELECT ctid FROM "public"."kv_store" WHERE (SELECT held FROM fleet) AND expires_at <= statement_timestamp() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)) AND expires_at <= statement_timestamp() RETURNING 1) SELECT (SELECT held FROM fleet), (SELECT count(*) FROM gone);
+
+-- keys (key >= $1, key < $2)
+SELECT key FROM "public"."kv_store" WHERE key >= $1 AND key < $2 AND (expires_at IS NULL OR expires_at > statement_timestamp()) ORDER BY key LIMIT $3 OFFSET $4;
+
+-- keys (key >= $1)
+SELECT key FROM "public"."kv_store" WHERE key >= $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) ORDER BY key LIMIT $3 OFFSET $4;
+
+-- keys (key > $1, key < $2)
+SELECT key FROM "public"."kv_store" WHERE key > $1 AND key < $2 AND (expires_at IS NULL OR expires_at > statement_timestamp()) ORDER BY key LIMIT $3 OFFSET $4;
+
+-- keys (key > $1)
+SELECT key FROM "public"."kv_store" WHERE key > $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) ORDER BY key LIMIT $3 OFFSET $4;
+
+-- scan (key >= $1, key < $2)
+SELECT key, value FROM "public"."kv_store" WHERE key >= $1 AND key < $2 AND (expires_at IS NULL OR expires_at > statement_timestamp()) ORDER BY key LIMIT $3 OFFSET $4;
+
+-- scan (key >= $1)
+SELECT key, value FROM "public"."kv_store" WHERE key >= $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) ORDER BY key LIMIT $3 OFFSET $4;
+
+-- scan (key > $1, key < $2)
+SELECT key, value FROM "public"."kv_store" WHERE key > $1 AND key < $2 AND (expires_at IS NULL OR expires_at > statement_timestamp()) ORDER BY key LIMIT $3 OFFSET $4;
+
+-- scan (key > $1)
+SELECT key, value FROM "public"."kv_store" WHERE key > $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) ORDER BY key LIMIT $3 OFFSET $4;
+
+-- count (key >= $1, key < $2)
+SELECT count(*) FROM "public"."kv_store" WHERE key >= $1 AND key < $2 AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- count (key >= $1)
+SELECT count(*) FROM "public"."kv_store" WHERE key >= $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- count (key > $1, key < $2)
+SELECT count(*) FROM "public"."kv_store" WHERE key > $1 AND key < $2 AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- count (key > $1)
+SELECT count(*) FROM "public"."kv_store" WHERE key > $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- delete_range (key >= $1, key < $2)
+WITH d AS (DELETE FROM "public"."kv_store" WHERE key >= $1 AND key < $2 RETURNING expires_at) SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- delete_range (key >= $1)
+WITH d AS (DELETE FROM "public"."kv_store" WHERE key >= $1 RETURNING expires_at) SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- delete_range (key > $1, key < $2)
+WITH d AS (DELETE FROM "public"."kv_store" WHERE key > $1 AND key < $2 RETURNING expires_at) SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- delete_range (key > $1)
+WITH d AS (DELETE FROM "public"."kv_store" WHERE key > $1 RETURNING expires_at) SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp());
