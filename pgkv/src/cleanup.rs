@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::call::{Conduit, PooledCall};
-use crate::error::{Result, classify};
+use crate::error::{Result, read_error, write_error};
 use crate::store::Store;
 use crate::xorshift::XorShift;
 
@@ -186,7 +186,7 @@ async fn explain_batch(s: &mut impl Conduit) -> Result<String> {
         .bind(batch)
         .fetch_all(s.connection().await?)
         .await
-        .map_err(|e| classify(e, false))?;
+        .map_err(read_error)?;
     Ok(lines.into_iter().map(|(l,)| l).collect::<Vec<_>>().join("\n"))
 }
 
@@ -200,7 +200,7 @@ async fn sweep(s: &mut impl Conduit) -> Result<u64> {
             .bind(batch)
             .execute(s.connection().await?)
             .await
-            .map_err(|e| classify(e, true))?
+            .map_err(write_error)?
             .rows_affected();
         total += deleted;
         if deleted < batch.unsigned_abs() {
@@ -239,7 +239,7 @@ async fn fleet_pass(store: &Store, stop: &watch::Receiver<bool>) -> PassSummary 
                 .bind(&shared.sql.table)
                 .fetch_one(call.connection().await?)
                 .await
-                .map_err(|e| classify(e, true))
+                .map_err(write_error)
         }
         .await;
         call.finish(&result);

@@ -12,8 +12,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tracing::Instrument;
-
 use crate::call::{Call, Conduit};
 use crate::error::Result;
 use crate::observe::{self, Timer};
@@ -22,20 +20,21 @@ use crate::scan::{self, KeyValue, ScanOptions};
 use crate::store::Store;
 use crate::transaction::Transaction;
 
-/// Starts a call on `$handle`, runs `$op` on it inside the command's span
+/// Starts `$call`, runs `$op` on it inside the command's span
 /// and ends the call with the result (so a lost connection is noticed, and
 /// a cancelled call's connection is cleaned up before reuse).
 macro_rules! run {
-    ($handle:expr, $name:literal, $op:path, $($arg:expr),*) => {{
-        let mut call = $handle.__call();
-        let span = observe::span($name, &call.shared().sql.collection);
-        let timer = Timer::start($name, &span);
-        async move {
+    ($call:expr, $name:expr, $op:path, $($arg:expr),*) => {{
+        let mut call = $call;
+        let op = observe::op!($name);
+        let span = observe::span(op, &call.shared().sql.collection);
+        let timer = Timer::start(op, &span);
+        let command = async move {
             let result = $op(&mut call, $($arg),*).await;
             timer.finish(&result);
             call.finish(result)
-        }
-        .instrument(span)
+        };
+        observe::in_span(command, span)
     }};
 }
 
@@ -80,7 +79,7 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         value: impl AsRef<[u8]> + Send,
     ) -> impl Future<Output = Result<()>> + Send {
-        run!(self, "set", ops::set, key, value)
+        run!(self.__call(), "set", ops::set, key, value)
     }
 
     /// The value of `key`, or `None` if it is absent or expired.
@@ -88,7 +87,7 @@ pub trait KvCommands: Send {
     /// One `SELECT` (under `OnRead`, it also deletes the row if it has expired
     /// and no other transaction holds it).
     fn get(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
-        run!(self, "get", ops::get, key)
+        run!(self.__call(), "get", ops::get, key)
     }
 
     /// The value of `key` as a `String`; invalid UTF-8 is an
@@ -97,24 +96,24 @@ pub trait KvCommands: Send {
         &mut self,
         key: impl AsRef<str> + Send,
     ) -> impl Future<Output = Result<Option<String>>> + Send {
-        run!(self, "get_string", ops::get_string, key)
+        run!(self.__call(), "get_string", ops::get_string, key)
     }
 
     /// The value of `key`, or an error whose
     /// [`is_not_found`](crate::Error::is_not_found) is true.
     fn get_or_err(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<Vec<u8>>> + Send {
-        run!(self, "get_or_err", ops::get_or_err, key)
+        run!(self.__call(), "get_or_err", ops::get_or_err, key)
     }
 
     /// Deletes `key`; true if a live key was removed (an expired row is
     /// removed too, but reports false).
     fn delete(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<bool>> + Send {
-        run!(self, "delete", ops::delete, key)
+        run!(self.__call(), "delete", ops::delete, key)
     }
 
     /// True if `key` is present and not expired.
     fn exists(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<bool>> + Send {
-        run!(self, "exists", ops::exists, key)
+        run!(self.__call(), "exists", ops::exists, key)
     }
 
     /// Stores `value` only if `key` is absent (an expired key counts as
@@ -125,7 +124,7 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         value: impl AsRef<[u8]> + Send,
     ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self, "set_nx", ops::set_nx, key, value)
+        run!(self.__call(), "set_nx", ops::set_nx, key, value)
     }
 
     /// Replaces the value only if `key` is present (memcached `replace`,
@@ -135,7 +134,7 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         value: impl AsRef<[u8]> + Send,
     ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self, "replace", ops::replace, key, value)
+        run!(self.__call(), "replace", ops::replace, key, value)
     }
 
     /// Stores `value` under `key`, expiring `ttl` from now (server clock).
@@ -145,7 +144,7 @@ pub trait KvCommands: Send {
         value: impl AsRef<[u8]> + Send,
         ttl: Duration,
     ) -> impl Future<Output = Result<()>> + Send {
-        run!(self, "set_ex", ops::set_ex, key, value, ttl)
+        run!(self.__call(), "set_ex", ops::set_ex, key, value, ttl)
     }
 
     /// `set_nx` with a TTL: the lock/lease primitive (Redis `SET NX EX`).
@@ -155,7 +154,7 @@ pub trait KvCommands: Send {
         value: impl AsRef<[u8]> + Send,
         ttl: Duration,
     ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self, "set_nx_ex", ops::set_nx_ex, key, value, ttl)
+        run!(self.__call(), "set_nx_ex", ops::set_nx_ex, key, value, ttl)
     }
 
     /// Reads `key` and moves its expiry to now + `ttl` in the same
@@ -165,7 +164,7 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         ttl: Duration,
     ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
-        run!(self, "get_ex", ops::get_ex, key, ttl)
+        run!(self.__call(), "get_ex", ops::get_ex, key, ttl)
     }
 
     /// Sets the expiry of an existing key to now + `ttl`; false if absent.
@@ -174,18 +173,18 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         ttl: Duration,
     ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self, "expire", ops::expire, key, ttl)
+        run!(self.__call(), "expire", ops::expire, key, ttl)
     }
 
     /// Remaining time to live, never rounded up (microsecond precision);
     /// `None` if the key is absent or has no expiry.
     fn ttl(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<Option<Duration>>> + Send {
-        run!(self, "ttl", ops::ttl, key)
+        run!(self.__call(), "ttl", ops::ttl, key)
     }
 
     /// Removes the expiry of `key`; true if it had one.
     fn persist(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<bool>> + Send {
-        run!(self, "persist", ops::persist, key)
+        run!(self.__call(), "persist", ops::persist, key)
     }
 
     /// Stores every pair in one statement, all or nothing. A repeated
@@ -195,7 +194,7 @@ pub trait KvCommands: Send {
         &mut self,
         items: &[(K, V)],
     ) -> impl Future<Output = Result<()>> + Send {
-        run!(self, "set_many", ops::set_many, items)
+        run!(self.__call(), "set_many", ops::set_many, items)
     }
 
     /// `set_many` with one TTL for every pair.
@@ -204,7 +203,7 @@ pub trait KvCommands: Send {
         items: &[(K, V)],
         ttl: Duration,
     ) -> impl Future<Output = Result<()>> + Send {
-        run!(self, "set_many_ex", ops::set_many_ex, items, ttl)
+        run!(self.__call(), "set_many_ex", ops::set_many_ex, items, ttl)
     }
 
     /// The values of `keys`, aligned with `keys` (duplicates included).
@@ -212,12 +211,12 @@ pub trait KvCommands: Send {
         &mut self,
         keys: &[K],
     ) -> impl Future<Output = Result<Vec<Option<Vec<u8>>>>> + Send {
-        run!(self, "get_many", ops::get_many, keys)
+        run!(self.__call(), "get_many", ops::get_many, keys)
     }
 
     /// Deletes `keys`; returns how many live keys were removed.
     fn delete_many<K: AsRef<str> + Sync>(&mut self, keys: &[K]) -> impl Future<Output = Result<u64>> + Send {
-        run!(self, "delete_many", ops::delete_many, keys)
+        run!(self.__call(), "delete_many", ops::delete_many, keys)
     }
 
     /// Adds `by` to the integer stored at `key` and returns the result.
@@ -230,7 +229,7 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         by: i64,
     ) -> impl Future<Output = Result<i64>> + Send {
-        run!(self, "increment", ops::increment, key, by)
+        run!(self.__call(), "increment", ops::increment, key, by)
     }
 
     /// Subtracts `by`; the same rules as `increment`. `i64::MIN` is refused
@@ -240,7 +239,7 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         by: i64,
     ) -> impl Future<Output = Result<i64>> + Send {
-        run!(self, "decrement", ops::decrement, key, by)
+        run!(self.__call(), "decrement", ops::decrement, key, by)
     }
 
     /// Replaces the value with `new` only if it currently equals
@@ -253,7 +252,7 @@ pub trait KvCommands: Send {
         new: impl AsRef<[u8]> + Send,
     ) -> impl Future<Output = Result<CasResult>> + Send {
         run!(
-            self,
+            self.__call(),
             "compare_and_swap",
             ops::compare_and_swap,
             key,
@@ -269,7 +268,7 @@ pub trait KvCommands: Send {
         key: impl AsRef<str> + Send,
         value: impl AsRef<[u8]> + Send,
     ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
-        run!(self, "get_and_set", ops::get_and_set, key, value)
+        run!(self.__call(), "get_and_set", ops::get_and_set, key, value)
     }
 
     /// Deletes `key` and returns its value; of many concurrent callers,
@@ -278,35 +277,35 @@ pub trait KvCommands: Send {
         &mut self,
         key: impl AsRef<str> + Send,
     ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
-        run!(self, "get_and_delete", ops::get_and_delete, key)
+        run!(self.__call(), "get_and_delete", ops::get_and_delete, key)
     }
 
     /// Keys matching `opts`, in ascending byte order. Reads a range of
     /// the primary key index.
     fn keys(&mut self, opts: ScanOptions) -> impl Future<Output = Result<Vec<String>>> + Send {
-        run!(self, "keys", scan::keys, opts)
+        run!(self.__call(), "keys", scan::keys, opts)
     }
 
     /// Keys and values matching `opts`, in ascending byte order.
     fn scan(&mut self, opts: ScanOptions) -> impl Future<Output = Result<Vec<KeyValue>>> + Send {
-        run!(self, "scan", scan::scan, opts)
+        run!(self.__call(), "scan", scan::scan, opts)
     }
 
     /// How many live keys match `opts`' prefix (limit, offset and after are ignored).
     fn count(&mut self, opts: ScanOptions) -> impl Future<Output = Result<u64>> + Send {
-        run!(self, "count", scan::count, opts)
+        run!(self.__call(), "count", scan::count, opts)
     }
 
     /// Deletes every key starting with `prefix` (`""` deletes every key);
     /// returns how many live keys were removed.
     fn delete_prefix(&mut self, prefix: &str) -> impl Future<Output = Result<u64>> + Send {
-        run!(self, "delete_prefix", scan::delete_prefix, prefix)
+        run!(self.__call(), "delete_prefix", scan::delete_prefix, prefix)
     }
 
     /// The server's `EXPLAIN` of the statement [`keys`](Self::keys)
     /// would run for `opts`: a diagnostic for checking index use.
     fn explain_keys(&mut self, opts: ScanOptions) -> impl Future<Output = Result<String>> + Send {
-        run!(self, "explain_keys", scan::explain_keys, opts)
+        run!(self.__call(), "explain_keys", scan::explain_keys, opts)
     }
 }
 
@@ -335,22 +334,23 @@ impl KvCommands for &mut Transaction {
 }
 
 /// Writes the inherent methods of `Store` (`&self`) and `Transaction`
-/// (`&mut self`), each forwarding to the [`KvCommands`] method of the same
-/// name, so that calling them needs no import.
+/// (`&mut self`), the [`KvCommands`] method of the same name without the
+/// import. Each runs its operation directly (not through the trait method),
+/// so a command's future is not wrapped, and copied, once more.
 macro_rules! inherent_commands {
     ($(
         $(#[doc = $doc:literal])*
         fn $name:ident $(<$($g:ident),+>)? ($($arg:ident: $ty:ty),*) -> $ret:ty
-            $(where { $($bounds:tt)* })?;
+            $(where { $($bounds:tt)* })? = $op:path;
     )*) => {
         impl Store {
             $(
                 $(#[doc = $doc])*
                 #[doc = concat!("\n\nSee [`KvCommands::", stringify!($name), "`].")]
-                pub async fn $name $(<$($g),+>)? (&self, $($arg: $ty),*) -> Result<$ret>
+                pub fn $name $(<$($g),+>)? (&self, $($arg: $ty),*) -> impl Future<Output = Result<$ret>> + Send
                     $(where $($bounds)*)?
                 {
-                    KvCommands::$name(&mut &*self, $($arg),*).await
+                    run!(Call::pooled(&self.shared), stringify!($name), $op, $($arg),*)
                 }
             )*
         }
@@ -358,10 +358,10 @@ macro_rules! inherent_commands {
             $(
                 $(#[doc = $doc])*
                 #[doc = concat!("\n\nSee [`KvCommands::", stringify!($name), "`].")]
-                pub async fn $name $(<$($g),+>)? (&mut self, $($arg: $ty),*) -> Result<$ret>
+                pub fn $name $(<$($g),+>)? (&mut self, $($arg: $ty),*) -> impl Future<Output = Result<$ret>> + Send
                     $(where $($bounds)*)?
                 {
-                    KvCommands::$name(self, $($arg),*).await
+                    run!(Call::transaction(self), stringify!($name), $op, $($arg),*)
                 }
             )*
         }
@@ -370,59 +370,59 @@ macro_rules! inherent_commands {
 
 inherent_commands! {
     /// Stores `value` under `key`, replacing any value and clearing any TTL.
-    fn set(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> ();
+    fn set(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> () = ops::set;
     /// The value of `key`, or `None` if it is absent or expired.
-    fn get(key: impl AsRef<str> + Send) -> Option<Vec<u8>>;
+    fn get(key: impl AsRef<str> + Send) -> Option<Vec<u8>> = ops::get;
     /// The value of `key` as a `String`; invalid UTF-8 is an [`Error::InvalidUtf8`](crate::Error::InvalidUtf8), never replaced lossily.
-    fn get_string(key: impl AsRef<str> + Send) -> Option<String>;
+    fn get_string(key: impl AsRef<str> + Send) -> Option<String> = ops::get_string;
     /// The value of `key`, or an error whose [`is_not_found`](crate::Error::is_not_found) is true.
-    fn get_or_err(key: impl AsRef<str> + Send) -> Vec<u8>;
+    fn get_or_err(key: impl AsRef<str> + Send) -> Vec<u8> = ops::get_or_err;
     /// Deletes `key`; true if a live key was removed (an expired row is removed too, but reports false).
-    fn delete(key: impl AsRef<str> + Send) -> bool;
+    fn delete(key: impl AsRef<str> + Send) -> bool = ops::delete;
     /// True if `key` is present and not expired.
-    fn exists(key: impl AsRef<str> + Send) -> bool;
+    fn exists(key: impl AsRef<str> + Send) -> bool = ops::exists;
     /// Stores `value` only if `key` is absent (an expired key counts as absent); true if it was stored. Exactly one of many concurrent callers wins.
-    fn set_nx(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> bool;
+    fn set_nx(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> bool = ops::set_nx;
     /// Replaces the value only if `key` is present (memcached `replace`, Redis `SET XX KEEPTTL`): the TTL is kept. True if replaced.
-    fn replace(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> bool;
+    fn replace(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> bool = ops::replace;
     /// Stores `value` under `key`, expiring `ttl` from now (server clock).
-    fn set_ex(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send, ttl: Duration) -> ();
+    fn set_ex(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send, ttl: Duration) -> () = ops::set_ex;
     /// `set_nx` with a TTL: the lock/lease primitive (Redis `SET NX EX`).
-    fn set_nx_ex(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send, ttl: Duration) -> bool;
+    fn set_nx_ex(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send, ttl: Duration) -> bool = ops::set_nx_ex;
     /// Reads `key` and moves its expiry to now + `ttl` in the same statement (Redis `GETEX`): a sliding session.
-    fn get_ex(key: impl AsRef<str> + Send, ttl: Duration) -> Option<Vec<u8>>;
+    fn get_ex(key: impl AsRef<str> + Send, ttl: Duration) -> Option<Vec<u8>> = ops::get_ex;
     /// Sets the expiry of an existing key to now + `ttl`; false if absent.
-    fn expire(key: impl AsRef<str> + Send, ttl: Duration) -> bool;
+    fn expire(key: impl AsRef<str> + Send, ttl: Duration) -> bool = ops::expire;
     /// Remaining time to live, never rounded up (microsecond precision); `None` if the key is absent or has no expiry.
-    fn ttl(key: impl AsRef<str> + Send) -> Option<Duration>;
+    fn ttl(key: impl AsRef<str> + Send) -> Option<Duration> = ops::ttl;
     /// Removes the expiry of `key`; true if it had one.
-    fn persist(key: impl AsRef<str> + Send) -> bool;
+    fn persist(key: impl AsRef<str> + Send) -> bool = ops::persist;
     /// Stores every pair in one statement, all or nothing. A repeated key: the last pair wins. Any invalid item rejects the whole batch before anything is sent.
-    fn set_many<K, V>(items: &[(K, V)]) -> () where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync };
+    fn set_many<K, V>(items: &[(K, V)]) -> () where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync } = ops::set_many;
     /// `set_many` with one TTL for every pair.
-    fn set_many_ex<K, V>(items: &[(K, V)], ttl: Duration) -> () where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync };
+    fn set_many_ex<K, V>(items: &[(K, V)], ttl: Duration) -> () where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync } = ops::set_many_ex;
     /// The values of `keys`, aligned with `keys` (duplicates included).
-    fn get_many<K>(keys: &[K]) -> Vec<Option<Vec<u8>>> where { K: AsRef<str> + Sync };
+    fn get_many<K>(keys: &[K]) -> Vec<Option<Vec<u8>>> where { K: AsRef<str> + Sync } = ops::get_many;
     /// Deletes `keys`; returns how many live keys were removed.
-    fn delete_many<K>(keys: &[K]) -> u64 where { K: AsRef<str> + Sync };
+    fn delete_many<K>(keys: &[K]) -> u64 where { K: AsRef<str> + Sync } = ops::delete_many;
     /// Adds `by` to the integer stored at `key` and returns the result. An absent key starts at 0. The value is stored as ASCII decimal (`get_string` reads `"5"`); the TTL is kept. A value that is not strictly `-?[0-9]+` is [`Error::NotAnInteger`](crate::Error::NotAnInteger), leaving `i64` is [`Error::Overflow`](crate::Error::Overflow); either way the value is unchanged.
-    fn increment(key: impl AsRef<str> + Send, by: i64) -> i64;
+    fn increment(key: impl AsRef<str> + Send, by: i64) -> i64 = ops::increment;
     /// Subtracts `by`; the same rules as `increment`. `i64::MIN` is refused ([`Error::Overflow`](crate::Error::Overflow)), as Redis refuses `DECRBY` with it.
-    fn decrement(key: impl AsRef<str> + Send, by: i64) -> i64;
+    fn decrement(key: impl AsRef<str> + Send, by: i64) -> i64 = ops::decrement;
     /// Replaces the value with `new` only if it currently equals `expected`; `expected == None` means "only if absent". A successful swap of an existing key keeps its TTL.
-    fn compare_and_swap(key: impl AsRef<str> + Send, expected: Option<&[u8]>, new: impl AsRef<[u8]> + Send) -> CasResult;
+    fn compare_and_swap(key: impl AsRef<str> + Send, expected: Option<&[u8]>, new: impl AsRef<[u8]> + Send) -> CasResult = ops::compare_and_swap;
     /// Stores `value` and returns exactly the value it replaced, also when racing other writers; clears the TTL.
-    fn get_and_set(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> Option<Vec<u8>>;
+    fn get_and_set(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> Option<Vec<u8>> = ops::get_and_set;
     /// Deletes `key` and returns its value; of many concurrent callers, exactly one gets it.
-    fn get_and_delete(key: impl AsRef<str> + Send) -> Option<Vec<u8>>;
+    fn get_and_delete(key: impl AsRef<str> + Send) -> Option<Vec<u8>> = ops::get_and_delete;
     /// Keys matching `opts`, in ascending byte order. Reads a range of the primary key index.
-    fn keys(opts: ScanOptions) -> Vec<String>;
+    fn keys(opts: ScanOptions) -> Vec<String> = scan::keys;
     /// Keys and values matching `opts`, in ascending byte order.
-    fn scan(opts: ScanOptions) -> Vec<KeyValue>;
+    fn scan(opts: ScanOptions) -> Vec<KeyValue> = scan::scan;
     /// How many live keys match `opts`' prefix (limit, offset and after are ignored).
-    fn count(opts: ScanOptions) -> u64;
+    fn count(opts: ScanOptions) -> u64 = scan::count;
     /// Deletes every key starting with `prefix` (`""` deletes every key); returns how many live keys were removed.
-    fn delete_prefix(prefix: &str) -> u64;
+    fn delete_prefix(prefix: &str) -> u64 = scan::delete_prefix;
     /// The server's `EXPLAIN` of the statement [`keys`](KvCommands::keys) would run for `opts`: a diagnostic for checking index use.
-    fn explain_keys(opts: ScanOptions) -> String;
+    fn explain_keys(opts: ScanOptions) -> String = scan::explain_keys;
 }

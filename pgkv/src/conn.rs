@@ -20,6 +20,7 @@
 //! returns the connection; if it does not end in time (it is waiting for a
 //! lock, say), the task cancels it on the server and closes the connection.
 
+use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -32,7 +33,7 @@ use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres};
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::error::{Error, Result, classify};
+use crate::error::{Error, Result, read_error};
 
 /// A connection borrowed from an application's pool and unused this long goes
 /// back to it, so a store that was busy once does not keep connections the
@@ -188,34 +189,11 @@ impl managed::Manager for Manager {
     type Type = Conn;
     type Error = Error;
 
-    async fn create(&self) -> Result<Conn> {
-        let mut link = match &self.source {
-            Source::Open(options) => Link::Own(
-                PgConnection::connect_with(options)
-                    .await
-                    .map_err(|e| connect_error(e, options))?,
-            ),
-            Source::Borrow(pool) => {
-                Link::Borrowed(Some(pool.acquire().await.map_err(|e| classify(e, false))?))
-            }
-        };
-        let conn = match &mut link {
-            Link::Own(conn) => conn,
-            Link::Borrowed(conn) => conn.as_deref_mut().expect("just acquired"),
-        };
-        // sqlx keeps the backend's cancel key to itself, so ask for the
-        // process id once per connection (not per call).
-        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-            .fetch_one(conn)
-            .await
-            .map_err(|e| classify(e, false))?;
-        let now = Instant::now();
-        Ok(Conn {
-            link,
-            pid,
-            born: now,
-            idle_since: now,
-        })
+    /// Boxed: connecting is rare, and its future (sqlx's connection set-up)
+    /// is large; unboxed, it would sit inside every command's future and be
+    /// copied with it.
+    fn create(&self) -> impl Future<Output = Result<Conn>> + Send {
+        Box::pin(self.connect())
     }
 
     /// No round trip unless a loss was seen since the connection went idle:
@@ -228,6 +206,38 @@ impl managed::Manager for Manager {
             return Err(managed::RecycleError::message("lost"));
         }
         Ok(())
+    }
+}
+
+impl Manager {
+    /// Opens a connection (or borrows one from the application's pool) and
+    /// learns its server process id.
+    async fn connect(&self) -> Result<Conn> {
+        let mut link = match &self.source {
+            Source::Open(options) => Link::Own(
+                PgConnection::connect_with(options)
+                    .await
+                    .map_err(|e| connect_error(e, options))?,
+            ),
+            Source::Borrow(pool) => Link::Borrowed(Some(pool.acquire().await.map_err(read_error)?)),
+        };
+        let conn = match &mut link {
+            Link::Own(conn) => conn,
+            Link::Borrowed(conn) => conn.as_deref_mut().expect("just acquired"),
+        };
+        // sqlx keeps the backend's cancel key to itself, so ask for the
+        // process id once per connection (not per call).
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(conn)
+            .await
+            .map_err(read_error)?;
+        let now = Instant::now();
+        Ok(Conn {
+            link,
+            pid,
+            born: now,
+            idle_since: now,
+        })
     }
 }
 
@@ -512,7 +522,7 @@ fn connect_error(e: sqlx::Error, options: &PgConnectOptions) -> Error {
             port: options.get_port(),
             source: sqlx::Error::Io(io),
         },
-        other => classify(other, false),
+        other => read_error(other),
     }
 }
 

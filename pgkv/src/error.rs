@@ -310,10 +310,20 @@ fn is_recoverable_sqlx(e: &sqlx::Error) -> bool {
         || matches!(sqlstate(e), Some("40001" | "40P01"))
 }
 
-/// Turns a driver error into a pgkv error. `in_flight_write` says whether a
-/// write statement had been sent, which turns a lost connection into
-/// [`Error::OutcomeUnknown`].
-pub(crate) fn classify(e: sqlx::Error, in_flight_write: bool) -> Error {
+/// Classifies the error of a statement that changes nothing (a read, a
+/// `BEGIN`, a check): a lost connection stays a recoverable `Database` error.
+pub(crate) fn read_error(e: sqlx::Error) -> Error {
+    classify(e, false)
+}
+
+/// Classifies the error of a statement that may have changed data (a write,
+/// a `COMMIT`): a connection lost before the reply is
+/// [`Error::OutcomeUnknown`], since the write may or may not have happened.
+pub(crate) fn write_error(e: sqlx::Error) -> Error {
+    classify(e, true)
+}
+
+fn classify(e: sqlx::Error, in_flight_write: bool) -> Error {
     match e {
         sqlx::Error::PoolTimedOut => Error::PoolTimedOut,
         _ if matches!(sqlstate(&e), Some("57014" | "55P03")) => Error::Timeout { source: e },
@@ -328,6 +338,6 @@ pub(crate) fn classify_counter(e: sqlx::Error, key: &str) -> Error {
     match sqlstate(&e) {
         Some("22P02") => Error::NotAnInteger { key: key.to_owned() },
         Some("22003") => Error::Overflow { key: key.to_owned() },
-        _ => classify(e, true),
+        _ => write_error(e),
     }
 }

@@ -7,12 +7,23 @@
 //! atomic load for the span's interest check (and, with `metrics`, two
 //! clock reads and calls into the no-op recorder).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use tracing::field::Empty;
 
 use crate::error::{Error, Result};
 
 /// The span of one command on `collection` (`schema.table`).
-pub(crate) fn span(operation: &'static str, collection: &str) -> tracing::Span {
+pub(crate) fn span(op: &'static Op, collection: &str) -> tracing::Span {
+    // No subscriber was ever installed: no span at all. (sqlx turns on
+    // tracing's `log` feature, with which even a disabled span would be
+    // built and checked against the logger on every poll.)
+    if !tracing::dispatcher::has_been_set() {
+        return tracing::Span::none();
+    }
+    let operation = op.name;
     tracing::debug_span!(
         target: "pgkv",
         "pgkv.command",
@@ -25,10 +36,71 @@ pub(crate) fn span(operation: &'static str, collection: &str) -> tracing::Span {
     )
 }
 
+pin_project_lite::pin_project! {
+    /// A command's future, run inside its span when a subscriber wants the
+    /// span. Unlike `tracing::Instrument`, it does not enter a disabled span
+    /// on every poll (with tracing's `log` feature on, as sqlx turns it on,
+    /// each of those enters and exits costs a check of the logger).
+    #[derive(Debug)]
+    pub(crate) struct InSpan<F> {
+        #[pin]
+        inner: F,
+        span: Option<tracing::Span>,
+    }
+}
+
+/// Runs `inner` inside `span`, if the span is enabled.
+pub(crate) fn in_span<F: Future>(inner: F, span: tracing::Span) -> InSpan<F> {
+    let span = (!span.is_disabled()).then_some(span);
+    InSpan { inner, span }
+}
+
+impl<F: Future> Future for InSpan<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _entered = this.span.as_ref().map(tracing::Span::enter);
+        this.inner.poll(cx)
+    }
+}
+
+/// One operation's name and metric keys, built at compile time by [`op!`]
+/// so that recording a command allocates and hashes nothing.
+#[derive(Debug)]
+pub(crate) struct Op {
+    pub(crate) name: &'static str,
+    #[cfg(feature = "metrics")]
+    pub(crate) calls: metrics::Key,
+    #[cfg(feature = "metrics")]
+    pub(crate) duration: metrics::Key,
+}
+
+/// The `&'static Op` of the operation named `$name`.
+macro_rules! op {
+    ($name:expr) => {{
+        #[cfg(feature = "metrics")]
+        static LABELS: [metrics::Label; 1] = [metrics::Label::from_static_parts("operation", $name)];
+        static OP: $crate::observe::Op = $crate::observe::Op {
+            name: $name,
+            #[cfg(feature = "metrics")]
+            calls: metrics::Key::from_static_parts("pgkv_commands_total", &LABELS),
+            #[cfg(feature = "metrics")]
+            duration: metrics::Key::from_static_parts("pgkv_command_duration_seconds", &LABELS),
+        };
+        &OP
+    }};
+}
+pub(crate) use op;
+
+#[cfg(feature = "metrics")]
+static METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new("pgkv", metrics::Level::INFO, Some(module_path!()));
+
 /// Measures one command: started before it runs, [`Timer::finish`]ed with its result.
 #[derive(Debug)]
 pub(crate) struct Timer {
-    operation: &'static str,
+    op: &'static Op,
     /// The command's span, for its outcome (a disabled span costs nothing).
     span: tracing::Span,
     #[cfg(feature = "metrics")]
@@ -36,33 +108,36 @@ pub(crate) struct Timer {
 }
 
 impl Timer {
-    pub(crate) fn start(operation: &'static str, span: &tracing::Span) -> Timer {
+    pub(crate) fn start(op: &'static Op, span: &tracing::Span) -> Timer {
         Timer {
-            operation,
+            op,
             span: span.clone(),
             #[cfg(feature = "metrics")]
             started: std::time::Instant::now(),
         }
     }
 
-    /// Records the outcome on the current span (and in the metrics).
+    /// Records the outcome on the command's span (and in the metrics).
     pub(crate) fn finish<T>(self, result: &Result<T>) {
         if let Err(e) = result {
             self.span.record("error.type", e.kind());
         }
         #[cfg(feature = "metrics")]
         {
-            let operation = self.operation;
-            metrics::counter!("pgkv_commands_total", "operation" => operation).increment(1);
-            metrics::histogram!("pgkv_command_duration_seconds", "operation" => operation)
-                .record(self.started.elapsed().as_secs_f64());
+            let elapsed = self.started.elapsed().as_secs_f64();
+            metrics::with_recorder(|recorder| {
+                recorder.register_counter(&self.op.calls, &METADATA).increment(1);
+                recorder
+                    .register_histogram(&self.op.duration, &METADATA)
+                    .record(elapsed);
+            });
             if let Err(e) = result {
-                metrics::counter!("pgkv_command_errors_total", "operation" => operation, "error" => e.kind())
+                metrics::counter!("pgkv_command_errors_total", "operation" => self.op.name, "error" => e.kind())
                     .increment(1);
             }
         }
         #[cfg(not(feature = "metrics"))]
-        let _ = self.operation;
+        let _ = self.op;
     }
 }
 

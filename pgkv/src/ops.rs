@@ -7,21 +7,13 @@ use std::time::Duration;
 use sqlx::postgres::types::PgInterval;
 
 use crate::call::Conduit;
-use crate::error::{Error, Result, classify, classify_counter, sqlstate};
+use crate::error::{Error, Result, classify_counter, read_error, sqlstate, write_error};
 use crate::input;
 use crate::sql::{Sql, Statements};
 
 /// Attempts at a read-modify-write that lost a race with a concurrent insert
 /// of the same absent key. Each retry means another writer made progress.
 const RACE_RETRIES: usize = 64;
-
-fn read_err(e: sqlx::Error) -> Error {
-    classify(e, false)
-}
-
-fn write_err(e: sqlx::Error) -> Error {
-    classify(e, true)
-}
 
 /// The outcome of [`Store::compare_and_swap`](crate::Store::compare_and_swap).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +48,7 @@ async fn write_entry(
     if let Some(ttl) = ttl {
         query = query.bind(ttl);
     }
-    let done = query.execute(s.connection().await?).await.map_err(write_err)?;
+    let done = query.execute(s.connection().await?).await.map_err(write_error)?;
     Ok(done.rows_affected())
 }
 
@@ -68,7 +60,7 @@ async fn write_key(s: &mut impl Conduit, pick: Pick, key: &str, ttl: Option<Dura
     if let Some(ttl) = ttl {
         query = query.bind(ttl);
     }
-    let done = query.execute(s.connection().await?).await.map_err(write_err)?;
+    let done = query.execute(s.connection().await?).await.map_err(write_error)?;
     Ok(done.rows_affected())
 }
 
@@ -126,10 +118,10 @@ fn purging_read<T>(s: &impl Conduit, purge: &mut bool, result: Result<T, sqlx::E
             if s.can_resend() {
                 None
             } else {
-                Some(Err(read_err(e)))
+                Some(Err(read_error(e)))
             }
         }
-        result => Some(result.map_err(read_err)),
+        result => Some(result.map_err(read_error)),
     }
 }
 
@@ -190,7 +182,7 @@ pub(crate) async fn delete(s: &mut impl Conduit, key: impl AsRef<str>) -> Result
         .bind(key)
         .fetch_optional(s.connection().await?)
         .await
-        .map_err(write_err)?;
+        .map_err(write_error)?;
     Ok(live == Some(true))
 }
 
@@ -207,7 +199,7 @@ pub(crate) async fn get_ex(
         .bind(ttl)
         .fetch_optional(s.connection().await?)
         .await
-        .map_err(write_err)
+        .map_err(write_error)
 }
 
 pub(crate) async fn expire(s: &mut impl Conduit, key: impl AsRef<str>, ttl: Duration) -> Result<bool> {
@@ -274,7 +266,7 @@ pub(crate) async fn set_many<K: AsRef<str>, V: AsRef<[u8]>>(
         .bind(values)
         .execute(s.connection().await?)
         .await
-        .map_err(write_err)?;
+        .map_err(write_error)?;
     Ok(())
 }
 
@@ -295,7 +287,7 @@ pub(crate) async fn set_many_ex<K: AsRef<str>, V: AsRef<[u8]>>(
         .bind(ttl)
         .execute(s.connection().await?)
         .await
-        .map_err(write_err)?;
+        .map_err(write_error)?;
     Ok(())
 }
 
@@ -366,7 +358,7 @@ pub(crate) async fn delete_many<K: AsRef<str>>(s: &mut impl Conduit, keys: &[K])
         .bind(unique)
         .fetch_one(s.connection().await?)
         .await
-        .map_err(write_err)?;
+        .map_err(write_error)?;
     Ok(live.unsigned_abs())
 }
 
@@ -412,7 +404,7 @@ pub(crate) async fn compare_and_swap(
             .bind(new)
             .fetch_one(s.connection().await?)
             .await
-            .map_err(write_err)?;
+            .map_err(write_error)?;
         return Ok(match (swapped, current) {
             (true, _) => CasResult::Success,
             (false, None) => CasResult::NotFound,
@@ -426,7 +418,7 @@ pub(crate) async fn compare_and_swap(
             .bind(new)
             .fetch_one(s.connection().await?)
             .await
-            .map_err(write_err)?;
+            .map_err(write_error)?;
         match (created, current) {
             (true, _) => return Ok(CasResult::Success),
             (false, Some(current)) => {
@@ -454,7 +446,7 @@ pub(crate) async fn get_and_set(
             .bind(value)
             .fetch_one(s.connection().await?)
             .await
-            .map_err(write_err)?;
+            .map_err(write_error)?;
         if written {
             return Ok(old);
         }
@@ -469,7 +461,7 @@ pub(crate) async fn get_and_delete(s: &mut impl Conduit, key: impl AsRef<str>) -
         .bind(key)
         .fetch_optional(s.connection().await?)
         .await
-        .map_err(write_err)?;
+        .map_err(write_error)?;
     Ok(removed.flatten())
 }
 

@@ -2,7 +2,7 @@
 //! keyset pagination with `after`.
 
 use crate::call::Conduit;
-use crate::error::{Result, classify};
+use crate::error::{Result, read_error, write_error};
 use crate::input::check_no_nul;
 use crate::sql::RangeSql;
 
@@ -130,7 +130,7 @@ pub(crate) async fn keys(s: &mut impl Conduit, opts: ScanOptions) -> Result<Vec<
         .bind(offset)
         .fetch_all(s.connection().await?)
         .await
-        .map_err(|e| classify(e, false))?;
+        .map_err(read_error)?;
     Ok(rows.into_iter().map(|(k,)| k).collect())
 }
 
@@ -142,7 +142,7 @@ pub(crate) async fn scan(s: &mut impl Conduit, opts: ScanOptions) -> Result<Vec<
         .bind(offset)
         .fetch_all(s.connection().await?)
         .await
-        .map_err(|e| classify(e, false))?;
+        .map_err(read_error)?;
     Ok(rows
         .into_iter()
         .map(|(key, value)| KeyValue { key, value })
@@ -154,7 +154,7 @@ pub(crate) async fn count(s: &mut impl Conduit, opts: ScanOptions) -> Result<u64
     let (n,): (i64,) = bound_query(&s.shared().sql.count, lower, inclusive, upper)
         .fetch_one(s.connection().await?)
         .await
-        .map_err(|e| classify(e, false))?;
+        .map_err(read_error)?;
     Ok(n.unsigned_abs())
 }
 
@@ -164,7 +164,7 @@ pub(crate) async fn delete_prefix(s: &mut impl Conduit, prefix: &str) -> Result<
     let (n,): (i64,) = bound_query(&s.shared().sql.delete_range, lower, inclusive, upper)
         .fetch_one(s.connection().await?)
         .await
-        .map_err(|e| classify(e, true))?;
+        .map_err(write_error)?;
     Ok(n.unsigned_abs())
 }
 
@@ -181,7 +181,7 @@ pub(crate) async fn explain_keys(s: &mut impl Conduit, opts: ScanOptions) -> Res
         .bind(offset)
         .fetch_all(s.connection().await?)
         .await
-        .map_err(|e| classify(e, false))?;
+        .map_err(read_error)?;
     Ok(lines.into_iter().map(|(l,)| l).collect::<Vec<_>>().join("\n"))
 }
 

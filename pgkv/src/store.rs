@@ -8,7 +8,7 @@ use sqlx::{Executor, PgPool};
 use crate::call::Shared;
 use crate::config::{Config, TableType, TtlCleanupStrategy};
 use crate::conn::{Connections, PoolLimits, open_connections};
-use crate::error::{Error, Result, classify};
+use crate::error::{Error, Result, read_error};
 use crate::input::Limits;
 use crate::sql::{Statements, create_table_script, qualified_table, startup_check};
 use crate::transaction::Transaction;
@@ -247,7 +247,7 @@ async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<Prep
     conn.for_statement()
         .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create_table_script(&create))))
         .await
-        .map_err(|e| classify(e, false))?;
+        .map_err(read_error)?;
     Ok(prepared)
 }
 
@@ -269,7 +269,7 @@ async fn inspect_table(conns: &Arc<Connections>, table: &str) -> Result<Found> {
     .bind(table)
     .fetch_one(conn.for_statement())
     .await
-    .map_err(|e| classify(e, false));
+    .map_err(read_error);
     conn.observe(&result);
     let (persistence, has_index, read_only, schema) = result?;
     let kind = persistence.map(|p| match p.as_str() {

@@ -5,11 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use sqlx::{Executor, PgConnection};
-use tracing::Instrument;
 
 use crate::call::{Conduit, Shared};
 use crate::conn::Lease;
-use crate::error::{Error, Result, classify};
+use crate::error::{Error, Result, read_error, write_error};
 use crate::observe::{self, Timer};
 
 /// A database transaction (READ COMMITTED) with the key/value methods of
@@ -85,16 +84,19 @@ impl Transaction {
     /// before its reply is [`Error::OutcomeUnknown`], never a retryable error.
     async fn simple(&mut self, statement: &'static str, decisive: bool) -> Result<()> {
         self.sent = true;
-        let span = observe::span(statement, &self.shared.sql.collection);
-        let timer = Timer::start(statement, &span);
-        let result = self
-            .conn
-            .for_statement()
-            .execute(statement)
-            .instrument(span)
-            .await
-            .map(drop)
-            .map_err(|e| classify(e, decisive));
+        let op = match statement {
+            "BEGIN" => observe::op!("BEGIN"),
+            "COMMIT" => observe::op!("COMMIT"),
+            _ => observe::op!("ROLLBACK"),
+        };
+        let span = observe::span(op, &self.shared.sql.collection);
+        let timer = Timer::start(op, &span);
+        let sent = self.conn.for_statement().execute(statement);
+        let result = observe::in_span(sent, span).await.map(drop).map_err(if decisive {
+            write_error
+        } else {
+            read_error
+        });
         timer.finish(&result);
         self.observe(&result);
         result
