@@ -297,3 +297,25 @@ async fn terminated_connections_cost_at_most_one_failed_call() {
         assert_eq!(s.get_string("w0").await.unwrap().as_deref(), Some("v"));
     }
 }
+
+#[tokio::test]
+async fn a_refused_connection_names_host_and_port_and_no_password() {
+    // A port nobody listens on: bind one, note it, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://app:hunter2@127.0.0.1:{port}/app");
+    let err = Store::with_config(Config::new(&url).acquire_timeout(std::time::Duration::from_secs(5)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Connect { port: p, .. } if p == port),
+        "{err:?}"
+    );
+    let shown = err.to_string();
+    assert!(shown.contains(&format!("127.0.0.1:{port}")), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(err.is_recoverable());
+}
