@@ -222,7 +222,7 @@ pub trait KvCommands: Send {
     /// Adds `by` to the integer stored at `key` and returns the result.
     /// An absent key starts at 0. The value is stored as ASCII decimal
     /// (`get_string` reads `"5"`); the TTL is kept. A value that is not
-    /// strictly `-?[0-9]+` is [`Error::NotAnInteger`](crate::Error::NotAnInteger),
+    /// not exactly Redis's integer grammar (`0` or `-?[1-9][0-9]*`: `007`, `-0`, `+5` and ` 5` are not integers) is [`Error::NotAnInteger`](crate::Error::NotAnInteger),
     /// leaving `i64` is [`Error::Overflow`](crate::Error::Overflow); either way the value is unchanged.
     fn increment(
         &mut self,
@@ -405,7 +405,7 @@ inherent_commands! {
     fn get_many<K>(keys: &[K]) -> Vec<Option<Vec<u8>>> where { K: AsRef<str> + Sync } = ops::get_many;
     /// Deletes `keys`; returns how many live keys were removed.
     fn delete_many<K>(keys: &[K]) -> u64 where { K: AsRef<str> + Sync } = ops::delete_many;
-    /// Adds `by` to the integer stored at `key` and returns the result. An absent key starts at 0. The value is stored as ASCII decimal (`get_string` reads `"5"`); the TTL is kept. A value that is not strictly `-?[0-9]+` is [`Error::NotAnInteger`](crate::Error::NotAnInteger), leaving `i64` is [`Error::Overflow`](crate::Error::Overflow); either way the value is unchanged.
+    /// Adds `by` to the integer stored at `key` and returns the result. An absent key starts at 0. The value is stored as ASCII decimal (`get_string` reads `"5"`); the TTL is kept. A value that is not not exactly Redis's integer grammar (`0` or `-?[1-9][0-9]*`: `007`, `-0`, `+5` and ` 5` are not integers) is [`Error::NotAnInteger`](crate::Error::NotAnInteger), leaving `i64` is [`Error::Overflow`](crate::Error::Overflow); either way the value is unchanged.
     fn increment(key: impl AsRef<str> + Send, by: i64) -> i64 = ops::increment;
     /// Subtracts `by`; the same rules as `increment`. `i64::MIN` is refused ([`Error::Overflow`](crate::Error::Overflow)), as Redis refuses `DECRBY` with it.
     fn decrement(key: impl AsRef<str> + Send, by: i64) -> i64 = ops::decrement;

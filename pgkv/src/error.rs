@@ -87,7 +87,8 @@ pub enum Error {
     },
 
     /// `increment`/`decrement` met a value that is not a decimal integer
-    /// (Redis rules: `-?[0-9]+`, no spaces, no `+`).
+    /// (Redis's grammar: `0` or `-?[1-9][0-9]*`; no spaces, no `+`, no leading
+    /// zeros, no `-0`).
     #[error("value of key {key:?} is not an integer")]
     NotAnInteger {
         /// The counter's key.

@@ -298,16 +298,17 @@ impl Statements {
             format!("SELECT k, v, {exp}, {now}, {now} FROM UNNEST($1::text[], $2::bytea[]) AS u(k, v)")
         };
 
-        // Counters: the stored bytes must be a decimal integer by Redis rules.
-        // `bigint` input would also accept spaces and '+', so the text is
-        // checked first; anything else is made unparseable ('x' prefix) so the
+        // Counters: the stored bytes must be a decimal integer by Redis's
+        // grammar (`0` or `-?[1-9][0-9]*`: no sign on zero, no leading
+        // zeros). `bigint` input would also accept spaces, '+' and leading
+        // zeros, so the text is checked first; anything else is made unparseable ('x' prefix) so the
         // cast fails with 22P02, and overflow fails with 22003.
         let counter = {
             let digits = "encode(kv.value, 'escape')";
             format!(
                 "{insert} VALUES ($1, decode($2::bigint::text, 'escape'), NULL, {now}, {now}) \
                  ON CONFLICT (key) DO UPDATE SET \
-                 value = CASE WHEN {expired} THEN EXCLUDED.value ELSE decode(((CASE WHEN {digits} ~ '^-?[0-9]+$' \
+                 value = CASE WHEN {expired} THEN EXCLUDED.value ELSE decode(((CASE WHEN {digits} ~ '^(0|-?[1-9][0-9]*)$' \
                  THEN {digits} ELSE 'x' || {digits} END)::bigint + $2)::text, 'escape') END, \
                  expires_at = CASE WHEN {expired} THEN NULL ELSE kv.expires_at END, \
                  created_at = CASE WHEN {expired} THEN EXCLUDED.created_at ELSE kv.created_at END, \

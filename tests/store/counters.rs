@@ -14,16 +14,24 @@ async fn counts_from_zero_and_stores_decimal_text() {
     assert_eq!(s.decrement("c", 50).await.unwrap(), -8);
     assert_eq!(s.get_string("c").await.unwrap().as_deref(), Some("-8"));
     assert_eq!(s.increment("c", 0).await.unwrap(), -8);
-    s.set("d", "-0").await.unwrap();
-    assert_eq!(s.increment("d", 1).await.unwrap(), 1);
-    s.set("e", "007").await.unwrap();
-    assert_eq!(s.increment("e", 1).await.unwrap(), 8);
+    s.set("d", "0").await.unwrap();
+    assert_eq!(s.increment("d", -1).await.unwrap(), -1);
+    s.set("e", "-9223372036854775808").await.unwrap();
+    assert_eq!(s.increment("e", 1).await.unwrap(), i64::MIN + 1);
 }
 
 #[tokio::test]
 async fn rejects_anything_but_strict_integers_and_leaves_the_value() {
     let s = store("ctr_strict").await;
-    let bad: [&[u8]; 13] = [
+    let bad: [&[u8]; 18] = [
+        // What Redis refuses too (checked against redis-server 7.0.15's
+        // "value is not an integer or out of range"): no sign on zero, no
+        // leading zeros.
+        b"-0",
+        b"00",
+        b"007",
+        b"-007",
+        b"000000000000000000001",
         b"",
         b" 5",
         b"5 ",

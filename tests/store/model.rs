@@ -372,10 +372,16 @@ fn check_bound(s: &str) -> Result<(), Fail> {
     }
 }
 
-/// Redis rules: `-?[0-9]+`, nothing else; digits beyond i64 overflow.
+/// Redis's grammar: `0` or `-?[1-9][0-9]*`, nothing else (no `-0`, no
+/// leading zeros); digits beyond i64 overflow.
 fn parse_counter(k: &str, v: &[u8]) -> Result<i64, Fail> {
     let digits = v.strip_prefix(b"-").unwrap_or(v);
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    let canonical = match digits {
+        [] => false,
+        [b'0'] => digits.len() == v.len(),
+        [first, rest @ ..] => (b'1'..=b'9').contains(first) && rest.iter().all(u8::is_ascii_digit),
+    };
+    if !canonical {
         return Err(Fail::NotAnInteger(k.to_owned()));
     }
     std::str::from_utf8(v)
@@ -772,7 +778,7 @@ fn value() -> BoxedStrategy<Val> {
             "-9223372036854775807",
         ])
         .prop_map(text),
-        1 => select(vec![" 1", "+1", "1e3", "-", "01", "-0", "1.0", "99999999999999999999", "0x10", "1\n"])
+        1 => select(vec![" 1", "+1", "1e3", "-", "01", "-0", "007", "00", "1.0", "99999999999999999999", "0x10", "1\n"])
             .prop_map(text),
         1 => vec(any::<u8>(), MAX_VALUE + 1..=MAX_VALUE + 2),
     ]
