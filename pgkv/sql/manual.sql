@@ -47,8 +47,8 @@ DELETE FROM "public"."kv_store" WHERE key = $1 RETURNING (expires_at IS NULL OR 
 -- get_ex
 UPDATE "public"."kv_store" SET expires_at = statement_timestamp() + $2 WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) RETURNING value;
 
--- expire
-UPDATE "public"."kv_store" SET expires_at = statement_timestamp() + $2 WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
+-- get_persist
+UPDATE "public"."kv_store" SET expires_at = NULL WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) RETURNING value;
 
 -- persist
 UPDATE "public"."kv_store" SET expires_at = NULL WHERE key = $1 AND expires_at IS NOT NULL AND (expires_at IS NULL OR expires_at > statement_timestamp());
@@ -63,7 +63,10 @@ INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updat
 WITH d AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = ANY($1) ORDER BY key FOR UPDATE) RETURNING expires_at) SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp());
 
 -- increment
-INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, decode($2::bigint::text, 'escape'), NULL, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.value ELSE decode(((CASE WHEN encode(kv.value, 'escape') ~ '^(0|-?[1-9][0-9]*)$' THEN encode(kv.value, 'escape') ELSE 'x' || encode(kv.value, 'escape') END)::bigint + $2)::text, 'escape') END, expires_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN NULL ELSE kv.expires_at END, created_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at RETURNING value;
+INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, decode($2::bigint::text, 'escape'), NULL, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.value ELSE decode(((CASE WHEN encode(kv.value, 'escape') ~ '^(0|-?[1-9][0-9]*)$' THEN encode(kv.value, 'escape') ELSE 'x' || encode(kv.value, 'escape') END)::bigint + $2)::text, 'escape') END, expires_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.expires_at ELSE kv.expires_at END, created_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at RETURNING value;
+
+-- increment_ex
+INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, decode($2::bigint::text, 'escape'), statement_timestamp() + $3, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.value ELSE decode(((CASE WHEN encode(kv.value, 'escape') ~ '^(0|-?[1-9][0-9]*)$' THEN encode(kv.value, 'escape') ELSE 'x' || encode(kv.value, 'escape') END)::bigint + $2)::text, 'escape') END, expires_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.expires_at ELSE COALESCE(kv.expires_at, EXCLUDED.expires_at) END, created_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at RETURNING value;
 
 -- cas_absent
 WITH cur AS (SELECT value, expires_at FROM "public"."kv_store" WHERE key = $1 FOR UPDATE), taken AS (UPDATE "public"."kv_store" SET value = $2, expires_at = NULL, created_at = statement_timestamp(), updated_at = statement_timestamp() FROM cur WHERE "public"."kv_store".key = $1 AND cur.expires_at <= statement_timestamp() RETURNING 1), ins AS (INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) SELECT $1, $2, NULL, statement_timestamp(), statement_timestamp() WHERE NOT EXISTS (SELECT 1 FROM cur) ON CONFLICT (key) DO NOTHING RETURNING 1) SELECT EXISTS (SELECT 1 FROM taken) OR EXISTS (SELECT 1 FROM ins), (SELECT value FROM cur WHERE (cur.expires_at IS NULL OR cur.expires_at > statement_timestamp()));
@@ -82,6 +85,36 @@ DELETE FROM "public"."kv_store" WHERE ctid = ANY(ARRAY(SELECT ctid FROM "public"
 
 -- cleanup_fleet_batch
 WITH fleet AS (SELECT pg_try_advisory_xact_lock(hashtextextended($2, 7305983471152380417)) AS held), gone AS (DELETE FROM "public"."kv_store" WHERE ctid = ANY(ARRAY(SELECT ctid FROM "public"."kv_store" WHERE (SELECT held FROM fleet) AND expires_at <= statement_timestamp() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)) AND expires_at <= statement_timestamp() RETURNING 1) SELECT (SELECT held FROM fleet), (SELECT count(*) FROM gone);
+
+-- expire Always
+UPDATE "public"."kv_store" SET expires_at = statement_timestamp() + $2 WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) AND TRUE;
+
+-- expire_at Always
+UPDATE "public"."kv_store" SET expires_at = (timestamptz 'epoch' + $2::bigint * interval '1 microsecond') WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) AND TRUE;
+
+-- expire NoExpiry
+UPDATE "public"."kv_store" SET expires_at = statement_timestamp() + $2 WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) AND expires_at IS NULL;
+
+-- expire_at NoExpiry
+UPDATE "public"."kv_store" SET expires_at = (timestamptz 'epoch' + $2::bigint * interval '1 microsecond') WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) AND expires_at IS NULL;
+
+-- expire HasExpiry
+UPDATE "public"."kv_store" SET expires_at = statement_timestamp() + $2 WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) AND expires_at IS NOT NULL;
+
+-- expire_at HasExpiry
+UPDATE "public"."kv_store" SET expires_at = (timestamptz 'epoch' + $2::bigint * interval '1 microsecond') WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) AND expires_at IS NOT NULL;
+
+-- expire Later
+UPDATE "public"."kv_store" SET expires_at = statement_timestamp() + $2 WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) AND expires_at IS NOT NULL AND statement_timestamp() + $2 > expires_at;
+
+-- expire_at Later
+UPDATE "public"."kv_store" SET expires_at = (timestamptz 'epoch' + $2::bigint * interval '1 microsecond') WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) AND expires_at IS NOT NULL AND (timestamptz 'epoch' + $2::bigint * interval '1 microsecond') > expires_at;
+
+-- expire Sooner
+UPDATE "public"."kv_store" SET expires_at = statement_timestamp() + $2 WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) AND (expires_at IS NULL OR statement_timestamp() + $2 < expires_at);
+
+-- expire_at Sooner
+UPDATE "public"."kv_store" SET expires_at = (timestamptz 'epoch' + $2::bigint * interval '1 microsecond') WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) AND (expires_at IS NULL OR (timestamptz 'epoch' + $2::bigint * interval '1 microsecond') < expires_at);
 
 -- keys (key >= $1, key < $2)
 SELECT key FROM "public"."kv_store" WHERE key >= $1 AND key < $2 AND (expires_at IS NULL OR expires_at > statement_timestamp()) ORDER BY key LIMIT $3 OFFSET $4;

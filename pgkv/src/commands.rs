@@ -10,10 +10,11 @@
 //! are generated from the short list at the bottom of this file.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::call::{Call, Conduit};
 use crate::error::Result;
+use crate::expiry::{ExpireWhen, Expiry};
 use crate::observe::{self, Timer};
 use crate::ops::{self, CasResult};
 use crate::scan::{self, KeyValue, ScanOptions};
@@ -176,10 +177,69 @@ pub trait KvCommands: Send {
         run!(self.__call(), "expire", ops::expire, key, ttl)
     }
 
+    /// Sets the expiry of an existing key to now + `ttl` if `when` holds
+    /// (Redis `EXPIRE key ttl NX|XX|GT|LT`); true if it was set.
+    fn expire_if(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        ttl: Duration,
+        when: ExpireWhen,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        run!(self.__call(), "expire_if", ops::expire_if, key, ttl, when)
+    }
+
+    /// Sets the expiry of an existing key to the instant `at` if `when` holds
+    /// (Redis `PEXPIREAT`, microsecond precision); true if it was set. The
+    /// server compares `at` with its own clock: a time already past leaves the
+    /// key expired, absent for every command. A time before 1970 or beyond
+    /// [`MAX_TTL`](crate::MAX_TTL) from now is
+    /// [`Error::InvalidExpiryTime`](crate::Error::InvalidExpiryTime).
+    fn expire_at(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        at: SystemTime,
+        when: ExpireWhen,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        run!(self.__call(), "expire_at", ops::expire_at, key, at, when)
+    }
+
     /// Remaining time to live, never rounded up (microsecond precision);
-    /// `None` if the key is absent or has no expiry.
+    /// `None` if the key is absent or has no expiry (see
+    /// [`ttl_status`](Self::ttl_status) to tell the two apart).
     fn ttl(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<Option<Duration>>> + Send {
         run!(self.__call(), "ttl", ops::ttl, key)
+    }
+
+    /// The key's remaining time to live, telling a missing key from one that
+    /// never expires in one statement (Redis `PTTL`: -2, -1, or the time).
+    fn ttl_status(
+        &mut self,
+        key: impl AsRef<str> + Send,
+    ) -> impl Future<Output = Result<Expiry<Duration>>> + Send {
+        run!(self.__call(), "ttl_status", ops::ttl_status, key)
+    }
+
+    /// The instant the key expires, by the server's clock (Redis
+    /// `PEXPIRETIME`), or why there is none.
+    fn expire_time(
+        &mut self,
+        key: impl AsRef<str> + Send,
+    ) -> impl Future<Output = Result<Expiry<SystemTime>>> + Send {
+        run!(self.__call(), "expire_time", ops::expire_time, key)
+    }
+
+    /// Reads `key` and removes its expiry in the same statement (Redis
+    /// `GETEX key PERSIST`).
+    fn get_persist(
+        &mut self,
+        key: impl AsRef<str> + Send,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
+        run!(self.__call(), "get_persist", ops::get_persist, key)
+    }
+
+    /// The length of the value in bytes; 0 for a missing key (Redis `STRLEN`).
+    fn strlen(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<u64>> + Send {
+        run!(self.__call(), "strlen", ops::strlen, key)
     }
 
     /// Removes the expiry of `key`; true if it had one.
@@ -230,6 +290,19 @@ pub trait KvCommands: Send {
         by: i64,
     ) -> impl Future<Output = Result<i64>> + Send {
         run!(self.__call(), "increment", ops::increment, key, by)
+    }
+
+    /// `increment`, and a counter that starts afresh (absent or expired) gets
+    /// the expiry now + `ttl`, which later increments leave alone: Redis
+    /// `INCRBY` + `EXPIRE NX` as one atomic step, the fixed-window rate
+    /// limiter.
+    fn increment_ex(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        by: i64,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<i64>> + Send {
+        run!(self.__call(), "increment_ex", ops::increment_ex, key, by, ttl)
     }
 
     /// Subtracts `by`; the same rules as `increment`. `i64::MIN` is refused
@@ -393,8 +466,20 @@ inherent_commands! {
     fn get_ex(key: impl AsRef<str> + Send, ttl: Duration) -> Option<Vec<u8>> = ops::get_ex;
     /// Sets the expiry of an existing key to now + `ttl`; false if absent.
     fn expire(key: impl AsRef<str> + Send, ttl: Duration) -> bool = ops::expire;
-    /// Remaining time to live, never rounded up (microsecond precision); `None` if the key is absent or has no expiry.
+    /// Sets the expiry of an existing key to now + `ttl` if `when` holds (Redis `EXPIRE key ttl NX|XX|GT|LT`); true if it was set.
+    fn expire_if(key: impl AsRef<str> + Send, ttl: Duration, when: ExpireWhen) -> bool = ops::expire_if;
+    /// Sets the expiry of an existing key to the instant `at` if `when` holds (Redis `PEXPIREAT`, microsecond precision); true if it was set. The server compares `at` with its own clock: a time already past leaves the key expired, absent for every command. A time before 1970 or beyond [`MAX_TTL`](crate::MAX_TTL) from now is [`Error::InvalidExpiryTime`](crate::Error::InvalidExpiryTime).
+    fn expire_at(key: impl AsRef<str> + Send, at: SystemTime, when: ExpireWhen) -> bool = ops::expire_at;
+    /// Remaining time to live, never rounded up (microsecond precision); `None` if the key is absent or has no expiry (see [`ttl_status`](Self::ttl_status) to tell the two apart).
     fn ttl(key: impl AsRef<str> + Send) -> Option<Duration> = ops::ttl;
+    /// The key's remaining time to live, telling a missing key from one that never expires in one statement (Redis `PTTL`: -2, -1, or the time).
+    fn ttl_status(key: impl AsRef<str> + Send) -> Expiry<Duration> = ops::ttl_status;
+    /// The instant the key expires, by the server's clock (Redis `PEXPIRETIME`), or why there is none.
+    fn expire_time(key: impl AsRef<str> + Send) -> Expiry<SystemTime> = ops::expire_time;
+    /// Reads `key` and removes its expiry in the same statement (Redis `GETEX key PERSIST`).
+    fn get_persist(key: impl AsRef<str> + Send) -> Option<Vec<u8>> = ops::get_persist;
+    /// The length of the value in bytes; 0 for a missing key (Redis `STRLEN`).
+    fn strlen(key: impl AsRef<str> + Send) -> u64 = ops::strlen;
     /// Removes the expiry of `key`; true if it had one.
     fn persist(key: impl AsRef<str> + Send) -> bool = ops::persist;
     /// Stores every pair in one statement, all or nothing. A repeated key: the last pair wins. Any invalid item rejects the whole batch before anything is sent.
@@ -407,6 +492,8 @@ inherent_commands! {
     fn delete_many<K>(keys: &[K]) -> u64 where { K: AsRef<str> + Sync } = ops::delete_many;
     /// Adds `by` to the integer stored at `key` and returns the result. An absent key starts at 0. The value is stored as ASCII decimal (`get_string` reads `"5"`); the TTL is kept. A value that is not not exactly Redis's integer grammar (`0` or `-?[1-9][0-9]*`: `007`, `-0`, `+5` and ` 5` are not integers) is [`Error::NotAnInteger`](crate::Error::NotAnInteger), leaving `i64` is [`Error::Overflow`](crate::Error::Overflow); either way the value is unchanged.
     fn increment(key: impl AsRef<str> + Send, by: i64) -> i64 = ops::increment;
+    /// `increment`, and a counter that starts afresh (absent or expired) gets the expiry now + `ttl`, which later increments leave alone: Redis `INCRBY` + `EXPIRE NX` as one atomic step, the fixed-window rate limiter.
+    fn increment_ex(key: impl AsRef<str> + Send, by: i64, ttl: Duration) -> i64 = ops::increment_ex;
     /// Subtracts `by`; the same rules as `increment`. `i64::MIN` is refused ([`Error::Overflow`](crate::Error::Overflow)), as Redis refuses `DECRBY` with it.
     fn decrement(key: impl AsRef<str> + Send, by: i64) -> i64 = ops::decrement;
     /// Replaces the value with `new` only if it currently equals `expected`; `expected == None` means "only if absent". A successful swap of an existing key keeps its TTL.

@@ -86,6 +86,14 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// An absolute expiry time before 1970 or further ahead than
+    /// [`MAX_TTL`](crate::MAX_TTL).
+    #[error("invalid expiry time: {reason}")]
+    InvalidExpiryTime {
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
     /// `increment`/`decrement` met a value that is not a decimal integer
     /// (Redis's grammar: `0` or `-?[1-9][0-9]*`; no spaces, no `+`, no leading
     /// zeros, no `-0`).

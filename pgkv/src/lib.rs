@@ -63,6 +63,7 @@ mod commands;
 mod config;
 mod conn;
 mod error;
+mod expiry;
 mod input;
 #[cfg(feature = "json")]
 mod json;
@@ -83,6 +84,7 @@ pub use crate::cleanup::{CleanupHandle, CleanupStats, PassSummary};
 pub use crate::commands::KvCommands;
 pub use crate::config::{Config, MAX_CONNECTIONS, MAX_VALUE_SIZE, TableType, TtlCleanupStrategy};
 pub use crate::error::{Error, Result};
+pub use crate::expiry::{ExpireWhen, Expiry};
 pub use crate::input::{MAX_BATCH_BYTES, MAX_KEY_LENGTH, MAX_TTL};
 pub use crate::ops::CasResult;
 #[cfg(feature = "json")]

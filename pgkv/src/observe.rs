@@ -172,6 +172,7 @@ impl Error {
             Error::ValueTooLarge { .. } => "value_too_large",
             Error::BatchTooLarge { .. } => "batch_too_large",
             Error::InvalidTtl { .. } => "invalid_ttl",
+            Error::InvalidExpiryTime { .. } => "invalid_expiry_time",
             Error::NotAnInteger { .. } => "not_an_integer",
             Error::Overflow { .. } => "overflow",
             Error::InvalidUtf8 { .. } => "invalid_utf8",

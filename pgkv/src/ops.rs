@@ -2,12 +2,13 @@
 //! `Store` (a pool checkout per call) and `Transaction` (its own connection)
 //! share them. Every operation checks its input, then sends one statement.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use sqlx::postgres::types::PgInterval;
 
 use crate::call::Conduit;
 use crate::error::{Error, Result, classify_counter, read_error, sqlstate, write_error};
+use crate::expiry::{self, ExpireWhen, Expiry};
 use crate::input;
 use crate::sql::{Sql, Statements};
 
@@ -203,7 +204,109 @@ pub(crate) async fn get_ex(
 }
 
 pub(crate) async fn expire(s: &mut impl Conduit, key: impl AsRef<str>, ttl: Duration) -> Result<bool> {
-    Ok(write_key(s, |q| &q.expire, key.as_ref(), Some(ttl)).await? == 1)
+    expire_if(s, key, ttl, ExpireWhen::Always).await
+}
+
+pub(crate) async fn expire_if(
+    s: &mut impl Conduit,
+    key: impl AsRef<str>,
+    ttl: Duration,
+    when: ExpireWhen,
+) -> Result<bool> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let ttl = input::ttl(ttl)?;
+    let sql = s.shared().sql.expire_in[when.index()].query();
+    let done = sqlx::query(sql)
+        .bind(key)
+        .bind(ttl)
+        .execute(s.connection().await?)
+        .await
+        .map_err(write_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn expire_at(
+    s: &mut impl Conduit,
+    key: impl AsRef<str>,
+    at: SystemTime,
+    when: ExpireWhen,
+) -> Result<bool> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let micros = expiry::unix_micros(at)?;
+    let sql = s.shared().sql.expire_at[when.index()].query();
+    let done = sqlx::query(sql)
+        .bind(key)
+        .bind(micros)
+        .execute(s.connection().await?)
+        .await
+        .map_err(write_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn ttl_status(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Expiry<Duration>> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let mut purge = s.shared().purges_on_read();
+    let row: Option<(bool, Option<PgInterval>)> = loop {
+        let sql = s.shared().sql.ttl_status.pick(purge).query();
+        let result = sqlx::query_as(sql)
+            .bind(key)
+            .fetch_optional(s.connection().await?)
+            .await;
+        if let Some(outcome) = purging_read(s, &mut purge, result) {
+            break outcome?;
+        }
+    };
+    Ok(match row {
+        None => Expiry::Missing,
+        Some((true, _)) | Some((false, None)) => Expiry::Persistent,
+        Some((false, Some(left))) => Expiry::At(input::remaining(left)),
+    })
+}
+
+pub(crate) async fn expire_time(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Expiry<SystemTime>> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let mut purge = s.shared().purges_on_read();
+    let row: Option<Option<i64>> = loop {
+        let sql = s.shared().sql.expire_time.pick(purge).query();
+        let result = sqlx::query_scalar(sql)
+            .bind(key)
+            .fetch_optional(s.connection().await?)
+            .await;
+        if let Some(outcome) = purging_read(s, &mut purge, result) {
+            break outcome?;
+        }
+    };
+    Ok(match row {
+        None => Expiry::Missing,
+        Some(None) => Expiry::Persistent,
+        Some(Some(micros)) => Expiry::At(expiry::from_unix_micros(micros)),
+    })
+}
+
+pub(crate) async fn get_persist(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Option<Vec<u8>>> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let sql = s.shared().sql.get_persist.query();
+    sqlx::query_scalar(sql)
+        .bind(key)
+        .fetch_optional(s.connection().await?)
+        .await
+        .map_err(write_error)
+}
+
+pub(crate) async fn strlen(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<u64> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    let mut purge = s.shared().purges_on_read();
+    let len: Option<i64> = loop {
+        let sql = s.shared().sql.strlen.pick(purge).query();
+        let result = sqlx::query_scalar(sql)
+            .bind(key)
+            .fetch_optional(s.connection().await?)
+            .await;
+        if let Some(outcome) = purging_read(s, &mut purge, result) {
+            break outcome?;
+        }
+    };
+    Ok(len.map_or(0, i64::unsigned_abs))
 }
 
 pub(crate) async fn ttl(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Option<Duration>> {
@@ -363,11 +466,32 @@ pub(crate) async fn delete_many<K: AsRef<str>>(s: &mut impl Conduit, keys: &[K])
 }
 
 pub(crate) async fn increment(s: &mut impl Conduit, key: impl AsRef<str>, by: i64) -> Result<i64> {
-    let key = s.shared().limits.key(key.as_ref())?;
-    let sql = s.shared().sql.increment.query();
-    let stored: Vec<u8> = sqlx::query_scalar(sql)
-        .bind(key)
-        .bind(by)
+    count(s, key.as_ref(), by, None).await
+}
+
+pub(crate) async fn increment_ex(
+    s: &mut impl Conduit,
+    key: impl AsRef<str>,
+    by: i64,
+    ttl: Duration,
+) -> Result<i64> {
+    count(s, key.as_ref(), by, Some(ttl)).await
+}
+
+/// `increment`, and with `ttl` the variant that gives a counter starting
+/// afresh that expiry (and leaves an existing one's alone).
+async fn count(s: &mut impl Conduit, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64> {
+    let key = s.shared().limits.key(key)?;
+    let ttl = ttl.map(input::ttl).transpose()?;
+    let sql = match ttl {
+        Some(_) => s.shared().sql.increment_ex.query(),
+        None => s.shared().sql.increment.query(),
+    };
+    let mut query = sqlx::query_scalar(sql).bind(key).bind(by);
+    if let Some(ttl) = ttl {
+        query = query.bind(ttl);
+    }
+    let stored: Vec<u8> = query
         .fetch_one(s.connection().await?)
         .await
         .map_err(|e| classify_counter(e, key))?;

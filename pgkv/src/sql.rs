@@ -17,6 +17,7 @@
 use sqlx::{AssertSqlSafe, SqlStr};
 
 use crate::config::{Config, TableType, TtlCleanupStrategy};
+use crate::expiry::ExpireWhen;
 
 /// A statement ready to hand to `sqlx::query`. Cloning shares the text.
 #[derive(Debug, Clone)]
@@ -111,7 +112,14 @@ pub(crate) struct Statements {
     pub(crate) exists: ReadSql,
     pub(crate) delete: Sql,
     pub(crate) get_ex: Sql,
-    pub(crate) expire: Sql,
+    /// `EXPIRE key ttl [NX|XX|GT|LT]`, by [`ExpireWhen::index`].
+    pub(crate) expire_in: [Sql; 5],
+    /// `PEXPIREAT key micros [NX|XX|GT|LT]`, by [`ExpireWhen::index`].
+    pub(crate) expire_at: [Sql; 5],
+    pub(crate) ttl_status: ReadSql,
+    pub(crate) expire_time: ReadSql,
+    pub(crate) get_persist: Sql,
+    pub(crate) strlen: ReadSql,
     pub(crate) ttl: ReadSql,
     pub(crate) persist: Sql,
     pub(crate) set_many: Sql,
@@ -119,6 +127,7 @@ pub(crate) struct Statements {
     pub(crate) get_many: ReadSql,
     pub(crate) delete_many: Sql,
     pub(crate) increment: Sql,
+    pub(crate) increment_ex: Sql,
     pub(crate) cas_absent: Sql,
     pub(crate) cas_present: Sql,
     pub(crate) get_and_set: Sql,
@@ -303,18 +312,32 @@ impl Statements {
         // zeros). `bigint` input would also accept spaces, '+' and leading
         // zeros, so the text is checked first; anything else is made unparseable ('x' prefix) so the
         // cast fails with 22P02, and overflow fails with 22003.
-        let counter = {
+        // `expiry` is what a new (or expired-and-replaced) counter expires
+        // at; `kept` what an existing live counter's expiry becomes.
+        let counter = |expiry: &str, kept: &str| {
             let digits = "encode(kv.value, 'escape')";
             format!(
-                "{insert} VALUES ($1, decode($2::bigint::text, 'escape'), NULL, {now}, {now}) \
+                "{insert} VALUES ($1, decode($2::bigint::text, 'escape'), {expiry}, {now}, {now}) \
                  ON CONFLICT (key) DO UPDATE SET \
                  value = CASE WHEN {expired} THEN EXCLUDED.value ELSE decode(((CASE WHEN {digits} ~ '^(0|-?[1-9][0-9]*)$' \
                  THEN {digits} ELSE 'x' || {digits} END)::bigint + $2)::text, 'escape') END, \
-                 expires_at = CASE WHEN {expired} THEN NULL ELSE kv.expires_at END, \
+                 expires_at = CASE WHEN {expired} THEN EXCLUDED.expires_at ELSE {kept} END, \
                  created_at = CASE WHEN {expired} THEN EXCLUDED.created_at ELSE kv.created_at END, \
                  updated_at = EXCLUDED.updated_at \
                  RETURNING value"
             )
+        };
+
+        // The EXPIRE family: one statement per condition, for a relative
+        // TTL (`$2` an interval) and for an absolute time (`$2` microseconds
+        // since the Unix epoch).
+        let expire_family = |new: &str| {
+            ExpireWhen::ALL.map(|when| {
+                let condition = when.condition(new);
+                Sql::new(format!(
+                    "UPDATE {t} SET expires_at = {new} WHERE key = $1 AND {live} AND {condition}"
+                ))
+            })
         };
 
         // Read-modify-write statements lock the current row first (`FOR
@@ -378,9 +401,27 @@ impl Statements {
                 "{purge_one}UPDATE {t} SET expires_at = statement_timestamp() + $2 \
                  WHERE key = $1 AND {live} RETURNING value"
             )),
-            expire: Sql::new(format!(
-                "UPDATE {t} SET expires_at = statement_timestamp() + $2 WHERE key = $1 AND {live}"
+            expire_in: expire_family("statement_timestamp() + $2"),
+            expire_at: expire_family("(timestamptz 'epoch' + $2::bigint * interval '1 microsecond')"),
+            ttl_status: ReadSql::build(
+                &purge_one,
+                format!(
+                    "SELECT expires_at IS NULL, expires_at - statement_timestamp() FROM {t} WHERE key = $1 AND {live}"
+                ),
+            ),
+            expire_time: ReadSql::build(
+                &purge_one,
+                format!(
+                    "SELECT (extract(epoch FROM expires_at) * 1000000)::bigint FROM {t} WHERE key = $1 AND {live}"
+                ),
+            ),
+            get_persist: Sql::new(format!(
+                "{purge_one}UPDATE {t} SET expires_at = NULL WHERE key = $1 AND {live} RETURNING value"
             )),
+            strlen: ReadSql::build(
+                &purge_one,
+                format!("SELECT octet_length(value)::bigint FROM {t} WHERE key = $1 AND {live}"),
+            ),
             ttl: ReadSql::build(
                 &purge_one,
                 format!("SELECT expires_at - statement_timestamp() FROM {t} WHERE key = $1 AND {live}"),
@@ -401,7 +442,13 @@ impl Statements {
                  (SELECT key FROM {t} WHERE key = ANY($1) ORDER BY key FOR UPDATE) RETURNING expires_at) \
                  SELECT count(*) FROM d WHERE {live}"
             )),
-            increment: Sql::new(counter),
+            increment: Sql::new(counter("NULL", "kv.expires_at")),
+            // INCRBY + EXPIRE NX as one step (the rate-limit pattern): the
+            // TTL is set when the counter starts, never moved afterwards.
+            increment_ex: Sql::new(counter(
+                "statement_timestamp() + $3",
+                "COALESCE(kv.expires_at, EXCLUDED.expires_at)",
+            )),
             cas_absent: Sql::new(format!(
                 "{locked}, \
                  taken AS (UPDATE {t} SET value = $2, expires_at = NULL, created_at = {now}, updated_at = {now} \
@@ -533,12 +580,13 @@ mod tests {
             ("replace", &s.replace),
             ("delete", &s.delete),
             ("get_ex", &s.get_ex),
-            ("expire", &s.expire),
+            ("get_persist", &s.get_persist),
             ("persist", &s.persist),
             ("set_many", &s.set_many),
             ("set_many_ex", &s.set_many_ex),
             ("delete_many", &s.delete_many),
             ("increment", &s.increment),
+            ("increment_ex", &s.increment_ex),
             ("cas_absent", &s.cas_absent),
             ("cas_present", &s.cas_present),
             ("get_and_set", &s.get_and_set),
@@ -556,6 +604,10 @@ mod tests {
             all.push((format!("{name} (read-only session)"), read.pick(false)));
         }
         all.extend(plain.into_iter().map(|(name, sql)| (name.to_owned(), sql)));
+        for when in ExpireWhen::ALL {
+            all.push((format!("expire {when:?}"), &s.expire_in[when.index()]));
+            all.push((format!("expire_at {when:?}"), &s.expire_at[when.index()]));
+        }
         for (name, range) in [
             ("keys", &s.keys),
             ("scan", &s.scan),

@@ -9,6 +9,7 @@ mod commands;
 mod concurrency;
 mod counters;
 mod errors;
+mod expiry;
 mod model;
 mod pool;
 mod records;
