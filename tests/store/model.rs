@@ -32,7 +32,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use pgkv::{CasResult, Error, ScanOptions, Store, TtlCleanupStrategy};
+use pgkv::{CasResult, Error, ExpireWhen, Expiry, ScanOptions, Store, TtlCleanupStrategy};
 use pgkv_suite::{force_expire, store_with, table_of};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -134,8 +134,13 @@ enum Op {
     GetAndSet(String, Val),
     GetAndDelete(String),
     Expire(String, Duration),
+    ExpireIf(String, Duration, ExpireWhen),
     Persist(String),
     Ttl(String),
+    TtlStatus(String),
+    GetPersist(String),
+    Strlen(String),
+    IncrementEx(String, i64, Duration),
     SetMany(Vec<(String, Val)>),
     SetManyEx(Vec<(String, Val)>, Duration),
     GetMany(Vec<String>),
@@ -194,6 +199,8 @@ enum Out {
     Keys(Vec<String>),
     Pairs(Vec<(String, Val)>),
     HasTtl(bool),
+    /// `ttl_status`: 0 missing, 1 persistent, 2 expires (in range).
+    Status(u8),
     Err(Fail),
 }
 
@@ -233,6 +240,18 @@ fn ttl_out(ttl: Option<Duration>) -> Out {
     }
 }
 
+fn status(e: Expiry<Duration>) -> Out {
+    match e {
+        Expiry::Missing => Out::Status(0),
+        Expiry::Persistent => Out::Status(1),
+        Expiry::At(d) => match ttl_out(Some(d)) {
+            Out::HasTtl(true) => Out::Status(2),
+            other => other,
+        },
+        _ => Out::Err(Fail::Other(format!("unknown expiry {e:?}"))),
+    }
+}
+
 fn cas(r: CasResult) -> Out {
     Out::Cas(match r {
         CasResult::Success => Cas::Success,
@@ -267,8 +286,13 @@ macro_rules! exec {
             Op::GetAndSet(k, v) => out(t.get_and_set(k, v).await, |v| Out::Value(val(v))),
             Op::GetAndDelete(k) => out(t.get_and_delete(k).await, |v| Out::Value(val(v))),
             Op::Expire(k, d) => out(t.expire(k, *d).await, Out::Bool),
+            Op::ExpireIf(k, d, when) => out(t.expire_if(k, *d, *when).await, Out::Bool),
             Op::Persist(k) => out(t.persist(k).await, Out::Bool),
             Op::Ttl(k) => out(t.ttl(k).await, ttl_out),
+            Op::TtlStatus(k) => out(t.ttl_status(k).await, status),
+            Op::GetPersist(k) => out(t.get_persist(k).await, |v| Out::Value(val(v))),
+            Op::Strlen(k) => out(t.strlen(k).await, Out::Count),
+            Op::IncrementEx(k, by, d) => out(t.increment_ex(k, *by, *d).await, Out::Int),
             Op::SetMany(items) => out(t.set_many(items.as_slice()).await, |()| Out::Unit),
             Op::SetManyEx(items, d) => out(t.set_many_ex(items.as_slice(), *d).await, |()| Out::Unit),
             Op::GetMany(keys) => out(t.get_many(keys.as_slice()).await, |vs| {
@@ -292,9 +316,17 @@ macro_rules! exec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ttl {
     None,
-    Live,
+    /// Expires at this instant of the model's clock, set when the operation
+    /// ran (hours away, so it is never reached; it orders expiries for
+    /// `ExpireIf`'s GT/LT as the server's `statement_timestamp()` does).
+    Live(Instant),
     /// Past its expiry: absent for every operation, but maybe still on disk.
     Expired,
+}
+
+/// A TTL of `d` set now.
+fn live_for(d: Duration) -> Ttl {
+    Ttl::Live(Instant::now() + d)
 }
 
 #[derive(Debug, Clone)]
@@ -420,7 +452,7 @@ impl Model {
     /// Keys with a live TTL, in order: what `ExpireNth` picks from.
     fn with_ttl(&self) -> Vec<String> {
         self.live_pairs()
-            .filter(|(_, e)| e.ttl == Ttl::Live)
+            .filter(|(_, e)| matches!(e.ttl, Ttl::Live(_)))
             .map(|(k, _)| k.clone())
             .collect()
     }
@@ -456,7 +488,9 @@ impl Model {
         self.try_apply(op, s).unwrap_or_else(Out::Err)
     }
 
-    fn increment(&mut self, k: &str, by: i64, s: &mut Session) -> Result<Out, Fail> {
+    /// `increment`, and with `ttl` `increment_ex`: a counter that starts
+    /// afresh, or has no expiry, gets one; an existing expiry stays.
+    fn increment(&mut self, k: &str, by: i64, ttl: Option<Duration>, s: &mut Session) -> Result<Out, Fail> {
         let next = match self.live(k) {
             None => by,
             Some(e) => {
@@ -467,8 +501,13 @@ impl Model {
         };
         let text = Val(next.to_string().into_bytes());
         match self.live_mut(k) {
-            Some(e) => e.value = text.0,
-            None => self.put(k, &text, Ttl::None),
+            Some(e) => {
+                e.value = text.0;
+                if let (Some(d), Ttl::None) = (ttl, e.ttl) {
+                    e.ttl = live_for(d);
+                }
+            }
+            None => self.put(k, &text, ttl.map_or(Ttl::None, live_for)),
         }
         Ok(Out::Int(next))
     }
@@ -485,7 +524,7 @@ impl Model {
                 check_entry(k, v)?;
                 check_ttl(*d)?;
                 s.sql()?;
-                self.put(k, v, Ttl::Live);
+                self.put(k, v, live_for(*d));
                 Out::Unit
             }
             Op::Get(k) => {
@@ -514,7 +553,7 @@ impl Model {
                 s.sql()?;
                 match self.live_mut(k) {
                     Some(e) => {
-                        e.ttl = Ttl::Live;
+                        e.ttl = live_for(*d);
                         Out::Value(Some(Val(e.value.clone())))
                     }
                     None => Out::Value(None),
@@ -537,7 +576,7 @@ impl Model {
                 let ttl = match op {
                     Op::SetNxEx(_, _, d) => {
                         check_ttl(*d)?;
-                        Ttl::Live
+                        live_for(*d)
                     }
                     _ => Ttl::None,
                 };
@@ -563,14 +602,20 @@ impl Model {
             Op::Increment(k, by) => {
                 check_key(k)?;
                 s.sql()?;
-                self.increment(k, *by, s)?
+                self.increment(k, *by, None, s)?
+            }
+            Op::IncrementEx(k, by, d) => {
+                check_key(k)?;
+                check_ttl(*d)?;
+                s.sql()?;
+                self.increment(k, *by, Some(*d), s)?
             }
             Op::Decrement(k, by) => {
                 check_key(k)?;
                 // Refused before any SQL: the negation of i64::MIN does not exist.
                 let by = by.checked_neg().ok_or_else(|| Fail::Overflow(k.clone()))?;
                 s.sql()?;
-                self.increment(k, by, s)?
+                self.increment(k, by, None, s)?
             }
             Op::CasAbsent(k, v) => {
                 check_entry(k, v)?;
@@ -616,17 +661,67 @@ impl Model {
                 s.sql()?;
                 match self.live_mut(k) {
                     Some(e) => {
-                        e.ttl = Ttl::Live;
+                        e.ttl = live_for(*d);
                         Out::Bool(true)
                     }
                     None => Out::Bool(false),
                 }
             }
+            Op::ExpireIf(k, d, when) => {
+                check_key(k)?;
+                check_ttl(*d)?;
+                s.sql()?;
+                let new = Instant::now() + *d;
+                match self.live_mut(k) {
+                    Some(e) => {
+                        // No expiry counts as never expiring (Redis).
+                        let applies = match (*when, e.ttl) {
+                            (ExpireWhen::NoExpiry, ttl) => ttl == Ttl::None,
+                            (ExpireWhen::HasExpiry, ttl) => ttl != Ttl::None,
+                            (ExpireWhen::Later, Ttl::Live(cur)) => new > cur,
+                            (ExpireWhen::Later, _) => false,
+                            (ExpireWhen::Sooner, Ttl::Live(cur)) => new < cur,
+                            (ExpireWhen::Sooner, _) => true,
+                            _ => true,
+                        };
+                        if applies {
+                            e.ttl = Ttl::Live(new);
+                        }
+                        Out::Bool(applies)
+                    }
+                    None => Out::Bool(false),
+                }
+            }
+            Op::TtlStatus(k) => {
+                check_key(k)?;
+                s.sql()?;
+                Out::Status(match self.live(k) {
+                    None => 0,
+                    Some(e) if e.ttl == Ttl::None => 1,
+                    Some(_) => 2,
+                })
+            }
+            Op::GetPersist(k) => {
+                check_key(k)?;
+                s.sql()?;
+                match self.live_mut(k) {
+                    Some(e) => {
+                        e.ttl = Ttl::None;
+                        Out::Value(Some(Val(e.value.clone())))
+                    }
+                    None => Out::Value(None),
+                }
+            }
+            Op::Strlen(k) => {
+                check_key(k)?;
+                s.sql()?;
+                Out::Count(self.live(k).map_or(0, |e| e.value.len() as u64))
+            }
             Op::Persist(k) => {
                 check_key(k)?;
                 s.sql()?;
                 match self.live_mut(k) {
-                    Some(e) if e.ttl == Ttl::Live => {
+                    Some(e) if matches!(e.ttl, Ttl::Live(_)) => {
                         e.ttl = Ttl::None;
                         Out::Bool(true)
                     }
@@ -636,7 +731,7 @@ impl Model {
             Op::Ttl(k) => {
                 check_key(k)?;
                 s.sql()?;
-                Out::HasTtl(self.live(k).is_some_and(|e| e.ttl == Ttl::Live))
+                Out::HasTtl(self.live(k).is_some_and(|e| matches!(e.ttl, Ttl::Live(_))))
             }
             Op::SetMany(items) | Op::SetManyEx(items, _) => {
                 for (k, v) in items {
@@ -645,7 +740,7 @@ impl Model {
                 let ttl = match op {
                     Op::SetManyEx(_, d) => {
                         check_ttl(*d)?;
-                        Ttl::Live
+                        live_for(*d)
                     }
                     _ => Ttl::None,
                 };
@@ -873,6 +968,11 @@ fn kv_op(in_tx: bool) -> BoxedStrategy<Op> {
         2 => (key(), ttl()).prop_map(|(k, d)| Op::Expire(k, d)),
         2 => key().prop_map(Op::Persist),
         2 => key().prop_map(Op::Ttl),
+        2 => (key(), ttl(), expire_when()).prop_map(|(k, d, w)| Op::ExpireIf(k, d, w)),
+        1 => key().prop_map(Op::TtlStatus),
+        1 => key().prop_map(Op::GetPersist),
+        1 => key().prop_map(Op::Strlen),
+        2 => (key(), amount(true), ttl()).prop_map(|(k, by, d)| Op::IncrementEx(k, by, d)),
         2 => items().prop_map(Op::SetMany),
         1 => (items(), ttl()).prop_map(|(i, d)| Op::SetManyEx(i, d)),
         2 => vec(key(), 0..=4).prop_map(Op::GetMany),
@@ -882,6 +982,17 @@ fn kv_op(in_tx: bool) -> BoxedStrategy<Op> {
         1 => scan().prop_map(Op::Count),
         1 => prefix().prop_map(Op::DeletePrefix),
     ]
+    .boxed()
+}
+
+fn expire_when() -> BoxedStrategy<ExpireWhen> {
+    select(vec![
+        ExpireWhen::Always,
+        ExpireWhen::NoExpiry,
+        ExpireWhen::HasExpiry,
+        ExpireWhen::Later,
+        ExpireWhen::Sooner,
+    ])
     .boxed()
 }
 
@@ -966,7 +1077,7 @@ async fn check_table(
         .collect();
     let model_live: Vec<(&str, Val, bool)> = model
         .live_pairs()
-        .map(|(k, e)| (k.as_str(), Val(e.value.clone()), e.ttl == Ttl::Live))
+        .map(|(k, e)| (k.as_str(), Val(e.value.clone()), matches!(e.ttl, Ttl::Live(_))))
         .collect();
     prop_assert_eq!(
         &db_live,
