@@ -152,6 +152,42 @@ SELECT count(*) FROM "public"."kv_store" WHERE key > $1 AND key < $2 AND TRUE;
 -- count (key > $1)
 SELECT count(*) FROM "public"."kv_store" WHERE key > $1 AND TRUE;
 
+-- keys_matching (key >= $1, key < $2)
+SELECT key FROM "public"."kv_store" WHERE key >= $1 AND key < $2 AND TRUE AND key ~ $5 ORDER BY key LIMIT $3 OFFSET $4;
+
+-- keys_matching (key >= $1)
+SELECT key FROM "public"."kv_store" WHERE key >= $1 AND TRUE AND key ~ $5 ORDER BY key LIMIT $3 OFFSET $4;
+
+-- keys_matching (key > $1, key < $2)
+SELECT key FROM "public"."kv_store" WHERE key > $1 AND key < $2 AND TRUE AND key ~ $5 ORDER BY key LIMIT $3 OFFSET $4;
+
+-- keys_matching (key > $1)
+SELECT key FROM "public"."kv_store" WHERE key > $1 AND TRUE AND key ~ $5 ORDER BY key LIMIT $3 OFFSET $4;
+
+-- scan_matching (key >= $1, key < $2)
+SELECT key, value FROM "public"."kv_store" WHERE key >= $1 AND key < $2 AND TRUE AND key ~ $5 ORDER BY key LIMIT $3 OFFSET $4;
+
+-- scan_matching (key >= $1)
+SELECT key, value FROM "public"."kv_store" WHERE key >= $1 AND TRUE AND key ~ $5 ORDER BY key LIMIT $3 OFFSET $4;
+
+-- scan_matching (key > $1, key < $2)
+SELECT key, value FROM "public"."kv_store" WHERE key > $1 AND key < $2 AND TRUE AND key ~ $5 ORDER BY key LIMIT $3 OFFSET $4;
+
+-- scan_matching (key > $1)
+SELECT key, value FROM "public"."kv_store" WHERE key > $1 AND TRUE AND key ~ $5 ORDER BY key LIMIT $3 OFFSET $4;
+
+-- count_matching (key >= $1, key < $2)
+SELECT count(*) FROM "public"."kv_store" WHERE key >= $1 AND key < $2 AND TRUE AND key ~ $3;
+
+-- count_matching (key >= $1)
+SELECT count(*) FROM "public"."kv_store" WHERE key >= $1 AND TRUE AND key ~ $3;
+
+-- count_matching (key > $1, key < $2)
+SELECT count(*) FROM "public"."kv_store" WHERE key > $1 AND key < $2 AND TRUE AND key ~ $3;
+
+-- count_matching (key > $1)
+SELECT count(*) FROM "public"."kv_store" WHERE key > $1 AND TRUE AND key ~ $3;
+
 -- delete_range (key >= $1, key < $2)
 WITH d AS (DELETE FROM "public"."kv_store" WHERE key >= $1 AND key < $2 RETURNING expires_at) SELECT count(*) FROM d WHERE TRUE;
 
@@ -163,3 +199,15 @@ WITH d AS (DELETE FROM "public"."kv_store" WHERE key > $1 AND key < $2 RETURNING
 
 -- delete_range (key > $1)
 WITH d AS (DELETE FROM "public"."kv_store" WHERE key > $1 RETURNING expires_at) SELECT count(*) FROM d WHERE TRUE;
+
+-- delete_range_batch (key >= $1, key < $2)
+WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3 FOR UPDATE SKIP LOCKED), d AS (DELETE FROM "public"."kv_store" WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), (SELECT count(*) FROM d WHERE TRUE);
+
+-- delete_range_batch (key >= $1)
+WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key >= $1 ORDER BY key LIMIT $3 FOR UPDATE SKIP LOCKED), d AS (DELETE FROM "public"."kv_store" WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), (SELECT count(*) FROM d WHERE TRUE);
+
+-- delete_range_batch (key > $1, key < $2)
+WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key > $1 AND key < $2 ORDER BY key LIMIT $3 FOR UPDATE SKIP LOCKED), d AS (DELETE FROM "public"."kv_store" WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), (SELECT count(*) FROM d WHERE TRUE);
+
+-- delete_range_batch (key > $1)
+WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key > $1 ORDER BY key LIMIT $3 FOR UPDATE SKIP LOCKED), d AS (DELETE FROM "public"."kv_store" WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), (SELECT count(*) FROM d WHERE TRUE);

@@ -64,9 +64,9 @@ macro_rules! run {
 /// # }
 /// ```
 ///
-/// Every command checks its input, then sends one statement; input errors
-/// are returned before anything is sent. The trait is implemented by pgkv's
-/// handles only.
+/// Every command checks its input, then sends one statement (`delete_prefix`:
+/// one per batch); input errors are returned before anything is sent. The
+/// trait is implemented by pgkv's handles only.
 pub trait KvCommands: Send {
     /// How a command of this handle reaches the server. Not public API.
     #[doc(hidden)]
@@ -354,7 +354,8 @@ pub trait KvCommands: Send {
     }
 
     /// Keys matching `opts`, in ascending byte order. Reads a range of
-    /// the primary key index.
+    /// the primary key index (for a [`pattern`](crate::ScanOptions::pattern),
+    /// the range of its literal start, filtered on the server).
     fn keys(&mut self, opts: ScanOptions) -> impl Future<Output = Result<Vec<String>>> + Send {
         run!(self.__call(), "keys", scan::keys, opts)
     }
@@ -364,15 +365,55 @@ pub trait KvCommands: Send {
         run!(self.__call(), "scan", scan::scan, opts)
     }
 
-    /// How many live keys match `opts`' prefix (limit, offset and after are ignored).
+    /// How many live keys match `opts`' prefix and pattern (limit, offset and after are ignored).
     fn count(&mut self, opts: ScanOptions) -> impl Future<Output = Result<u64>> + Send {
         run!(self.__call(), "count", scan::count, opts)
     }
 
-    /// Deletes every key starting with `prefix` (`""` deletes every key);
-    /// returns how many live keys were removed.
+    /// Deletes every key starting with `prefix` (`""` deletes every key) in
+    /// batches of [`cleanup_batch_size`](crate::Config::cleanup_batch_size) rows
+    /// in key order, one statement each, until a batch comes back short;
+    /// returns how many live keys were removed (expired rows are removed too,
+    /// uncounted). Not atomic, unlike
+    /// [`delete_prefix_atomic`](KvCommands::delete_prefix_atomic).
+    ///
+    /// Each statement locks at most one batch of rows, briefly, so a prefix of
+    /// millions of keys never holds millions of row locks, nor blocks writers
+    /// of those keys (or runs into `statement_timeout`) for the whole deletion.
+    /// The price:
+    /// - outside a transaction each batch commits by itself: a call that fails
+    ///   or is cancelled part way leaves the batches already run deleted;
+    /// - a row another session holds locked (a write in its open transaction)
+    ///   is skipped, never waited for: it is left in place, uncounted, and a
+    ///   later call removes it;
+    /// - keys inserted while it runs may survive, when the batches have
+    ///   already passed their place.
+    ///
+    /// Inside a [`Transaction`](crate::Transaction) the batches run in it and
+    /// commit or roll back with it (its own uncommitted writes are deleted
+    /// too; rows other sessions hold are still skipped).
     fn delete_prefix(&mut self, prefix: &str) -> impl Future<Output = Result<u64>> + Send {
         run!(self.__call(), "delete_prefix", scan::delete_prefix, prefix)
+    }
+
+    /// Deletes every key starting with `prefix` (`""` deletes every key) in one
+    /// statement, all or nothing; returns how many live keys were removed
+    /// (expired rows are removed too, uncounted).
+    ///
+    /// It waits for rows other sessions hold locked rather than skipping them,
+    /// and holds the lock of every row it deletes until it commits (until the
+    /// transaction ends, inside one): on a large prefix, one long statement that
+    /// blocks every writer of those keys meanwhile and may run into
+    /// `statement_timeout`. Keys inserted while it runs survive.
+    /// [`delete_prefix`](Self::delete_prefix) bounds the lock footprint instead,
+    /// deleting in batches.
+    fn delete_prefix_atomic(&mut self, prefix: &str) -> impl Future<Output = Result<u64>> + Send {
+        run!(
+            self.__call(),
+            "delete_prefix_atomic",
+            scan::delete_prefix_atomic,
+            prefix
+        )
     }
 
     /// The server's `EXPLAIN` of the statement [`keys`](Self::keys)
@@ -502,14 +543,16 @@ inherent_commands! {
     fn get_and_set(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> Option<Vec<u8>> = ops::get_and_set;
     /// Deletes `key` and returns its value; of many concurrent callers, exactly one gets it.
     fn get_and_delete(key: impl AsRef<str> + Send) -> Option<Vec<u8>> = ops::get_and_delete;
-    /// Keys matching `opts`, in ascending byte order. Reads a range of the primary key index.
+    /// Keys matching `opts`, in ascending byte order. Reads a range of the primary key index (for a [`pattern`](crate::ScanOptions::pattern), the range of its literal start, filtered on the server).
     fn keys(opts: ScanOptions) -> Vec<String> = scan::keys;
     /// Keys and values matching `opts`, in ascending byte order.
     fn scan(opts: ScanOptions) -> Vec<KeyValue> = scan::scan;
-    /// How many live keys match `opts`' prefix (limit, offset and after are ignored).
+    /// How many live keys match `opts`' prefix and pattern (limit, offset and after are ignored).
     fn count(opts: ScanOptions) -> u64 = scan::count;
-    /// Deletes every key starting with `prefix` (`""` deletes every key); returns how many live keys were removed.
+    /// Deletes every key starting with `prefix` (`""` deletes every key) in batches of [`cleanup_batch_size`](crate::Config::cleanup_batch_size) rows in key order, one statement each, until a batch comes back short; returns how many live keys were removed (expired rows are removed too, uncounted). Not atomic, unlike [`delete_prefix_atomic`](KvCommands::delete_prefix_atomic).
     fn delete_prefix(prefix: &str) -> u64 = scan::delete_prefix;
+    /// Deletes every key starting with `prefix` (`""` deletes every key) in one statement, all or nothing; returns how many live keys were removed (expired rows are removed too, uncounted).
+    fn delete_prefix_atomic(prefix: &str) -> u64 = scan::delete_prefix_atomic;
     /// The server's `EXPLAIN` of the statement [`keys`](KvCommands::keys) would run for `opts`: a diagnostic for checking index use.
     fn explain_keys(opts: ScanOptions) -> String = scan::explain_keys;
 }

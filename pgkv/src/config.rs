@@ -194,8 +194,11 @@ impl Config {
     }
 
     /// Rows deleted per statement by the expiry sweeps (`cleanup_expired`
-    /// and the cleanup task; default 5,000). Smaller batches hold fewer row
-    /// locks at a time; larger ones finish a big backlog in fewer round trips.
+    /// and the cleanup task) and by
+    /// [`delete_prefix`](crate::KvCommands::delete_prefix), which deletes a
+    /// prefix in batches of this many keys (default 5,000). Smaller batches
+    /// hold fewer row locks at a time; larger ones finish a big backlog in
+    /// fewer round trips.
     pub fn cleanup_batch_size(mut self, rows: u32) -> Self {
         self.cleanup_batch_size = rows;
         self

@@ -131,6 +131,18 @@ pub enum Error {
         max: usize,
     },
 
+    /// A glob given to [`ScanOptions::pattern`](crate::ScanOptions::pattern)
+    /// cannot be read: a `[` class never closed by `]`, or a `\` with
+    /// nothing after it to escape. (Redis reads past such a pattern's end
+    /// instead; pgkv refuses it before any SQL is sent.)
+    #[error("invalid pattern {pattern:?}: {reason}")]
+    InvalidPattern {
+        /// The pattern that was passed.
+        pattern: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
     /// A value could not be encoded to or decoded from JSON as the requested type.
     #[cfg(feature = "json")]
     #[error("value of key {key:?} does not convert to/from {type_name} as JSON")]

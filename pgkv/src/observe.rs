@@ -171,6 +171,7 @@ impl Error {
             Error::KeyTooLong { .. } => "key_too_long",
             Error::ValueTooLarge { .. } => "value_too_large",
             Error::BatchTooLarge { .. } => "batch_too_large",
+            Error::InvalidPattern { .. } => "invalid_pattern",
             Error::InvalidTtl { .. } => "invalid_ttl",
             Error::InvalidExpiryTime { .. } => "invalid_expiry_time",
             Error::NotAnInteger { .. } => "not_an_integer",

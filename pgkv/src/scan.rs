@@ -1,10 +1,16 @@
-//! Prefix scans: literal prefixes turned into ranges on the primary key, and
-//! keyset pagination with `after`.
+//! Prefix scans: literal prefixes (and the literal start of a glob pattern)
+//! turned into ranges on the primary key, keyset pagination with `after`,
+//! and deleting a prefix in batches.
+
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::QueryAs;
+use sqlx::{FromRow, Postgres};
 
 use crate::call::Conduit;
 use crate::error::{Result, read_error, write_error};
 use crate::input::check_no_nul;
-use crate::sql::RangeSql;
+use crate::pattern::Glob;
+use crate::sql::{RangeSql, Sql, Statements};
 
 /// Which keys a scan returns, and which page of them.
 ///
@@ -15,11 +21,14 @@ use crate::sql::RangeSql;
 /// let first = ScanOptions::new().prefix("user:").limit(100);
 /// // The next page: keyset pagination, as cheap as the first.
 /// let next = ScanOptions::new().prefix("user:").limit(100).after("user:0042");
+/// // Redis's `SCAN 0 MATCH session:*:cart COUNT 100`, in pages of 100 matches.
+/// let carts = ScanOptions::new().pattern("session:*:cart").limit(100);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[must_use]
 pub struct ScanOptions {
     prefix: String,
+    pattern: Option<String>,
     limit: Option<u64>,
     offset: u64,
     after: Option<String>,
@@ -47,6 +56,44 @@ impl ScanOptions {
         self
     }
 
+    /// Only keys that match `glob` whole, in Redis's glob syntax (`SCAN ...
+    /// MATCH`, `KEYS`):
+    ///
+    /// | in `glob` | matches |
+    /// |---|---|
+    /// | `*` | any run of characters, the empty one included |
+    /// | `?` | exactly one character |
+    /// | `[abc]`, `[a-z]` | one character of the set (a range's ends may come in either order) |
+    /// | `[^a]`, `[!a]` | one character not in the set |
+    /// | `\x` | the character `x` itself (`\*`, `\?`, `\[`, `\\`; `\]` inside a class) |
+    /// | anything else | itself: `.`, `+`, `(`, `%`, `_`, `$` ... have no special meaning |
+    ///
+    /// A `]` right after `[` (or `[^`) closes the class, as in Redis: `[]`
+    /// matches nothing and `[^]` any one character. `"*"` matches every key,
+    /// `""` none. `limit`, `offset` and `after` count matching keys only.
+    ///
+    /// Differences from Redis: keys are UTF-8 text and a pattern works on
+    /// characters (code points) where Redis works on bytes, so `?` and a
+    /// class match one character, `é` or `日` as much as `a` (Redis's `?`
+    /// matches one byte of it), and ranges compare code points; `[!a]`
+    /// negates as in shell globs (Redis reads it as `!` or `a`); and a
+    /// pattern Redis would read past its end (an unterminated `[`, a
+    /// trailing `\`) is [`Error::InvalidPattern`](crate::Error::InvalidPattern),
+    /// returned by the command before any SQL is sent.
+    ///
+    /// Cost: the literal characters before the first wildcard (`user:` in
+    /// `user:*:cart`) become a range of the primary key, like
+    /// [`prefix`](Self::prefix) (with both set, a key must start with both;
+    /// when neither prefix begins the other, nothing matches and no SQL is
+    /// sent); the server reads every key of that range and keeps those that
+    /// match. A pattern that starts with a wildcard reads every key, as
+    /// Redis's `SCAN MATCH` does. One that is a prefix and then only `*`
+    /// costs exactly what the same `prefix` does.
+    pub fn pattern(mut self, glob: &str) -> Self {
+        self.pattern = Some(glob.to_owned());
+        self
+    }
+
     /// At most `limit` results (default: all).
     pub fn limit(mut self, limit: u64) -> Self {
         self.limit = Some(limit);
@@ -67,21 +114,38 @@ impl ScanOptions {
         self
     }
 
-    /// The key range to read: `(lower, lower_inclusive, upper)`.
-    fn range(&self, honour_after: bool) -> Result<(&str, bool, Option<String>)> {
+    /// What to read, or `None` when no key can match (then nothing is sent).
+    fn plan(&self, honour_after: bool) -> Result<Option<Plan>> {
         check_no_nul(&self.prefix)?;
-        let upper = prefix_upper_bound(&self.prefix);
-        match &self.after {
-            Some(after) if honour_after => {
-                check_no_nul(after)?;
-                if after.as_str() >= self.prefix.as_str() {
-                    Ok((after, false, upper))
-                } else {
-                    Ok((&self.prefix, true, upper))
-                }
-            }
-            _ => Ok((&self.prefix, true, upper)),
+        let after = self.after.as_deref().filter(|_| honour_after);
+        if let Some(after) = after {
+            check_no_nul(after)?;
         }
+        let (prefix, regex) = match &self.pattern {
+            None => (self.prefix.clone(), None),
+            Some(pattern) => {
+                let Some(glob) = Glob::parse(pattern)? else {
+                    return Ok(None);
+                };
+                // A key starts with both prefixes: with the longer one, if the
+                // shorter begins it.
+                let prefix = if glob.prefix.starts_with(&self.prefix) {
+                    glob.prefix
+                } else if self.prefix.starts_with(&glob.prefix) {
+                    self.prefix.clone()
+                } else {
+                    return Ok(None);
+                };
+                (prefix, glob.regex)
+            }
+        };
+        let mut plan = Plan::prefix(prefix, regex);
+        if let Some(after) = after
+            && after >= plan.lower.as_str()
+        {
+            plan.start_after(after.to_owned());
+        }
+        Ok(Some(plan))
     }
 
     fn page(&self) -> (Option<i64>, i64) {
@@ -109,40 +173,97 @@ pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
     None
 }
 
-fn bound_query<'q, O>(
-    shapes: &RangeSql,
-    lower: &'q str,
+/// The rows a statement reads: a range of the primary key (`$1`, `$2`)
+/// and, for a pattern, the regular expression its keys must match.
+#[derive(Debug)]
+struct Plan {
+    lower: String,
     inclusive: bool,
     upper: Option<String>,
-) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
+    regex: Option<String>,
+}
+
+/// Picks a statement family out of a table's set.
+type Shapes = fn(&Statements) -> &RangeSql;
+
+impl Plan {
+    /// Every key starting with `prefix` (and matching `regex`).
+    fn prefix(prefix: String, regex: Option<String>) -> Plan {
+        Plan {
+            upper: prefix_upper_bound(&prefix),
+            lower: prefix,
+            inclusive: true,
+            regex,
+        }
+    }
+
+    /// Moves the start of the range to just after `key`.
+    fn start_after(&mut self, key: String) {
+        self.lower = key;
+        self.inclusive = false;
+    }
+
+    /// The statement of `shapes` for this range.
+    fn statement<'s>(&self, shapes: &'s RangeSql) -> &'s Sql {
+        shapes.pick(self.inclusive, self.upper.is_some())
+    }
+
+    /// The statement for this range: of the `plain` family, or of the
+    /// `matching` one when there is a regular expression to apply.
+    fn pick<'s>(&self, sql: &'s Statements, plain: Shapes, matching: Shapes) -> &'s Sql {
+        self.statement(if self.regex.is_some() {
+            matching(sql)
+        } else {
+            plain(sql)
+        })
+    }
+
+    /// Binds the range, then the page (`LIMIT`, `OFFSET`) when there is one,
+    /// then the regular expression when there is one: the parameter order
+    /// of every range statement.
+    fn bind<'q, O>(
+        &'q self,
+        query: QueryAs<'q, Postgres, O, PgArguments>,
+        page: Option<(Option<i64>, i64)>,
+    ) -> QueryAs<'q, Postgres, O, PgArguments> {
+        let mut query = query.bind(self.lower.as_str()).bind(self.upper.as_deref());
+        if let Some((limit, offset)) = page {
+            query = query.bind(limit).bind(offset);
+        }
+        if let Some(regex) = &self.regex {
+            query = query.bind(regex.as_str());
+        }
+        query
+    }
+}
+
+/// One page of `opts`, read with the `plain` or `matching` statements.
+async fn read_page<O>(
+    s: &mut impl Conduit,
+    opts: &ScanOptions,
+    plain: Shapes,
+    matching: Shapes,
+) -> Result<Vec<O>>
 where
-    O: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    O: for<'r> FromRow<'r, PgRow> + Send + Unpin,
 {
-    let sql = shapes.pick(inclusive, upper.is_some()).query();
-    sqlx::query_as(sql).bind(lower).bind(upper)
+    let Some(plan) = opts.plan(true)? else {
+        return Ok(Vec::new());
+    };
+    let sql = plan.pick(&s.shared().sql, plain, matching).query();
+    plan.bind(sqlx::query_as(sql), Some(opts.page()))
+        .fetch_all(s.connection().await?)
+        .await
+        .map_err(read_error)
 }
 
 pub(crate) async fn keys(s: &mut impl Conduit, opts: ScanOptions) -> Result<Vec<String>> {
-    let (lower, inclusive, upper) = opts.range(true)?;
-    let (limit, offset) = opts.page();
-    let rows: Vec<(String,)> = bound_query(&s.shared().sql.keys, lower, inclusive, upper)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(s.connection().await?)
-        .await
-        .map_err(read_error)?;
+    let rows: Vec<(String,)> = read_page(s, &opts, |q| &q.keys, |q| &q.keys_matching).await?;
     Ok(rows.into_iter().map(|(k,)| k).collect())
 }
 
 pub(crate) async fn scan(s: &mut impl Conduit, opts: ScanOptions) -> Result<Vec<KeyValue>> {
-    let (lower, inclusive, upper) = opts.range(true)?;
-    let (limit, offset) = opts.page();
-    let rows: Vec<(String, Vec<u8>)> = bound_query(&s.shared().sql.scan, lower, inclusive, upper)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(s.connection().await?)
-        .await
-        .map_err(read_error)?;
+    let rows: Vec<(String, Vec<u8>)> = read_page(s, &opts, |q| &q.scan, |q| &q.scan_matching).await?;
     Ok(rows
         .into_iter()
         .map(|(key, value)| KeyValue { key, value })
@@ -150,18 +271,53 @@ pub(crate) async fn scan(s: &mut impl Conduit, opts: ScanOptions) -> Result<Vec<
 }
 
 pub(crate) async fn count(s: &mut impl Conduit, opts: ScanOptions) -> Result<u64> {
-    let (lower, inclusive, upper) = opts.range(false)?;
-    let (n,): (i64,) = bound_query(&s.shared().sql.count, lower, inclusive, upper)
+    let Some(plan) = opts.plan(false)? else {
+        return Ok(0);
+    };
+    let sql = plan
+        .pick(&s.shared().sql, |q| &q.count, |q| &q.count_matching)
+        .query();
+    let (n,): (i64,) = plan
+        .bind(sqlx::query_as(sql), None)
         .fetch_one(s.connection().await?)
         .await
         .map_err(read_error)?;
     Ok(n.unsigned_abs())
 }
 
+/// `delete_prefix`: batches of `cleanup_batch` rows in key order, one
+/// statement each, each starting after the last key the one before locked,
+/// until a batch locks fewer rows than it may. Rows another session holds
+/// are skipped, so each is passed over once and left in place.
 pub(crate) async fn delete_prefix(s: &mut impl Conduit, prefix: &str) -> Result<u64> {
-    let opts = ScanOptions::new().prefix(prefix);
-    let (lower, inclusive, upper) = opts.range(false)?;
-    let (n,): (i64,) = bound_query(&s.shared().sql.delete_range, lower, inclusive, upper)
+    check_no_nul(prefix)?;
+    let mut plan = Plan::prefix(prefix.to_owned(), None);
+    let batch = s.shared().cleanup_batch;
+    let mut removed = 0;
+    loop {
+        let sql = plan.statement(&s.shared().sql.delete_range_batch).query();
+        let (locked, last, live): (i64, Option<String>, i64) = plan
+            .bind(sqlx::query_as(sql), None)
+            .bind(batch)
+            .fetch_one(s.connection().await?)
+            .await
+            .map_err(write_error)?;
+        removed += live.unsigned_abs();
+        match last {
+            Some(last) if locked >= batch => plan.start_after(last),
+            _ => return Ok(removed),
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// `delete_prefix_atomic`: the whole range in one statement.
+pub(crate) async fn delete_prefix_atomic(s: &mut impl Conduit, prefix: &str) -> Result<u64> {
+    check_no_nul(prefix)?;
+    let plan = Plan::prefix(prefix.to_owned(), None);
+    let sql = plan.statement(&s.shared().sql.delete_range).query();
+    let (n,): (i64,) = plan
+        .bind(sqlx::query_as(sql), None)
         .fetch_one(s.connection().await?)
         .await
         .map_err(write_error)?;
@@ -170,15 +326,17 @@ pub(crate) async fn delete_prefix(s: &mut impl Conduit, prefix: &str) -> Result<
 
 /// `EXPLAIN` of the statement `keys(opts)` would run, as the server plans it.
 pub(crate) async fn explain_keys(s: &mut impl Conduit, opts: ScanOptions) -> Result<String> {
-    let (lower, inclusive, upper) = opts.range(true)?;
-    let (limit, offset) = opts.page();
-    let sql = s.shared().sql.keys.pick(inclusive, upper.is_some()).query();
-    let explain = format!("EXPLAIN {}", sql.as_str());
-    let lines: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(explain))
-        .bind(lower)
-        .bind(upper)
-        .bind(limit)
-        .bind(offset)
+    let Some(plan) = opts.plan(true)? else {
+        return Ok(
+            "No statement: no key can match (the prefix and the pattern's literal prefix \
+                   disagree, or the pattern holds `[]`)"
+                .to_owned(),
+        );
+    };
+    let sql = plan.pick(&s.shared().sql, |q| &q.keys, |q| &q.keys_matching);
+    let explain = format!("EXPLAIN {}", sql.query().as_str());
+    let lines: Vec<(String,)> = plan
+        .bind(sqlx::query_as(sqlx::AssertSqlSafe(explain)), Some(opts.page()))
         .fetch_all(s.connection().await?)
         .await
         .map_err(read_error)?;
@@ -214,12 +372,36 @@ mod tests {
 
     #[test]
     fn after_moves_the_lower_bound_only_forward() {
-        let o = ScanOptions::new().prefix("b").after("a");
-        assert_eq!(o.range(true).unwrap().0, "b");
-        assert!(o.range(true).unwrap().1);
-        let o = ScanOptions::new().prefix("b").after("b1");
-        assert_eq!(o.range(true).unwrap().0, "b1");
-        assert!(!o.range(true).unwrap().1);
-        assert!(ScanOptions::new().prefix("a\0").range(true).is_err());
+        let plan = |o: ScanOptions| o.plan(true).unwrap().expect("a plan");
+        let p = plan(ScanOptions::new().prefix("b").after("a"));
+        assert_eq!((p.lower.as_str(), p.inclusive), ("b", true));
+        let p = plan(ScanOptions::new().prefix("b").after("b1"));
+        assert_eq!((p.lower.as_str(), p.inclusive), ("b1", false));
+        assert!(ScanOptions::new().prefix("a\0").plan(true).is_err());
+        assert!(ScanOptions::new().after("a\0").plan(true).is_err());
+        // count ignores `after`, its NUL included.
+        assert!(ScanOptions::new().after("a\0").plan(false).is_ok());
+    }
+
+    #[test]
+    fn a_pattern_and_a_prefix_intersect() {
+        let plan = |o: ScanOptions| o.plan(true).unwrap();
+        let p = plan(ScanOptions::new().prefix("user:").pattern("user:1*:x")).unwrap();
+        assert_eq!((p.lower.as_str(), p.upper.as_deref()), ("user:1", Some("user:2")));
+        assert_eq!(p.regex.as_deref(), Some("^user\\:1.*\\:x$"));
+        let p = plan(ScanOptions::new().prefix("user:12").pattern("user:*")).unwrap();
+        assert_eq!(
+            (p.lower.as_str(), p.upper.as_deref()),
+            ("user:12", Some("user:13"))
+        );
+        assert_eq!(p.regex, None);
+        let p = plan(ScanOptions::new().pattern("*x")).unwrap();
+        assert_eq!((p.lower.as_str(), p.upper), ("", None));
+        assert!(plan(ScanOptions::new().prefix("user:").pattern("admin:*")).is_none());
+        assert!(plan(ScanOptions::new().pattern("a[]")).is_none());
+        assert!(matches!(
+            ScanOptions::new().pattern("a[").plan(false),
+            Err(crate::Error::InvalidPattern { .. })
+        ));
     }
 }

@@ -137,7 +137,17 @@ pub(crate) struct Statements {
     pub(crate) keys: RangeSql,
     pub(crate) scan: RangeSql,
     pub(crate) count: RangeSql,
+    /// `keys`, `scan` and `count` that also keep only the keys matching a
+    /// regular expression (a glob pattern, translated): `$5` for a page,
+    /// `$3` for a count.
+    pub(crate) keys_matching: RangeSql,
+    pub(crate) scan_matching: RangeSql,
+    pub(crate) count_matching: RangeSql,
+    /// The whole range in one statement (`delete_prefix_atomic`).
     pub(crate) delete_range: RangeSql,
+    /// The first `$3` rows of the range that no other session holds
+    /// (`delete_prefix`, one batch).
+    pub(crate) delete_range_batch: RangeSql,
 }
 
 /// Mixed into the hash of the table name that keys the cleanup advisory
@@ -368,6 +378,7 @@ impl Statements {
             )
         };
 
+        let page = " ORDER BY key LIMIT $3 OFFSET $4";
         let range = |select: &str, tail: &str| {
             let t = t.clone();
             let select = select.to_owned();
@@ -493,13 +504,33 @@ impl Statements {
                  SELECT (SELECT held FROM fleet), (SELECT count(*) FROM gone)",
                 victims = victims("(SELECT held FROM fleet)")
             )),
-            keys: RangeSql::build(range("SELECT key", " ORDER BY key LIMIT $3 OFFSET $4")),
-            scan: RangeSql::build(range("SELECT key, value", " ORDER BY key LIMIT $3 OFFSET $4")),
+            keys: RangeSql::build(range("SELECT key", page)),
+            scan: RangeSql::build(range("SELECT key, value", page)),
             count: RangeSql::build(range("SELECT count(*)", "")),
+            // The pattern's regular expression is a parameter, applied to
+            // the rows of the range (the column is COLLATE "C": ranges in
+            // the expression compare code points).
+            keys_matching: RangeSql::build(range("SELECT key", &format!(" AND key ~ $5{page}"))),
+            scan_matching: RangeSql::build(range("SELECT key, value", &format!(" AND key ~ $5{page}"))),
+            count_matching: RangeSql::build(range("SELECT count(*)", " AND key ~ $3")),
             delete_range: RangeSql::build(|bounds: &str| {
                 format!(
                     "WITH d AS (DELETE FROM {t} WHERE {bounds} RETURNING expires_at) \
                      SELECT count(*) FROM d WHERE {live}"
+                )
+            }),
+            // One batch: the first `$3` rows of the range in key order that
+            // no other session holds (`SKIP LOCKED`: never waits), deleted
+            // by key, so a row updated since the statement began is still
+            // found (through its newest version). It reports the rows it
+            // locked (fewer than `$3`: the range is done), the last of their
+            // keys (the next batch starts after it) and how many were live.
+            delete_range_batch: RangeSql::build(|bounds: &str| {
+                format!(
+                    "WITH batch AS (SELECT key FROM {t} WHERE {bounds} ORDER BY key LIMIT $3 FOR UPDATE SKIP LOCKED), \
+                     d AS (DELETE FROM {t} WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) \
+                     SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), \
+                     (SELECT count(*) FROM d WHERE {live})"
                 )
             }),
         }
@@ -612,7 +643,11 @@ mod tests {
             ("keys", &s.keys),
             ("scan", &s.scan),
             ("count", &s.count),
+            ("keys_matching", &s.keys_matching),
+            ("scan_matching", &s.scan_matching),
+            ("count_matching", &s.count_matching),
             ("delete_range", &s.delete_range),
+            ("delete_range_batch", &s.delete_range_batch),
         ] {
             for (inclusive, bounded) in [(true, true), (true, false), (false, true), (false, false)] {
                 let shape = format!(
