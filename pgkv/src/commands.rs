@@ -18,6 +18,7 @@ use crate::expiry::{ExpireWhen, Expiry};
 use crate::observe::{self, Timer};
 use crate::ops::{self, CasResult};
 use crate::scan::{self, KeyValue, ScanOptions};
+use crate::set_options::{SetOptions, SetOutcome};
 use crate::store::Store;
 use crate::transaction::Transaction;
 
@@ -115,6 +116,20 @@ pub trait KvCommands: Send {
     /// True if `key` is present and not expired.
     fn exists(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<bool>> + Send {
         run!(self.__call(), "exists", ops::exists, key)
+    }
+
+    /// Stores `value` under `key` as Redis's `SET` with options does: `NX`/`XX`,
+    /// `EX`/`PX`/`EXAT`/`PXAT`/`KEEPTTL` and `GET`, in any combination Redis
+    /// allows, as one statement (see [`SetOptions`](crate::SetOptions)). The
+    /// previous value, when asked for, is exactly the one replaced, also under
+    /// concurrent writers.
+    fn set_with(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        value: impl AsRef<[u8]> + Send,
+        opts: SetOptions,
+    ) -> impl Future<Output = Result<SetOutcome>> + Send {
+        run!(self.__call(), "set_with", ops::set_with, key, value, opts)
     }
 
     /// Stores `value` only if `key` is absent (an expired key counts as
@@ -495,6 +510,8 @@ inherent_commands! {
     fn delete(key: impl AsRef<str> + Send) -> bool = ops::delete;
     /// True if `key` is present and not expired.
     fn exists(key: impl AsRef<str> + Send) -> bool = ops::exists;
+    /// Stores `value` under `key` as Redis's `SET` with options does: `NX`/`XX`, `EX`/`PX`/`EXAT`/`PXAT`/`KEEPTTL` and `GET`, in any combination Redis allows, as one statement (see [`SetOptions`](crate::SetOptions)). The previous value, when asked for, is exactly the one replaced, also under concurrent writers.
+    fn set_with(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send, opts: SetOptions) -> SetOutcome = ops::set_with;
     /// Stores `value` only if `key` is absent (an expired key counts as absent); true if it was stored. Exactly one of many concurrent callers wins.
     fn set_nx(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> bool = ops::set_nx;
     /// Replaces the value only if `key` is present (memcached `replace`, Redis `SET XX KEEPTTL`): the TTL is kept. True if replaced.

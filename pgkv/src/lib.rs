@@ -74,6 +74,7 @@ mod pattern;
 mod record;
 mod scan;
 mod schema;
+mod set_options;
 mod sql;
 mod store;
 mod transaction;
@@ -93,6 +94,7 @@ pub use crate::ops::CasResult;
 pub use crate::record::KvRecord;
 pub use crate::scan::{KeyValue, ScanOptions};
 pub use crate::schema::{MIGRATOR, schema_sql};
+pub use crate::set_options::{SetOptions, SetOutcome};
 pub use crate::store::{PoolStatus, Store};
 pub use crate::transaction::Transaction;
 #[cfg(feature = "json")]

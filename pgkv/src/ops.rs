@@ -10,6 +10,7 @@ use crate::call::Conduit;
 use crate::error::{Error, Result, classify_counter, read_error, sqlstate, write_error};
 use crate::expiry::{self, ExpireWhen, Expiry};
 use crate::input;
+use crate::set_options::{SetExpiry, SetOptions, SetOutcome};
 use crate::sql::{Sql, Statements};
 
 /// Attempts at a read-modify-write that lost a race with a concurrent insert
@@ -573,6 +574,43 @@ pub(crate) async fn get_and_set(
             .map_err(write_error)?;
         if written {
             return Ok(old);
+        }
+    }
+    Err(Error::Contended { key: key.to_owned() })
+}
+
+pub(crate) async fn set_with(
+    s: &mut impl Conduit,
+    key: impl AsRef<str>,
+    value: impl AsRef<[u8]>,
+    opts: SetOptions,
+) -> Result<SetOutcome> {
+    let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
+    // Checked before any SQL, like every other TTL.
+    let ttl = match opts.expiry {
+        SetExpiry::In(ttl) => Some(input::ttl(ttl)?),
+        _ => None,
+    };
+    let at = match opts.expiry {
+        SetExpiry::At(at) => Some(expiry::unix_micros(at)?),
+        _ => None,
+    };
+    let index = Statements::set_with_index(&opts);
+    for _ in 0..RACE_RETRIES {
+        let sql = s.shared().sql.set_with[index].query();
+        let mut query = sqlx::query_as(sql).bind(key).bind(value);
+        if let Some(ttl) = ttl {
+            query = query.bind(ttl);
+        }
+        if let Some(at) = at {
+            query = query.bind(at);
+        }
+        let (written, raced, previous): (bool, bool, Option<Vec<u8>>) = query
+            .fetch_one(s.connection().await?)
+            .await
+            .map_err(write_error)?;
+        if !raced {
+            return Ok(SetOutcome { written, previous });
         }
     }
     Err(Error::Contended { key: key.to_owned() })

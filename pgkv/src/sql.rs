@@ -18,6 +18,7 @@ use sqlx::{AssertSqlSafe, SqlStr};
 
 use crate::config::{Config, TableType, TtlCleanupStrategy};
 use crate::expiry::ExpireWhen;
+use crate::set_options::{EXPIRY_KINDS, SetOptions, SetWhen};
 
 /// A statement ready to hand to `sqlx::query`. Cloning shares the text.
 #[derive(Debug, Clone)]
@@ -131,6 +132,8 @@ pub(crate) struct Statements {
     pub(crate) cas_absent: Sql,
     pub(crate) cas_present: Sql,
     pub(crate) get_and_set: Sql,
+    /// `SET` with options, by [`Statements::set_with_index`].
+    pub(crate) set_with: Vec<Sql>,
     pub(crate) get_and_delete: Sql,
     pub(crate) cleanup_batch: Sql,
     pub(crate) cleanup_fleet_batch: Sql,
@@ -285,6 +288,11 @@ impl Expiry {
 }
 
 impl Statements {
+    /// Which `set_with` statement `opts` needs.
+    pub(crate) fn set_with_index(opts: &SetOptions) -> usize {
+        (opts.when.index() * EXPIRY_KINDS + opts.expiry.kind()) * 2 + usize::from(opts.previous)
+    }
+
     /// The statements for `config`'s table in `schema` (the one the store
     /// found or created it in).
     pub(crate) fn new(config: &Config, schema: &str) -> Statements {
@@ -300,6 +308,8 @@ impl Statements {
         let insert = format!("INSERT INTO {t} AS kv (key, value, expires_at, created_at, updated_at)");
         let now = "statement_timestamp()";
         let expires = "statement_timestamp() + $3";
+        // An absolute expiry: `$3` microseconds after the Unix epoch.
+        let at = "(timestamptz 'epoch' + $3::bigint * interval '1 microsecond')";
         // A write over an expired row starts a fresh row: new created_at.
         let upsert = format!(
             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, \
@@ -413,7 +423,7 @@ impl Statements {
                  WHERE key = $1 AND {live} RETURNING value"
             )),
             expire_in: expire_family("statement_timestamp() + $2"),
-            expire_at: expire_family("(timestamptz 'epoch' + $2::bigint * interval '1 microsecond')"),
+            expire_at: expire_family(&at.replace("$3", "$2")),
             ttl_status: ReadSql::build(
                 &purge_one,
                 format!(
@@ -483,6 +493,52 @@ impl Statements {
                  SELECT EXISTS (SELECT 1 FROM upd) OR EXISTS (SELECT 1 FROM ins), \
                  (SELECT value FROM cur WHERE {cur_live})"
             )),
+            set_with: {
+                // Every `SET` option combination, one statement each, in the
+                // order `set_with_index` reads them. The current row is
+                // locked first, so NX/XX decide on the newest committed
+                // version and GET reports exactly what was replaced; a key
+                // inserted concurrently while absent makes `raced` true, and
+                // the caller sends the statement again.
+                let mut all = Vec::with_capacity(SetWhen::ALL.len() * EXPIRY_KINDS * 2);
+                for when in SetWhen::ALL {
+                    let (take_row, may_insert) = match when {
+                        SetWhen::Always => ("TRUE".to_owned(), "TRUE"),
+                        SetWhen::Absent => (cur_expired.clone(), "TRUE"),
+                        SetWhen::Present => (cur_live.clone(), "FALSE"),
+                    };
+                    for kind in 0..EXPIRY_KINDS {
+                        let (on_insert, on_update) = match kind {
+                            0 => ("NULL".to_owned(), "NULL".to_owned()),
+                            1 => (expires.to_owned(), expires.to_owned()),
+                            2 => (at.to_owned(), at.to_owned()),
+                            _ => (
+                                "NULL".to_owned(),
+                                format!("CASE WHEN {cur_live} THEN cur.expires_at END"),
+                            ),
+                        };
+                        for previous in [false, true] {
+                            let previous = if previous {
+                                format!("(SELECT value FROM cur WHERE {cur_live})")
+                            } else {
+                                "NULL::bytea".to_owned()
+                            };
+                            all.push(Sql::new(format!(
+                                "{locked}, \
+                                 upd AS (UPDATE {t} SET value = $2, expires_at = {on_update}, \
+                                 created_at = CASE WHEN {cur_expired} THEN {now} ELSE {t}.created_at END, updated_at = {now} \
+                                 FROM cur WHERE {t}.key = $1 AND {take_row} RETURNING 1), \
+                                 ins AS ({insert} SELECT $1, $2, {on_insert}, {now}, {now} \
+                                 WHERE NOT EXISTS (SELECT 1 FROM cur) AND {may_insert} ON CONFLICT (key) DO NOTHING RETURNING 1) \
+                                 SELECT EXISTS (SELECT 1 FROM upd) OR EXISTS (SELECT 1 FROM ins), \
+                                 NOT EXISTS (SELECT 1 FROM cur) AND {may_insert} AND NOT EXISTS (SELECT 1 FROM ins), \
+                                 {previous}"
+                            )));
+                        }
+                    }
+                }
+                all
+            },
             // NULL when the removed row had expired.
             get_and_delete: Sql::new(format!(
                 "DELETE FROM {t} WHERE key = $1 RETURNING CASE WHEN {live} THEN value END"
@@ -635,6 +691,12 @@ mod tests {
             all.push((format!("{name} (read-only session)"), read.pick(false)));
         }
         all.extend(plain.into_iter().map(|(name, sql)| (name.to_owned(), sql)));
+        for (i, sql) in s.set_with.iter().enumerate() {
+            let when = SetWhen::ALL[i / (EXPIRY_KINDS * 2)];
+            let expiry = ["no expiry", "EX", "EXAT", "KEEPTTL"][i / 2 % EXPIRY_KINDS];
+            let get = if i % 2 == 1 { " GET" } else { "" };
+            all.push((format!("set_with {when:?} {expiry}{get}"), sql));
+        }
         for when in ExpireWhen::ALL {
             all.push((format!("expire {when:?}"), &s.expire_in[when.index()]));
             all.push((format!("expire_at {when:?}"), &s.expire_at[when.index()]));

@@ -17,6 +17,7 @@ mod regressions;
 mod reliability;
 mod scan;
 mod schema;
+mod set_options;
 mod telemetry;
 mod ttl;
 mod tx;
