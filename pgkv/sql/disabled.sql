@@ -80,6 +80,18 @@ WITH cur AS (SELECT value, expires_at FROM "public"."kv_store" WHERE key = $1 FO
 -- get_and_delete
 DELETE FROM "public"."kv_store" WHERE key = $1 RETURNING CASE WHEN TRUE THEN value END;
 
+-- append
+WITH up AS (INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, $2, NULL, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = CASE WHEN FALSE THEN EXCLUDED.value ELSE kv.value || EXCLUDED.value END, expires_at = CASE WHEN FALSE THEN NULL ELSE kv.expires_at END, created_at = CASE WHEN FALSE THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at WHERE FALSE OR octet_length(kv.value) + octet_length(EXCLUDED.value) <= $3 RETURNING octet_length(value)::bigint) SELECT (SELECT * FROM up), (SELECT octet_length(value)::bigint FROM "public"."kv_store" WHERE key = $1 AND TRUE);
+
+-- rename
+WITH locked AS (SELECT key FROM "public"."kv_store" WHERE key IN ($1, $2) ORDER BY key FOR UPDATE), src AS (DELETE FROM "public"."kv_store" WHERE key = $1 AND TRUE AND EXISTS (SELECT 1 FROM locked) RETURNING value, expires_at), ins AS (INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) SELECT $2, value, expires_at, statement_timestamp(), statement_timestamp() FROM src ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at RETURNING 1) SELECT EXISTS (SELECT 1 FROM ins);
+
+-- copy
+WITH locked AS (SELECT key FROM "public"."kv_store" WHERE key IN ($1, $2) ORDER BY key FOR SHARE), src AS (SELECT value, expires_at FROM "public"."kv_store" WHERE key = $1 AND TRUE AND EXISTS (SELECT 1 FROM locked)), ins AS (INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) SELECT $2, value, expires_at, statement_timestamp(), statement_timestamp() FROM src ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at WHERE FALSE RETURNING 1) SELECT EXISTS (SELECT 1 FROM ins);
+
+-- copy (REPLACE)
+WITH locked AS (SELECT key FROM "public"."kv_store" WHERE key IN ($1, $2) ORDER BY key FOR SHARE), src AS (SELECT value, expires_at FROM "public"."kv_store" WHERE key = $1 AND TRUE AND EXISTS (SELECT 1 FROM locked)), ins AS (INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) SELECT $2, value, expires_at, statement_timestamp(), statement_timestamp() FROM src ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at WHERE TRUE RETURNING 1) SELECT EXISTS (SELECT 1 FROM ins);
+
 -- cleanup_batch
 DELETE FROM "public"."kv_store" WHERE ctid = ANY(ARRAY(SELECT ctid FROM "public"."kv_store" WHERE TRUE AND expires_at <= statement_timestamp() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)) AND expires_at <= statement_timestamp();
 

@@ -359,6 +359,42 @@ pub trait KvCommands: Send {
         run!(self.__call(), "get_and_set", ops::get_and_set, key, value)
     }
 
+    /// Appends `value` to the value of `key` (creating it if absent) and returns
+    /// the new length in bytes; the TTL is kept (Redis `APPEND`). A result
+    /// longer than `max_value_size` is
+    /// [`Error::ValueTooLarge`](crate::Error::ValueTooLarge) and changes nothing.
+    fn append(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        value: impl AsRef<[u8]> + Send,
+    ) -> impl Future<Output = Result<u64>> + Send {
+        run!(self.__call(), "append", ops::append, key, value)
+    }
+
+    /// Moves the value and expiry of `from` to `to`, replacing `to` (Redis
+    /// `RENAME`); false if `from` is absent (Redis answers "no such key").
+    /// Both rows are locked in key order, so opposite renames wait for each
+    /// other rather than deadlock.
+    fn rename(
+        &mut self,
+        from: impl AsRef<str> + Send,
+        to: impl AsRef<str> + Send,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        run!(self.__call(), "rename", ops::rename, from, to)
+    }
+
+    /// Copies the value and expiry of `from` to `to` (Redis `COPY`, with
+    /// `REPLACE` when `replace`); false if `from` is absent, `to` exists and
+    /// `replace` is false, or the two are the same key.
+    fn copy(
+        &mut self,
+        from: impl AsRef<str> + Send,
+        to: impl AsRef<str> + Send,
+        replace: bool,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        run!(self.__call(), "copy", ops::copy, from, to, replace)
+    }
+
     /// Deletes `key` and returns its value; of many concurrent callers,
     /// exactly one gets it.
     fn get_and_delete(
@@ -558,6 +594,12 @@ inherent_commands! {
     fn compare_and_swap(key: impl AsRef<str> + Send, expected: Option<&[u8]>, new: impl AsRef<[u8]> + Send) -> CasResult = ops::compare_and_swap;
     /// Stores `value` and returns exactly the value it replaced, also when racing other writers; clears the TTL.
     fn get_and_set(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> Option<Vec<u8>> = ops::get_and_set;
+    /// Appends `value` to the value of `key` (creating it if absent) and returns the new length in bytes; the TTL is kept (Redis `APPEND`). A result longer than `max_value_size` is [`Error::ValueTooLarge`](crate::Error::ValueTooLarge) and changes nothing.
+    fn append(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> u64 = ops::append;
+    /// Moves the value and expiry of `from` to `to`, replacing `to` (Redis `RENAME`); false if `from` is absent (Redis answers "no such key"). Both rows are locked in key order, so opposite renames wait for each other rather than deadlock.
+    fn rename(from: impl AsRef<str> + Send, to: impl AsRef<str> + Send) -> bool = ops::rename;
+    /// Copies the value and expiry of `from` to `to` (Redis `COPY`, with `REPLACE` when `replace`); false if `from` is absent, `to` exists and `replace` is false, or the two are the same key.
+    fn copy(from: impl AsRef<str> + Send, to: impl AsRef<str> + Send, replace: bool) -> bool = ops::copy;
     /// Deletes `key` and returns its value; of many concurrent callers, exactly one gets it.
     fn get_and_delete(key: impl AsRef<str> + Send) -> Option<Vec<u8>> = ops::get_and_delete;
     /// Keys matching `opts`, in ascending byte order. Reads a range of the primary key index (for a [`pattern`](crate::ScanOptions::pattern), the range of its literal start, filtered on the server).

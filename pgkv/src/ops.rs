@@ -616,6 +616,70 @@ pub(crate) async fn set_with(
     Err(Error::Contended { key: key.to_owned() })
 }
 
+pub(crate) async fn append(
+    s: &mut impl Conduit,
+    key: impl AsRef<str>,
+    value: impl AsRef<[u8]>,
+) -> Result<u64> {
+    let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
+    let max = s.shared().limits.max_value_size;
+    let sql = s.shared().sql.append.query();
+    let (len, before): (Option<i64>, Option<i64>) = sqlx::query_as(sql)
+        .bind(key)
+        .bind(value)
+        .bind(i64::try_from(max).unwrap_or(i64::MAX))
+        .fetch_one(s.connection().await?)
+        .await
+        .map_err(write_error)?;
+    match len {
+        Some(len) => Ok(len.unsigned_abs()),
+        None => Err(Error::ValueTooLarge {
+            key: key.to_owned(),
+            size: usize::try_from(before.unwrap_or(0).unsigned_abs())
+                .unwrap_or(usize::MAX)
+                .saturating_add(value.len()),
+            max,
+        }),
+    }
+}
+
+pub(crate) async fn rename(s: &mut impl Conduit, from: impl AsRef<str>, to: impl AsRef<str>) -> Result<bool> {
+    let limits = s.shared().limits;
+    let (from, to) = (limits.key(from.as_ref())?, limits.key(to.as_ref())?);
+    if from == to {
+        // Redis: renaming a key to itself succeeds if it exists.
+        return exists(s, from).await;
+    }
+    let sql = s.shared().sql.rename.query();
+    sqlx::query_scalar(sql)
+        .bind(from)
+        .bind(to)
+        .fetch_one(s.connection().await?)
+        .await
+        .map_err(write_error)
+}
+
+pub(crate) async fn copy(
+    s: &mut impl Conduit,
+    from: impl AsRef<str>,
+    to: impl AsRef<str>,
+    replace: bool,
+) -> Result<bool> {
+    let limits = s.shared().limits;
+    let (from, to) = (limits.key(from.as_ref())?, limits.key(to.as_ref())?);
+    if from == to {
+        // Redis refuses COPY onto the same key.
+        return Ok(false);
+    }
+    let sql = s.shared().sql.copy[usize::from(replace)].query();
+    sqlx::query_scalar(sql)
+        .bind(from)
+        .bind(to)
+        .fetch_one(s.connection().await?)
+        .await
+        .map_err(write_error)
+}
+
 pub(crate) async fn get_and_delete(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Option<Vec<u8>>> {
     let key = s.shared().limits.key(key.as_ref())?;
     let sql = s.shared().sql.get_and_delete.query();

@@ -132,6 +132,10 @@ pub(crate) struct Statements {
     pub(crate) cas_absent: Sql,
     pub(crate) cas_present: Sql,
     pub(crate) get_and_set: Sql,
+    pub(crate) append: Sql,
+    pub(crate) rename: Sql,
+    /// `COPY src dst`, without and with `REPLACE`.
+    pub(crate) copy: [Sql; 2],
     /// `SET` with options, by [`Statements::set_with_index`].
     pub(crate) set_with: Vec<Sql>,
     pub(crate) get_and_delete: Sql,
@@ -539,6 +543,45 @@ impl Statements {
                 }
                 all
             },
+            // APPEND: creates the key, keeps the TTL; refuses (no row
+            // returned) a result over the size limit `$3`. The second column
+            // is the length before, from the statement's snapshot, for the
+            // error message.
+            append: Sql::new(format!(
+                "WITH up AS ({insert} VALUES ($1, $2, NULL, {now}, {now}) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 value = CASE WHEN {expired} THEN EXCLUDED.value ELSE kv.value || EXCLUDED.value END, \
+                 expires_at = CASE WHEN {expired} THEN NULL ELSE kv.expires_at END, \
+                 created_at = CASE WHEN {expired} THEN EXCLUDED.created_at ELSE kv.created_at END, \
+                 updated_at = EXCLUDED.updated_at \
+                 WHERE {expired} OR octet_length(kv.value) + octet_length(EXCLUDED.value) <= $3 \
+                 RETURNING octet_length(value)::bigint) \
+                 SELECT (SELECT * FROM up), (SELECT octet_length(value)::bigint FROM {t} WHERE key = $1 AND {live})"
+            )),
+            // RENAME and COPY [REPLACE]: two keys, so both rows are locked in
+            // key order first (two renames in opposite directions then wait
+            // for each other instead of deadlocking). The destination's
+            // expiry is the source's (an absolute instant: the TTL moves).
+            rename: Sql::new(format!(
+                "WITH locked AS (SELECT key FROM {t} WHERE key IN ($1, $2) ORDER BY key FOR UPDATE), \
+                 src AS (DELETE FROM {t} WHERE key = $1 AND {live} AND EXISTS (SELECT 1 FROM locked) \
+                 RETURNING value, expires_at), \
+                 ins AS ({insert} SELECT $2, value, expires_at, {now}, {now} FROM src \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, \
+                 created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM ins)"
+            )),
+            copy: [false, true].map(|replace| {
+                let take = if replace { "TRUE" } else { expired };
+                Sql::new(format!(
+                    "WITH locked AS (SELECT key FROM {t} WHERE key IN ($1, $2) ORDER BY key FOR SHARE), \
+                     src AS (SELECT value, expires_at FROM {t} WHERE key = $1 AND {live} AND EXISTS (SELECT 1 FROM locked)), \
+                     ins AS ({insert} SELECT $2, value, expires_at, {now}, {now} FROM src \
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, \
+                     created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at WHERE {take} RETURNING 1) \
+                     SELECT EXISTS (SELECT 1 FROM ins)"
+                ))
+            }),
             // NULL when the removed row had expired.
             get_and_delete: Sql::new(format!(
                 "DELETE FROM {t} WHERE key = $1 RETURNING CASE WHEN {live} THEN value END"
@@ -678,6 +721,10 @@ mod tests {
             ("cas_present", &s.cas_present),
             ("get_and_set", &s.get_and_set),
             ("get_and_delete", &s.get_and_delete),
+            ("append", &s.append),
+            ("rename", &s.rename),
+            ("copy", &s.copy[0]),
+            ("copy (REPLACE)", &s.copy[1]),
             ("cleanup_batch", &s.cleanup_batch),
             ("cleanup_fleet_batch", &s.cleanup_fleet_batch),
         ];

@@ -10,6 +10,7 @@ mod concurrency;
 mod counters;
 mod errors;
 mod expiry;
+mod keyops;
 mod model;
 mod pool;
 mod records;
