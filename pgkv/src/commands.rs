@@ -272,6 +272,18 @@ pub trait KvCommands: Send {
         run!(self.__call(), "set_many", ops::set_many, items)
     }
 
+    /// Stores every pair only if none of the keys is present (Redis `MSETNX`):
+    /// true if all were stored, false if none was. All or nothing also against
+    /// concurrent writers (inside a transaction, losing that race aborts the
+    /// transaction and is returned as the error). A repeated key: the last
+    /// pair wins.
+    fn set_many_nx<K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync>(
+        &mut self,
+        items: &[(K, V)],
+    ) -> impl Future<Output = Result<bool>> + Send {
+        run!(self.__call(), "set_many_nx", ops::set_many_nx, items)
+    }
+
     /// `set_many` with one TTL for every pair.
     fn set_many_ex<K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync>(
         &mut self,
@@ -381,6 +393,18 @@ pub trait KvCommands: Send {
         to: impl AsRef<str> + Send,
     ) -> impl Future<Output = Result<bool>> + Send {
         run!(self.__call(), "rename", ops::rename, from, to)
+    }
+
+    /// `rename`, only if `to` is absent (Redis `RENAMENX`): true if renamed.
+    /// All or nothing: if a concurrent writer creates `to` meanwhile, nothing
+    /// is moved and the answer is false (inside a transaction that race aborts
+    /// the transaction and is returned as the error).
+    fn rename_nx(
+        &mut self,
+        from: impl AsRef<str> + Send,
+        to: impl AsRef<str> + Send,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        run!(self.__call(), "rename_nx", ops::rename_nx, from, to)
     }
 
     /// Copies the value and expiry of `from` to `to` (Redis `COPY`, with
@@ -578,6 +602,8 @@ inherent_commands! {
     fn persist(key: impl AsRef<str> + Send) -> bool = ops::persist;
     /// Stores every pair in one statement, all or nothing. A repeated key: the last pair wins. Any invalid item rejects the whole batch before anything is sent.
     fn set_many<K, V>(items: &[(K, V)]) -> () where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync } = ops::set_many;
+    /// Stores every pair only if none of the keys is present (Redis `MSETNX`): true if all were stored, false if none was. All or nothing also against concurrent writers (inside a transaction, losing that race aborts the transaction and is returned as the error). A repeated key: the last pair wins.
+    fn set_many_nx<K, V>(items: &[(K, V)]) -> bool where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync } = ops::set_many_nx;
     /// `set_many` with one TTL for every pair.
     fn set_many_ex<K, V>(items: &[(K, V)], ttl: Duration) -> () where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync } = ops::set_many_ex;
     /// The values of `keys`, aligned with `keys` (duplicates included).
@@ -598,6 +624,8 @@ inherent_commands! {
     fn append(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> u64 = ops::append;
     /// Moves the value and expiry of `from` to `to`, replacing `to` (Redis `RENAME`); false if `from` is absent (Redis answers "no such key"). Both rows are locked in key order, so opposite renames wait for each other rather than deadlock.
     fn rename(from: impl AsRef<str> + Send, to: impl AsRef<str> + Send) -> bool = ops::rename;
+    /// `rename`, only if `to` is absent (Redis `RENAMENX`): true if renamed. All or nothing: if a concurrent writer creates `to` meanwhile, nothing is moved and the answer is false (inside a transaction that race aborts the transaction and is returned as the error).
+    fn rename_nx(from: impl AsRef<str> + Send, to: impl AsRef<str> + Send) -> bool = ops::rename_nx;
     /// Copies the value and expiry of `from` to `to` (Redis `COPY`, with `REPLACE` when `replace`); false if `from` is absent, `to` exists and `replace` is false, or the two are the same key.
     fn copy(from: impl AsRef<str> + Send, to: impl AsRef<str> + Send, replace: bool) -> bool = ops::copy;
     /// Deletes `key` and returns its value; of many concurrent callers, exactly one gets it.

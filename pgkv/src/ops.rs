@@ -659,6 +659,48 @@ pub(crate) async fn rename(s: &mut impl Conduit, from: impl AsRef<str>, to: impl
         .map_err(write_error)
 }
 
+/// Runs an all-or-nothing statement (`rename_nx`, `set_many_nx`) whose
+/// guard column fails with 22P02 when a concurrent writer took a target key:
+/// the statement rolled back, and the answer is "not done". Inside a
+/// transaction the failure has aborted it, so it is returned as the error.
+async fn guarded(
+    s: &mut impl Conduit,
+    query: sqlx::query::QueryAs<'_, sqlx::Postgres, (bool, Option<i32>), sqlx::postgres::PgArguments>,
+) -> Result<bool> {
+    match query.fetch_one(s.connection().await?).await {
+        Ok((done, _)) => Ok(done),
+        Err(e) if sqlstate(&e) == Some("22P02") && s.can_resend() => Ok(false),
+        Err(e) => Err(write_error(e)),
+    }
+}
+
+pub(crate) async fn rename_nx(
+    s: &mut impl Conduit,
+    from: impl AsRef<str>,
+    to: impl AsRef<str>,
+) -> Result<bool> {
+    let limits = s.shared().limits;
+    let (from, to) = (limits.key(from.as_ref())?, limits.key(to.as_ref())?);
+    if from == to {
+        // Redis: RENAMENX onto itself does nothing and answers 0.
+        return Ok(false);
+    }
+    let sql = s.shared().sql.rename_nx.query();
+    guarded(s, sqlx::query_as(sql).bind(from).bind(to)).await
+}
+
+pub(crate) async fn set_many_nx<K: AsRef<str>, V: AsRef<[u8]>>(
+    s: &mut impl Conduit,
+    items: &[(K, V)],
+) -> Result<bool> {
+    let (keys, values) = batch_columns(s, items)?;
+    if keys.is_empty() {
+        return Ok(true);
+    }
+    let sql = s.shared().sql.set_many_nx.query();
+    guarded(s, sqlx::query_as(sql).bind(keys).bind(values)).await
+}
+
 pub(crate) async fn copy(
     s: &mut impl Conduit,
     from: impl AsRef<str>,

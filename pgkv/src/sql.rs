@@ -134,6 +134,8 @@ pub(crate) struct Statements {
     pub(crate) get_and_set: Sql,
     pub(crate) append: Sql,
     pub(crate) rename: Sql,
+    pub(crate) rename_nx: Sql,
+    pub(crate) set_many_nx: Sql,
     /// `COPY src dst`, without and with `REPLACE`.
     pub(crate) copy: [Sql; 2],
     /// `SET` with options, by [`Statements::set_with_index`].
@@ -571,6 +573,35 @@ impl Statements {
                  created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at RETURNING 1) \
                  SELECT EXISTS (SELECT 1 FROM ins)"
             )),
+            // RENAMENX and MSETNX must be all or nothing. A target inserted
+            // by a concurrent transaction after this statement's snapshot
+            // would make the insert skip it (DO UPDATE ... WHERE expired)
+            // while the rest went ahead; the last column then casts a
+            // non-number to int, which fails (22P02) and rolls the whole
+            // statement back. The caller reports that as "not done".
+            rename_nx: Sql::new(format!(
+                "WITH locked AS (SELECT key, expires_at FROM {t} WHERE key IN ($1, $2) ORDER BY key FOR UPDATE), \
+                 src AS (DELETE FROM {t} WHERE key = $1 AND {live} AND EXISTS (SELECT 1 FROM locked) \
+                 AND NOT EXISTS (SELECT 1 FROM locked WHERE key = $2 AND {locked_live}) \
+                 RETURNING value, expires_at), \
+                 ins AS ({insert} SELECT $2, value, expires_at, {now}, {now} FROM src \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, \
+                 created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at WHERE {expired} RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM ins), \
+                 CASE WHEN EXISTS (SELECT 1 FROM src) AND NOT EXISTS (SELECT 1 FROM ins) \
+                 THEN ('pgkv: a concurrent writer took the target ' || (SELECT count(*) FROM src))::int END",
+                locked_live = x.live("locked.expires_at")
+            )),
+            set_many_nx: Sql::new(format!(
+                "WITH existing AS (SELECT 1 FROM {t} WHERE key = ANY($1) AND {live}), \
+                 ins AS ({insert} SELECT k, v, NULL, {now}, {now} FROM UNNEST($1::text[], $2::bytea[]) AS u(k, v) \
+                 WHERE NOT EXISTS (SELECT 1 FROM existing) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, \
+                 created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at WHERE {expired} RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM ins), \
+                 CASE WHEN NOT EXISTS (SELECT 1 FROM existing) AND (SELECT count(*) FROM ins) <> cardinality($1) \
+                 THEN ('pgkv: a concurrent writer took a key ' || (SELECT count(*) FROM ins))::int END"
+            )),
             copy: [false, true].map(|replace| {
                 let take = if replace { "TRUE" } else { expired };
                 Sql::new(format!(
@@ -723,6 +754,8 @@ mod tests {
             ("get_and_delete", &s.get_and_delete),
             ("append", &s.append),
             ("rename", &s.rename),
+            ("rename_nx", &s.rename_nx),
+            ("set_many_nx", &s.set_many_nx),
             ("copy", &s.copy[0]),
             ("copy (REPLACE)", &s.copy[1]),
             ("cleanup_batch", &s.cleanup_batch),

@@ -128,3 +128,126 @@ async fn copy_respects_replace_and_copies_the_ttl() {
     assert_eq!(s.get("fresh").await.unwrap(), None);
     assert!(!s.copy("dst", "dst", true).await.unwrap());
 }
+
+#[tokio::test]
+async fn rename_nx_moves_only_onto_an_absent_key() {
+    let s = store("keys_renamenx").await;
+    s.set_ex("a", "1", HOUR).await.unwrap();
+    s.set("b", "2").await.unwrap();
+    assert!(!s.rename_nx("a", "b").await.unwrap());
+    assert_eq!(
+        s.get_string("a").await.unwrap().as_deref(),
+        Some("1"),
+        "the source was lost"
+    );
+    assert_eq!(s.get_string("b").await.unwrap().as_deref(), Some("2"));
+    assert!(s.rename_nx("a", "c").await.unwrap());
+    assert!(matches!(s.ttl_status("c").await.unwrap(), Expiry::At(_)));
+    assert_eq!(s.get("a").await.unwrap(), None);
+    // An expired target counts as absent.
+    s.set_ex("d", "old", HOUR).await.unwrap();
+    force_expire(&s, "d").await;
+    assert!(s.rename_nx("c", "d").await.unwrap());
+    assert_eq!(s.get_string("d").await.unwrap().as_deref(), Some("1"));
+    assert!(!s.rename_nx("missing", "e").await.unwrap());
+    assert!(!s.rename_nx("d", "d").await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_rename_nx_onto_one_target_has_one_winner_and_loses_nothing() {
+    let s = store_with("keys_renamenx_race", |c| c.max_connections(8)).await;
+    for round in 0..10 {
+        let target = format!("t{round}");
+        let sources: Vec<String> = (0..6).map(|i| format!("s{round}_{i}")).collect();
+        let items: Vec<(&str, &str)> = sources.iter().map(|k| (k.as_str(), k.as_str())).collect();
+        s.set_many(&items).await.unwrap();
+        let tasks: Vec<_> = sources
+            .iter()
+            .map(|src| {
+                let (s, src, target) = (s.clone(), src.clone(), target.clone());
+                tokio::spawn(async move { (s.rename_nx(&src, &target).await.unwrap(), src) })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for t in tasks {
+            let (won, src) = t.await.unwrap();
+            let left = s.get_string(&src).await.unwrap();
+            if won {
+                assert_eq!(left, None, "a winner's source is still there");
+                winners.push(src);
+            } else {
+                assert_eq!(left.as_deref(), Some(src.as_str()), "a loser's source was lost");
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+        assert_eq!(s.get_string(&target).await.unwrap(), Some(winners[0].clone()));
+    }
+}
+
+#[tokio::test]
+async fn set_many_nx_is_all_or_nothing() {
+    let s = store("keys_msetnx").await;
+    assert!(s.set_many_nx(&[("a", "1"), ("b", "2")]).await.unwrap());
+    assert!(!s.set_many_nx(&[("b", "x"), ("c", "3")]).await.unwrap());
+    assert_eq!(s.get("c").await.unwrap(), None, "half a batch was written");
+    assert_eq!(s.get_string("b").await.unwrap().as_deref(), Some("2"));
+    // Expired keys count as absent; a repeated key: the last pair wins.
+    s.set_ex("e", "old", HOUR).await.unwrap();
+    force_expire(&s, "e").await;
+    assert!(
+        s.set_many_nx(&[("e", "1"), ("f", "2"), ("e", "3")])
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.get_string("e").await.unwrap().as_deref(), Some("3"));
+    assert!(s.set_many_nx::<&str, &str>(&[]).await.unwrap());
+    assert!(matches!(
+        s.set_many_nx(&[("ok", "1"), ("", "2")]).await,
+        Err(Error::EmptyKey)
+    ));
+    assert_eq!(s.get("ok").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_set_many_nx_never_writes_half_a_batch() {
+    let s = store_with("keys_msetnx_race", |c| c.max_connections(8)).await;
+    for round in 0..20 {
+        let keys: Vec<String> = (0..4).map(|i| format!("r{round}k{i}")).collect();
+        let tasks: Vec<_> = (0..6)
+            .map(|t| {
+                let (s, keys) = (s.clone(), keys.clone());
+                tokio::spawn(async move {
+                    // Overlapping batches: task t takes keys t % 4 and (t + 1) % 4.
+                    let mine = [&keys[t % 4], &keys[(t + 1) % 4]];
+                    let items: Vec<(&str, String)> =
+                        mine.iter().map(|k| (k.as_str(), format!("task{t}"))).collect();
+                    (t, s.set_many_nx(&items).await.unwrap())
+                })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for task in tasks {
+            let (t, ok) = task.await.unwrap();
+            if ok {
+                won.push(t);
+            }
+        }
+        // Each winner owns both of its keys; no key is owned by a loser.
+        let values = s.get_many(&keys).await.unwrap();
+        for t in &won {
+            for k in [t % 4, (t + 1) % 4] {
+                assert_eq!(
+                    values[k].as_deref(),
+                    Some(format!("task{t}").as_bytes()),
+                    "round {round}"
+                );
+            }
+        }
+        let owners: usize = values.iter().flatten().count();
+        assert_eq!(
+            owners,
+            won.len() * 2,
+            "round {round}: a loser wrote part of its batch"
+        );
+    }
+}
