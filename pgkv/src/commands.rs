@@ -332,6 +332,22 @@ pub trait KvCommands: Send {
         run!(self.__call(), "increment_ex", ops::increment_ex, key, by, ttl)
     }
 
+    /// Adds `by` to the decimal number stored at `key` (Redis `INCRBYFLOAT`) and
+    /// returns the result; an absent key starts at 0, the TTL is kept. The
+    /// arithmetic is exact decimal (PostgreSQL `numeric`): `0.1` + `0.2` stores
+    /// `"0.3"`, and `1e3` + `0.1` stores `"1000.1"` where Redis's long
+    /// double gives `1000.09999999999999998`. A stored value that is not a
+    /// plain decimal float (spaces, hex, `inf`, `nan`) is
+    /// [`Error::NotAFloat`](crate::Error::NotAFloat); a NaN or infinite `by`
+    /// is [`Error::Overflow`](crate::Error::Overflow); either way nothing changes.
+    fn increment_float(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        by: f64,
+    ) -> impl Future<Output = Result<f64>> + Send {
+        run!(self.__call(), "increment_float", ops::increment_float, key, by)
+    }
+
     /// Subtracts `by`; the same rules as `increment`. `i64::MIN` is refused
     /// ([`Error::Overflow`](crate::Error::Overflow)), as Redis refuses `DECRBY` with it.
     fn decrement(
@@ -614,6 +630,8 @@ inherent_commands! {
     fn increment(key: impl AsRef<str> + Send, by: i64) -> i64 = ops::increment;
     /// `increment`, and a counter that starts afresh (absent or expired) gets the expiry now + `ttl`, which later increments leave alone: Redis `INCRBY` + `EXPIRE NX` as one atomic step, the fixed-window rate limiter.
     fn increment_ex(key: impl AsRef<str> + Send, by: i64, ttl: Duration) -> i64 = ops::increment_ex;
+    /// Adds `by` to the decimal number stored at `key` (Redis `INCRBYFLOAT`) and returns the result; an absent key starts at 0, the TTL is kept. The arithmetic is exact decimal (PostgreSQL `numeric`): `0.1` + `0.2` stores `"0.3"`, and `1e3` + `0.1` stores `"1000.1"` where Redis's long double gives `1000.09999999999999998`. A stored value that is not a plain decimal float (spaces, hex, `inf`, `nan`) is [`Error::NotAFloat`](crate::Error::NotAFloat); a NaN or infinite `by` is [`Error::Overflow`](crate::Error::Overflow); either way nothing changes.
+    fn increment_float(key: impl AsRef<str> + Send, by: f64) -> f64 = ops::increment_float;
     /// Subtracts `by`; the same rules as `increment`. `i64::MIN` is refused ([`Error::Overflow`](crate::Error::Overflow)), as Redis refuses `DECRBY` with it.
     fn decrement(key: impl AsRef<str> + Send, by: i64) -> i64 = ops::decrement;
     /// Replaces the value with `new` only if it currently equals `expected`; `expected == None` means "only if absent". A successful swap of an existing key keeps its TTL.

@@ -103,7 +103,16 @@ pub enum Error {
         key: String,
     },
 
-    /// An integer operation would leave the range of `i64`.
+    /// `increment_float` met a value that is not a decimal float (Redis's
+    /// "value is not a valid float").
+    #[error("value of key {key:?} is not a valid float")]
+    NotAFloat {
+        /// The key.
+        key: String,
+    },
+
+    /// An integer operation would leave the range of `i64`, or a float
+    /// increment is NaN or infinite.
     #[error("integer overflow on key {key:?}")]
     Overflow {
         /// The counter's key.

@@ -176,6 +176,7 @@ impl Error {
             Error::InvalidExpiryTime { .. } => "invalid_expiry_time",
             Error::NotAnInteger { .. } => "not_an_integer",
             Error::Overflow { .. } => "overflow",
+            Error::NotAFloat { .. } => "not_a_float",
             Error::InvalidUtf8 { .. } => "invalid_utf8",
             #[cfg(feature = "json")]
             Error::Json { .. } => "json",

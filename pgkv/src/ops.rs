@@ -503,6 +503,31 @@ async fn count(s: &mut impl Conduit, key: &str, by: i64, ttl: Option<Duration>) 
         .ok_or_else(|| Error::NotAnInteger { key: key.to_owned() })
 }
 
+pub(crate) async fn increment_float(s: &mut impl Conduit, key: impl AsRef<str>, by: f64) -> Result<f64> {
+    let key = s.shared().limits.key(key.as_ref())?;
+    if !by.is_finite() {
+        return Err(Error::Overflow { key: key.to_owned() });
+    }
+    // Rust's shortest round-tripping decimal: 0.1 is sent as "0.1".
+    let by = by.to_string();
+    let sql = s.shared().sql.increment_float.query();
+    let stored: Vec<u8> = sqlx::query_scalar(sql)
+        .bind(key)
+        .bind(&by)
+        .fetch_one(s.connection().await?)
+        .await
+        .map_err(|e| match sqlstate(&e) {
+            Some("22P02") => Error::NotAFloat { key: key.to_owned() },
+            _ => write_error(e),
+        })?;
+    // The stored text is the exact decimal; its f64 is the nearest double
+    // (a value beyond f64's range reads as infinite).
+    std::str::from_utf8(&stored)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| Error::NotAFloat { key: key.to_owned() })
+}
+
 /// Like Redis `DECRBY`, subtracting `i64::MIN` is refused outright: its
 /// negation does not exist.
 pub(crate) async fn decrement(s: &mut impl Conduit, key: impl AsRef<str>, by: i64) -> Result<i64> {

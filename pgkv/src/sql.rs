@@ -129,6 +129,7 @@ pub(crate) struct Statements {
     pub(crate) delete_many: Sql,
     pub(crate) increment: Sql,
     pub(crate) increment_ex: Sql,
+    pub(crate) increment_float: Sql,
     pub(crate) cas_absent: Sql,
     pub(crate) cas_present: Sql,
     pub(crate) get_and_set: Sql,
@@ -476,6 +477,24 @@ impl Statements {
                 "statement_timestamp() + $3",
                 "COALESCE(kv.expires_at, EXCLUDED.expires_at)",
             )),
+            // INCRBYFLOAT, in exact decimal arithmetic (numeric): `$2` is the
+            // increment's shortest decimal text. The stored text must be a
+            // plain decimal float (sign, digits, point, exponent; no spaces,
+            // no hex, no inf/nan), else it is made unparseable (22P02).
+            increment_float: {
+                let text = "encode(kv.value, 'escape')";
+                Sql::new(format!(
+                    "{insert} VALUES ($1, decode(trim_scale($2::numeric)::text, 'escape'), NULL, {now}, {now}) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                     value = CASE WHEN {expired} THEN EXCLUDED.value ELSE decode(trim_scale((CASE WHEN {text} ~ \
+                     '^[-+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$' THEN {text} ELSE 'x' || {text} END)::numeric \
+                     + $2::numeric)::text, 'escape') END, \
+                     expires_at = CASE WHEN {expired} THEN NULL ELSE kv.expires_at END, \
+                     created_at = CASE WHEN {expired} THEN EXCLUDED.created_at ELSE kv.created_at END, \
+                     updated_at = EXCLUDED.updated_at \
+                     RETURNING value"
+                ))
+            },
             cas_absent: Sql::new(format!(
                 "{locked}, \
                  taken AS (UPDATE {t} SET value = $2, expires_at = NULL, created_at = {now}, updated_at = {now} \
@@ -748,6 +767,7 @@ mod tests {
             ("delete_many", &s.delete_many),
             ("increment", &s.increment),
             ("increment_ex", &s.increment_ex),
+            ("increment_float", &s.increment_float),
             ("cas_absent", &s.cas_absent),
             ("cas_present", &s.cas_present),
             ("get_and_set", &s.get_and_set),

@@ -97,3 +97,53 @@ async fn keeps_the_ttl() {
     let ttl = s.ttl("rate:ip").await.unwrap().expect("TTL kept");
     assert!(ttl > Duration::from_secs(50));
 }
+
+#[tokio::test]
+async fn increment_float_is_exact_decimal_arithmetic() {
+    let s = store("ctr_float").await;
+    assert_eq!(s.increment_float("f", 2.5).await.unwrap(), 2.5);
+    assert_eq!(s.get_string("f").await.unwrap().as_deref(), Some("2.5"));
+    // (stored, by, stored after): Redis agrees except where its long double
+    // shows (1e3 + 0.1 is 1000.09999999999999998 there).
+    for (before, by, after) in [
+        ("10.5", 0.1, "10.6"),
+        ("0.1", 0.2, "0.3"),
+        ("3", -3.0, "0"),
+        ("-0", 0.1, "0.1"),
+        ("1e3", 0.1, "1000.1"),
+        (".5", 0.1, "0.6"),
+        ("5.", 0.1, "5.1"),
+        ("+1", 0.1, "1.1"),
+        ("7", 1e-7, "7.0000001"),
+    ] {
+        s.set("f", before).await.unwrap();
+        let got = s.increment_float("f", by).await.unwrap();
+        assert_eq!(
+            s.get_string("f").await.unwrap().as_deref(),
+            Some(after),
+            "{before} + {by}"
+        );
+        assert_eq!(got, after.parse::<f64>().unwrap(), "{before} + {by}");
+    }
+    for bad in [" 1", "1 ", "abc", "inf", "nan", "0x10", "", "1e", "--1"] {
+        s.set("f", bad).await.unwrap();
+        assert!(
+            matches!(s.increment_float("f", 1.0).await, Err(Error::NotAFloat { .. })),
+            "{bad:?} accepted"
+        );
+        assert_eq!(
+            s.get_string("f").await.unwrap().as_deref(),
+            Some(bad),
+            "value changed"
+        );
+    }
+    s.set_ex("t", "1", Duration::from_secs(3600)).await.unwrap();
+    for by in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        assert!(matches!(
+            s.increment_float("t", by).await,
+            Err(Error::Overflow { .. })
+        ));
+    }
+    assert_eq!(s.increment_float("t", 0.5).await.unwrap(), 1.5);
+    assert!(s.ttl("t").await.unwrap().is_some(), "the TTL was dropped");
+}
