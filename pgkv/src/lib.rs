@@ -69,6 +69,7 @@ mod input;
 mod json;
 mod observe;
 mod ops;
+mod pages;
 mod pattern;
 #[cfg(feature = "json")]
 mod record;

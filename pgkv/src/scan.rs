@@ -148,6 +148,20 @@ impl ScanOptions {
         Ok(Some(plan))
     }
 
+    /// The options for the page after the one that ended with `last`: the
+    /// same, starting strictly after `last`, with no offset.
+    pub(crate) fn next_page(&self, last: &str) -> ScanOptions {
+        let mut next = self.clone();
+        next.offset = 0;
+        next.after = Some(last.to_owned());
+        next
+    }
+
+    /// The page size of a paged scan: `limit`, or 1,000.
+    pub(crate) fn page_size(&self) -> u64 {
+        self.limit.unwrap_or(1_000).max(1)
+    }
+
     fn page(&self) -> (Option<i64>, i64) {
         // Row counts beyond i64::MAX cannot exist; clamping changes nothing.
         let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
