@@ -9,7 +9,7 @@ use tokio::runtime::Runtime;
 use crate::report::{Stat, stat, table_label};
 use crate::systems::{Kind, Kv, Systems, legacy_set_many, perform, perform_legacy};
 use crate::work::{Call, Op, Work};
-use crate::{BATCH, COUNTERS, ROWS, Res, WARMUP};
+use crate::{BATCH, COUNTERS, EXPIRING, ROWS, Res, WARMUP};
 
 /// A chunk (one system, one operation, one round) stops after this long
 /// even if it has not made all its calls, so the run stays bounded.
@@ -109,6 +109,12 @@ pub(crate) fn chunk_calls<'a>(
                 }
             }
             Op::Scan => Call::Scan(work.scan_after(&mut XorShift(pick as u64 | 1))),
+            Op::ExpireGt => Call::ExpireGt(
+                &work.expiring[pick % EXPIRING],
+                (pick / EXPIRING).is_multiple_of(2),
+            ),
+            Op::MatchScan => Call::MatchScan(work.match_after(&mut XorShift(pick as u64 | 1))),
+            Op::IncrementEx => Call::IncrementEx(&work.counters_ex[pick % COUNTERS]),
         })
         .collect()
 }
@@ -159,7 +165,8 @@ fn run_chunk(
 
 /// The latency rounds of one pass: every operation, `rounds` rounds of
 /// `per_round` timed calls per system, the systems' order rotating every
-/// round; one `Stat` per `Kind::ALL` entry per operation.
+/// round; one `Stat` per `Kind::ALL` entry per operation (with no samples
+/// where the system lacks the operation, see `Op::runs_on`).
 pub(crate) fn latency_pass(
     rt: &Runtime,
     sys: &mut Systems,
@@ -176,6 +183,9 @@ pub(crate) fn latency_pass(
             for j in 0..Kind::ALL.len() {
                 let idx = (j + round) % Kind::ALL.len();
                 let kind = Kind::ALL[idx];
+                if !op.runs_on(kind) {
+                    continue;
+                }
                 let got = run_chunk(rt, sys, work, kind, op, per_round, round)?;
                 samples[idx].extend(got);
             }

@@ -44,7 +44,7 @@
 //!
 //! For profilers (perf, strace, callgrind) there is a bare loop mode that
 //! needs only `DATABASE_URL`: `PGKV_COMPARE_LOOP=<floor|pgkv|pgkvm>:<op>:<calls>` (op: set, get,
-//! increment, set_many, get_many or scan)
+//! increment, set_many, get_many, scan, expire_gt, match or increment_ex)
 //! loads 10,000 rows into a table of that system, makes that many calls one
 //! after another and prints the mean time per call, e.g.
 //! `PGKV_COMPARE_LOOP=pgkv:get:20000 strace -c -f target/release/deps/compare-…`.
@@ -68,7 +68,9 @@ use crate::growth::{growth, parse_sizes};
 use crate::latency::{chunk_calls, latency_pass};
 use crate::report::{PassResult, describe_servers, notes, render, render_speedup, table_label};
 use crate::shapes::runtime_shapes;
-use crate::systems::{Floor, Kv, drop_tables, floor_ddl, load, open_pgkv, perform, setup, sql};
+use crate::systems::{
+    Floor, Kv, drop_tables, floor_ddl, load, load_expiring, open_pgkv, perform, setup, sql,
+};
 use crate::throughput::throughput_pass;
 use crate::work::{Call, Op, Work};
 
@@ -83,8 +85,25 @@ const VALUE: usize = 256;
 const BATCH: usize = 100;
 /// Scans read pages of keys starting with this prefix (1,000 of the rows).
 const SCAN_PREFIX: &str = "key:05";
-/// Distinct counters INCREMENT cycles through.
+/// Distinct counters INCREMENT (and INCREMENT_EX, on counters of its own)
+/// cycles through.
 const COUNTERS: usize = 100;
+/// TTL INCREMENT_EX gives a counter it creates (later calls keep it).
+const INCREMENT_TTL_SECS: u64 = 3_600;
+/// Keys EXPIRE GT works on (`exp:00000` …), loaded with a TTL of
+/// `LOADED_TTL_SECS`; each call asks for `GT_LONGER_SECS` (applies) or
+/// `GT_SHORTER_SECS` (refused: the key already expires later), half and half.
+const EXPIRING: usize = 1_000;
+const LOADED_TTL_SECS: u64 = 3_600;
+const GT_LONGER_SECS: u64 = 7_200;
+const GT_SHORTER_SECS: u64 = 1_800;
+/// MATCH pages read keys matching this glob: `key:0X5YY`, 1,000 of the
+/// rows, 1 in 10 of its literal start's (`key:0`) range, which is every row.
+const MATCH_PATTERN: &str = "key:0?5*";
+/// The glob's literal start, and the regular expression pgkv binds for the
+/// rest (`pgkv/src/pattern.rs`); the floor binds the same.
+const MATCH_PREFIX: &str = "key:0";
+const MATCH_REGEX: &str = r"^key\:0.5.*$";
 /// Concurrent tasks (or threads) in the throughput test.
 const TASKS: usize = 8;
 /// Untimed calls before each timed chunk, after switching systems.
@@ -158,9 +177,13 @@ fn profile_loop(spec: &str) -> Res<()> {
         "set_many" => Op::SetMany,
         "get_many" => Op::GetMany,
         "scan" => Op::Scan,
+        "expire_gt" => Op::ExpireGt,
+        "match" => Op::MatchScan,
+        "increment_ex" => Op::IncrementEx,
         other => {
             return Err(format!(
-                "PGKV_COMPARE_LOOP: unknown op {other:?} (set, get, increment, set_many, get_many or scan)"
+                "PGKV_COMPARE_LOOP: unknown op {other:?} (set, get, increment, set_many, get_many, \
+                 scan, expire_gt, match or increment_ex)"
             )
             .into());
         }
@@ -174,6 +197,7 @@ fn profile_loop(spec: &str) -> Res<()> {
     let calls = chunk_calls(&work, &[], op, calls, 0);
     async fn run_loop<C: Kv>(c: &mut C, work: &Work, calls: &[Call<'_>]) -> Res<Duration> {
         load(c, work).await?;
+        load_expiring(c, work).await?;
         let start = Instant::now();
         for call in calls {
             std::hint::black_box(perform(c, call, &work.value).await?);

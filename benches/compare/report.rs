@@ -8,7 +8,10 @@ use tokio::runtime::Runtime;
 
 use crate::systems::Kind;
 use crate::work::Op;
-use crate::{BATCH, Env, ROWS, Res, SCAN_PREFIX, TASKS};
+use crate::{
+    BATCH, COUNTERS, EXPIRING, Env, GT_LONGER_SECS, GT_SHORTER_SECS, INCREMENT_TTL_SECS, LOADED_TTL_SECS,
+    MATCH_PATTERN, MATCH_PREFIX, ROWS, Res, SCAN_PREFIX, TASKS,
+};
 
 #[derive(Default, Clone)]
 pub(crate) struct Stat {
@@ -94,6 +97,10 @@ pub(crate) fn render(results: &[PassResult], iters: usize) -> String {
         for (op, stats) in &pass.latency {
             let _ = write!(out, "| {} | {} µs |", table_label(pass.tt), op.label());
             for (k, s) in Kind::ALL.iter().zip(stats) {
+                if !op.runs_on(*k) {
+                    out.push_str(" n/a |");
+                    continue;
+                }
                 if s.samples < iters {
                     short.push(format!(
                         "{} / {} / {}: {} samples (chunk time cap)",
@@ -159,7 +166,23 @@ pub(crate) fn notes() -> String {
          pgkv: one Store; pgkv 0.1: {TASKS} threads, one Store each; Redis: one multiplexed \
          connection), uniform keys over the {ROWS} rows.\n\
          Scan: a page of {BATCH} rows under prefix {SCAN_PREFIX:?} (1,000 of the {ROWS} rows), \
-         after a random key."
+         after a random key.\n\
+         Redis-family rows: the floors send pgkv's own statements for them, to the letter \
+         (pgkv/sql/on_read.sql \"expire Later\", \"keys_matching\", \"increment_ex\"; OnRead and \
+         Manual send the same, without a purge), so the ratio is pgkv's client cost alone; \
+         pgkv 0.1 has none of these commands (n/a). EXPIRE GT: {EXPIRING} keys loaded with a \
+         TTL of {LOADED_TTL_SECS} s, each call asks for {GT_LONGER_SECS} s (applies) or \
+         {GT_SHORTER_SECS} s (refused), half and half; pgkv: expire_if(key, ttl, \
+         ExpireWhen::Later); Redis: EXPIRE key secs GT. MATCH: Store::keys with \
+         pattern({MATCH_PATTERN:?}), limit {BATCH}, after a random matching key: the server \
+         reads the pattern's literal-start range ({MATCH_PREFIX:?}, every row here) and keeps \
+         the keys the regex matches, about ten rows per match; Redis = one EVALSHA walking the \
+         sorted-set index with ZRANGEBYLEX, 256 at a time, keeping the keys a Lua pattern \
+         equivalent to the glob finds (SCAN ... MATCH ... COUNT is unordered and returns no \
+         fixed page, so it cannot read the same page); all three checked to return the same \
+         pages before timing. INCREMENT_EX: increment_ex(key, 1, {INCREMENT_TTL_SECS} s) over \
+         {COUNTERS} counters of its own (the first call creates each with the TTL, the rest \
+         keep it); Redis = MULTI, INCRBY, EXPIRE NX, EXEC in one pipeline."
     )
 }
 
@@ -173,6 +196,10 @@ pub(crate) fn render_speedup(results: &[PassResult]) -> String {
         for (op, stats) in &pass.latency {
             let _ = write!(out, "| {} | {} |", table_label(pass.tt), op.label());
             for k in mine {
+                if !op.runs_on(Kind::Legacy) {
+                    out.push_str(" n/a |");
+                    continue;
+                }
                 let _ = write!(
                     out,
                     " {:.2}× |",

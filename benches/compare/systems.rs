@@ -1,13 +1,20 @@
 //! The systems compared, behind one interface ([`Kv`]): the raw SQL floor,
 //! pgkv 0.2, Redis and pgkv 0.1; and one pass's set of them, loaded.
 
-use pgkv::{Config, ScanOptions, Store, TableType, TtlCleanupStrategy};
+use std::time::Duration;
+
+use pgkv::{Config, ExpireWhen, ScanOptions, Store, TableType, TtlCleanupStrategy};
+use pgkv_suite::XorShift;
 use redis::aio::MultiplexedConnection;
+use sqlx::postgres::types::PgInterval;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, SqlSafeStr, SqlStr};
 use tokio::runtime::Runtime;
 
 use crate::work::{Call, Work};
-use crate::{BATCH, BoxError, Env, Res, SCAN_PREFIX, TASKS};
+use crate::{
+    BATCH, BoxError, Env, GT_LONGER_SECS, GT_SHORTER_SECS, INCREMENT_TTL_SECS, LOADED_TTL_SECS,
+    MATCH_PATTERN, MATCH_PREFIX, MATCH_REGEX, Res, SCAN_PREFIX, TASKS,
+};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Kind {
@@ -83,6 +90,19 @@ pub(crate) trait Kv: Send {
     fn get_many(&mut self, keys: &[String]) -> impl Future<Output = Res<usize>> + Send;
     /// Rows on the page after `after`.
     fn scan(&mut self, after: &str) -> impl Future<Output = Res<usize>> + Send;
+    /// EXPIRE GT: whether the TTL was set.
+    fn expire_gt(&mut self, key: &str, secs: u64) -> impl Future<Output = Res<bool>> + Send;
+    /// The keys of the MATCH page after `after`.
+    fn match_page(&mut self, after: &str) -> impl Future<Output = Res<Vec<String>>> + Send;
+    /// INCREMENT_EX by 1 with a TTL of `INCREMENT_TTL_SECS`.
+    fn increment_ex(&mut self, key: &str) -> impl Future<Output = Res<i64>> + Send;
+    /// Writes `keys` with a TTL (loading only, untimed).
+    fn set_many_ex(
+        &mut self,
+        keys: &[String],
+        value: &[u8],
+        secs: u64,
+    ) -> impl Future<Output = Res<()>> + Send;
 }
 
 /// Makes one call; returns the items it found, for [`Call::check`].
@@ -95,6 +115,12 @@ pub(crate) async fn perform<C: Kv>(c: &mut C, call: &Call<'_>, value: &[u8]) -> 
         Call::SetMany(keys) => c.set_many(keys, value).await.map(|()| 0)?,
         Call::GetMany(keys) => c.get_many(keys).await?,
         Call::Scan(after) => c.scan(after).await?,
+        Call::ExpireGt(k, longer) => {
+            let secs = if longer { GT_LONGER_SECS } else { GT_SHORTER_SECS };
+            usize::from(c.expire_gt(k, secs).await?)
+        }
+        Call::MatchScan(after) => c.match_page(after).await?.len(),
+        Call::IncrementEx(k) => c.increment_ex(k).await.map(|_| 0)?,
     })
 }
 
@@ -117,6 +143,10 @@ pub(crate) fn perform_legacy(s: &pgkv_legacy::Store, call: &Call<'_>, value: &[u
             let opts = pgkv_legacy::ScanOptions::new().prefix(SCAN_PREFIX).limit(BATCH);
             s.scan(opts)?.len()
         }
+        // Never asked (`Op::runs_on`): 0.1 has no such command.
+        Call::ExpireGt(..) | Call::MatchScan(_) | Call::IncrementEx(_) => {
+            return Err("pgkv 0.1 has no EXPIRE GT, MATCH or INCREMENT_EX".into());
+        }
     })
 }
 
@@ -131,6 +161,10 @@ struct FloorSql {
     set_many: SqlStr,
     get_many: SqlStr,
     scan: SqlStr,
+    expire_gt: SqlStr,
+    match_page: SqlStr,
+    increment_ex: SqlStr,
+    set_many_ex: SqlStr,
 }
 
 pub(crate) fn sql(text: String) -> SqlStr {
@@ -185,7 +219,46 @@ impl FloorSql {
                 "SELECT key, value FROM {t} WHERE key > $1 AND key < $2 AND {live} \
                  ORDER BY key LIMIT $3"
             )),
+            // The next three: the statements pgkv sends, to the letter
+            // (`pgkv/sql/on_read.sql` "expire Later", "keys_matching (key >
+            // $1, key < $2)" and "increment_ex"; Manual's are the same), so
+            // the floor is pgkv's SQL without pgkv.
+            expire_gt: sql(format!(
+                "UPDATE {t} SET expires_at = statement_timestamp() + $2 WHERE key = $1 AND {live} \
+                 AND expires_at IS NOT NULL AND statement_timestamp() + $2 > expires_at"
+            )),
+            match_page: sql(format!(
+                "SELECT key FROM {t} WHERE key > $1 AND key < $2 AND {live} AND key ~ $5 \
+                 ORDER BY key LIMIT $3 OFFSET $4"
+            )),
+            increment_ex: sql(format!(
+                "INSERT INTO {t} AS kv (key, value, expires_at, created_at, updated_at) \
+                 VALUES ($1, decode($2::bigint::text, 'escape'), statement_timestamp() + $3, \
+                 statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET \
+                 value = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.value ELSE \
+                 decode(((CASE WHEN encode(kv.value, 'escape') ~ '^(0|-?[1-9][0-9]*)$' \
+                 THEN encode(kv.value, 'escape') ELSE 'x' || encode(kv.value, 'escape') END)::bigint \
+                 + $2)::text, 'escape') END, \
+                 expires_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.expires_at \
+                 ELSE COALESCE(kv.expires_at, EXCLUDED.expires_at) END, \
+                 created_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.created_at \
+                 ELSE kv.created_at END, updated_at = EXCLUDED.updated_at RETURNING value"
+            )),
+            set_many_ex: sql(format!(
+                "INSERT INTO {t} (key, value, expires_at) \
+                 SELECT k, v, statement_timestamp() + $3 FROM UNNEST($1::text[], $2::bytea[]) AS u(k, v) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at"
+            )),
         }
+    }
+}
+
+/// A TTL as pgkv binds it: an interval of microseconds.
+fn interval(secs: u64) -> PgInterval {
+    PgInterval {
+        months: 0,
+        days: 0,
+        microseconds: i64::try_from(secs * 1_000_000).expect("a TTL of hours"),
     }
 }
 
@@ -216,6 +289,8 @@ pub(crate) struct Floor {
     sql: FloorSql,
     /// Scans read keys below this bound (the scan prefix's upper bound).
     scan_upper: String,
+    /// MATCH pages read keys below this bound (`MATCH_PREFIX`'s).
+    match_upper: String,
 }
 
 impl Floor {
@@ -224,6 +299,7 @@ impl Floor {
             conn: PgConnection::connect(url).await?,
             sql: FloorSql::new(table, on_read),
             scan_upper: upper_bound(scan_prefix),
+            match_upper: upper_bound(MATCH_PREFIX),
         })
     }
 }
@@ -290,6 +366,48 @@ impl Kv for Floor {
             .await?;
         Ok(rows.len())
     }
+
+    async fn expire_gt(&mut self, key: &str, secs: u64) -> Res<bool> {
+        let done = sqlx::query(self.sql.expire_gt.clone())
+            .bind(key)
+            .bind(interval(secs))
+            .execute(&mut self.conn)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn match_page(&mut self, after: &str) -> Res<Vec<String>> {
+        // pgkv's parameters: the range, LIMIT and OFFSET, the regex.
+        Ok(sqlx::query_scalar(self.sql.match_page.clone())
+            .bind(after)
+            .bind(&self.match_upper)
+            .bind(Some(BATCH as i64))
+            .bind(0i64)
+            .bind(MATCH_REGEX)
+            .fetch_all(&mut self.conn)
+            .await?)
+    }
+
+    async fn increment_ex(&mut self, key: &str) -> Res<i64> {
+        let bytes: Vec<u8> = sqlx::query_scalar(self.sql.increment_ex.clone())
+            .bind(key)
+            .bind(1i64)
+            .bind(interval(INCREMENT_TTL_SECS))
+            .fetch_one(&mut self.conn)
+            .await?;
+        Ok(std::str::from_utf8(&bytes)?.parse()?)
+    }
+
+    async fn set_many_ex(&mut self, keys: &[String], value: &[u8], secs: u64) -> Res<()> {
+        let values: Vec<&[u8]> = vec![value; keys.len()];
+        sqlx::query(self.sql.set_many_ex.clone())
+            .bind(keys)
+            .bind(values)
+            .bind(interval(secs))
+            .execute(&mut self.conn)
+            .await?;
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -336,6 +454,35 @@ impl Kv for Pgkv {
             .limit(BATCH as u64);
         Ok(self.store.scan(opts).await?.len())
     }
+
+    async fn expire_gt(&mut self, key: &str, secs: u64) -> Res<bool> {
+        Ok(self
+            .store
+            .expire_if(key, Duration::from_secs(secs), ExpireWhen::Later)
+            .await?)
+    }
+
+    async fn match_page(&mut self, after: &str) -> Res<Vec<String>> {
+        let opts = ScanOptions::new()
+            .pattern(MATCH_PATTERN)
+            .limit(BATCH as u64)
+            .after(after);
+        Ok(self.store.keys(opts).await?)
+    }
+
+    async fn increment_ex(&mut self, key: &str) -> Res<i64> {
+        Ok(self
+            .store
+            .increment_ex(key, 1, Duration::from_secs(INCREMENT_TTL_SECS))
+            .await?)
+    }
+
+    async fn set_many_ex(&mut self, keys: &[String], value: &[u8], secs: u64) -> Res<()> {
+        Ok(self
+            .store
+            .set_many_ex(&items(keys, value), Duration::from_secs(secs))
+            .await?)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -357,19 +504,61 @@ return out
 ";
 const REDIS_INDEX: &str = "pgkv-compare:index";
 
+/// One round trip: the next `ARGV[3]` keys of the index after `ARGV[1]`
+/// (exclusive) and below `ARGV[2]` (exclusive) that Lua pattern `ARGV[4]`
+/// finds, in key order, read from the index 256 at a time: the same keyset
+/// page of matching keys pgkv's MATCH reads (keys only, like `Store::keys`).
+/// Redis's own `SCAN cursor MATCH p COUNT n` is unordered and returns
+/// however many of `n` slots matched, so it cannot read this page.
+const REDIS_MATCH: &str = r"
+local want = tonumber(ARGV[3])
+local from = '(' .. ARGV[1]
+local out = {}
+while #out < want do
+  local keys = redis.call('ZRANGEBYLEX', KEYS[1], from, '(' .. ARGV[2], 'LIMIT', 0, 256)
+  if #keys == 0 then break end
+  for _, k in ipairs(keys) do
+    if string.find(k, ARGV[4]) then
+      out[#out + 1] = k
+      if #out == want then break end
+    end
+  end
+  from = '(' .. keys[#keys]
+end
+return out
+";
+/// `MATCH_PATTERN` (`key:0?5*`) as a Lua pattern, by hand: anchored at the
+/// start, `.` for `?`, nothing for the final `*`.
+const MATCH_LUA: &str = "^key:0.5";
+
 pub(crate) struct RedisSys {
     conn: MultiplexedConnection,
     scan: redis::Script,
     scan_upper: String,
+    scan_match: redis::Script,
+    match_upper: String,
 }
 
 impl RedisSys {
+    async fn connect(url: &str) -> Res<RedisSys> {
+        let client = redis::Client::open(url)?;
+        Ok(RedisSys {
+            conn: client.get_multiplexed_async_connection().await?,
+            scan: redis::Script::new(REDIS_SCAN),
+            scan_upper: upper_bound(SCAN_PREFIX),
+            scan_match: redis::Script::new(REDIS_MATCH),
+            match_upper: upper_bound(MATCH_PREFIX),
+        })
+    }
+
     /// Another handle on the same multiplexed connection.
     pub(crate) fn share(&self) -> RedisSys {
         RedisSys {
             conn: self.conn.clone(),
             scan: redis::Script::new(REDIS_SCAN),
             scan_upper: self.scan_upper.clone(),
+            scan_match: redis::Script::new(REDIS_MATCH),
+            match_upper: self.match_upper.clone(),
         }
     }
 
@@ -437,6 +626,54 @@ impl Kv for RedisSys {
             .await?;
         Ok(flat.len() / 2)
     }
+
+    async fn expire_gt(&mut self, key: &str, secs: u64) -> Res<bool> {
+        let n: i64 = redis::cmd("EXPIRE")
+            .arg(key)
+            .arg(secs)
+            .arg("GT")
+            .query_async(&mut self.conn)
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn match_page(&mut self, after: &str) -> Res<Vec<String>> {
+        Ok(self
+            .scan_match
+            .key(REDIS_INDEX)
+            .arg(after)
+            .arg(&self.match_upper)
+            .arg(BATCH)
+            .arg(MATCH_LUA)
+            .invoke_async(&mut self.conn)
+            .await?)
+    }
+
+    async fn increment_ex(&mut self, key: &str) -> Res<i64> {
+        // MULTI, INCRBY, EXPIRE NX, EXEC: one round trip, atomic.
+        let (n,): (i64,) = redis::pipe()
+            .atomic()
+            .cmd("INCRBY")
+            .arg(key)
+            .arg(1)
+            .cmd("EXPIRE")
+            .arg(key)
+            .arg(INCREMENT_TTL_SECS)
+            .arg("NX")
+            .ignore()
+            .query_async(&mut self.conn)
+            .await?;
+        Ok(n)
+    }
+
+    async fn set_many_ex(&mut self, keys: &[String], value: &[u8], secs: u64) -> Res<()> {
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.cmd("SET").arg(k).arg(value).arg("EX").arg(secs).ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn).await?;
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -491,6 +728,42 @@ pub(crate) async fn load<C: Kv>(c: &mut C, work: &Work) -> Res<()> {
     Ok(())
 }
 
+/// Writes the keys EXPIRE GT works on, with a TTL of `LOADED_TTL_SECS`.
+pub(crate) async fn load_expiring<C: Kv>(c: &mut C, work: &Work) -> Res<()> {
+    for chunk in work.expiring.chunks(1_000) {
+        c.set_many_ex(chunk, &work.value, LOADED_TTL_SECS).await?;
+    }
+    Ok(())
+}
+
+/// Before anything is timed: the floors, pgkv and Redis read the same MATCH
+/// pages (the floor's regex and Redis's Lua pattern are written by hand
+/// from the glob pgkv is given).
+async fn same_match_pages(
+    work: &Work,
+    floors: &mut [&mut Floor],
+    pgkv: &mut Pgkv,
+    redis: &mut RedisSys,
+) -> Res<()> {
+    let mut rng = XorShift(0x3a7c4);
+    for _ in 0..5 {
+        let after = work.match_after(&mut rng);
+        let want = pgkv.match_page(after).await?;
+        if want.len() != BATCH {
+            return Err(format!("pgkv's MATCH page after {after} has {} keys", want.len()).into());
+        }
+        for floor in floors.iter_mut() {
+            if floor.match_page(after).await? != want {
+                return Err(format!("the floor's MATCH page after {after} differs from pgkv's").into());
+            }
+        }
+        if redis.match_page(after).await? != want {
+            return Err(format!("Redis's MATCH page after {after} differs from pgkv's").into());
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn open_pgkv(config: Config) -> Res<Pgkv> {
     Ok(Pgkv {
         store: Store::with_config(config).await?,
@@ -515,6 +788,7 @@ pub(crate) fn setup(rt: &Runtime, env: &Env, tt: TableType, work: &Work) -> Res<
                 .await?;
             let mut floor = Floor::connect(&env.pg_url, &table, on_read, SCAN_PREFIX).await?;
             load(&mut floor, work).await?;
+            load_expiring(&mut floor, work).await?;
             floors.push(floor);
         }
         conn.close().await?;
@@ -530,20 +804,19 @@ pub(crate) fn setup(rt: &Runtime, env: &Env, tt: TableType, work: &Work) -> Res<
             open_pgkv(config(Kind::PgkvManual).ttl_cleanup_strategy(TtlCleanupStrategy::Manual)).await?;
         load(&mut pgkv, work).await?;
         load(&mut pgkv_manual, work).await?;
+        load_expiring(&mut pgkv, work).await?;
+        load_expiring(&mut pgkv_manual, work).await?;
 
-        let client = redis::Client::open(env.redis_url.as_str())?;
-        let mut redis = RedisSys {
-            conn: client.get_multiplexed_async_connection().await?,
-            scan: redis::Script::new(REDIS_SCAN),
-            scan_upper: upper_bound(SCAN_PREFIX),
-        };
+        let mut redis = RedisSys::connect(&env.redis_url).await?;
         redis::cmd("FLUSHDB").query_async::<()>(&mut redis.conn).await?;
         load(&mut redis, work).await?;
+        load_expiring(&mut redis, work).await?;
         for chunk in work.keys.chunks(1_000) {
             redis.index(chunk).await?;
         }
-        let floor_on_read = floors.pop().expect("two floors");
-        let floor = floors.pop().expect("two floors");
+        let mut floor_on_read = floors.pop().expect("two floors");
+        let mut floor = floors.pop().expect("two floors");
+        same_match_pages(work, &mut [&mut floor, &mut floor_on_read], &mut pgkv, &mut redis).await?;
         Ok::<_, BoxError>((floor, floor_on_read, pgkv, pgkv_manual, redis))
     })?;
 

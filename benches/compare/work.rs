@@ -3,7 +3,8 @@
 
 use pgkv_suite::{XorShift, sample_value};
 
-use crate::{BATCH, COUNTERS, ROWS, Res, SCAN_PREFIX, VALUE};
+use crate::systems::Kind;
+use crate::{BATCH, COUNTERS, EXPIRING, MATCH_PATTERN, ROWS, Res, SCAN_PREFIX, VALUE};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Op {
@@ -14,10 +15,16 @@ pub(crate) enum Op {
     SetMany,
     GetMany,
     Scan,
+    /// `expire_if(key, ttl, ExpireWhen::Later)`, Redis's `EXPIRE key secs GT`.
+    ExpireGt,
+    /// A page of keys matching `MATCH_PATTERN`.
+    MatchScan,
+    /// `increment_ex(key, 1, ttl)`, Redis's `INCRBY` + `EXPIRE NX`.
+    IncrementEx,
 }
 
 impl Op {
-    pub(crate) const ALL: [Op; 7] = [
+    pub(crate) const ALL: [Op; 10] = [
         Op::Set,
         Op::Get,
         Op::Delete,
@@ -25,7 +32,16 @@ impl Op {
         Op::SetMany,
         Op::GetMany,
         Op::Scan,
+        Op::ExpireGt,
+        Op::MatchScan,
+        Op::IncrementEx,
     ];
+
+    /// Whether `kind` has this operation: pgkv 0.1 has none of the Redis
+    /// expiry family and no glob patterns (its cells read "n/a").
+    pub(crate) fn runs_on(self, kind: Kind) -> bool {
+        kind != Kind::Legacy || !matches!(self, Op::ExpireGt | Op::MatchScan | Op::IncrementEx)
+    }
 
     pub(crate) fn label(self) -> &'static str {
         match self {
@@ -36,6 +52,9 @@ impl Op {
             Op::SetMany => "SET_MANY(100)",
             Op::GetMany => "GET_MANY(100)",
             Op::Scan => "prefix page of 100",
+            Op::ExpireGt => "EXPIRE GT on keys with a TTL (half extend it, half refused)",
+            Op::MatchScan => "MATCH key:0?5* page of 100 keys (1 key in 10 matches)",
+            Op::IncrementEx => "INCREMENT_EX (INCRBY + EXPIRE NX; TTL kept)",
         }
     }
 }
@@ -44,10 +63,17 @@ impl Op {
 pub(crate) struct Work {
     pub(crate) keys: Vec<String>,
     pub(crate) counters: Vec<String>,
+    /// The counters INCREMENT_EX cycles through (apart from INCREMENT's,
+    /// which carry no TTL).
+    pub(crate) counters_ex: Vec<String>,
+    /// Keys loaded with a TTL, for EXPIRE GT.
+    pub(crate) expiring: Vec<String>,
     pub(crate) value: Vec<u8>,
     /// First key index of the scan prefix, and how many keys it holds.
     scan_first: usize,
     scan_len: usize,
+    /// Indexes into `keys` of the keys `MATCH_PATTERN` matches, in order.
+    matching: Vec<usize>,
 }
 
 impl Work {
@@ -58,12 +84,17 @@ impl Work {
             .position(|k| k.starts_with(SCAN_PREFIX))
             .expect("prefix in range");
         let scan_len = keys.iter().filter(|k| k.starts_with(SCAN_PREFIX)).count();
+        let matching: Vec<usize> = (0..keys.len()).filter(|&i| glob_matches(&keys[i])).collect();
+        assert!(matching.len() > BATCH, "{MATCH_PATTERN} matches too few rows");
         Work {
             keys,
             counters: (0..COUNTERS).map(|i| format!("ctr:{i:03}")).collect(),
+            counters_ex: (0..COUNTERS).map(|i| format!("ctrx:{i:03}")).collect(),
+            expiring: (0..EXPIRING).map(|i| format!("exp:{i:05}")).collect(),
             value: sample_value(VALUE),
             scan_first,
             scan_len,
+            matching,
         }
     }
 
@@ -71,6 +102,19 @@ impl Work {
     pub(crate) fn scan_after(&self, rng: &mut XorShift) -> &str {
         &self.keys[self.scan_first + rng.below(self.scan_len - BATCH)]
     }
+
+    /// The key a MATCH page starts strictly after: a matching key with a
+    /// full page of matches after it (which the server finds among about
+    /// ten times as many rows of the pattern's key range).
+    pub(crate) fn match_after(&self, rng: &mut XorShift) -> &str {
+        &self.keys[self.matching[rng.below(self.matching.len() - BATCH)]]
+    }
+}
+
+/// `MATCH_PATTERN` (`key:0?5*`), by hand: `key:0`, any one character, `5`.
+fn glob_matches(key: &str) -> bool {
+    let chars: Vec<char> = key.chars().collect();
+    key.starts_with("key:0") && chars.len() >= 7 && chars[6] == '5'
 }
 
 /// One call's arguments, chosen before the clock starts.
@@ -83,6 +127,12 @@ pub(crate) enum Call<'a> {
     GetMany(&'a [String]),
     /// A page of the system's scan prefix, strictly after this key.
     Scan(&'a str),
+    /// EXPIRE GT on a key with a TTL: the longer TTL (which applies) or the
+    /// shorter one (refused: the key expires later than that already).
+    ExpireGt(&'a str, bool),
+    /// A page of keys matching `MATCH_PATTERN`, strictly after this key.
+    MatchScan(&'a str),
+    IncrementEx(&'a str),
 }
 
 impl Call<'_> {
@@ -91,8 +141,15 @@ impl Call<'_> {
     pub(crate) fn check(&self, got: usize) -> Res<()> {
         let want = match self {
             Call::Get(_) | Call::Delete(_) => 1,
-            Call::GetMany(_) | Call::Scan(_) => BATCH,
-            Call::Set(_) | Call::Increment(_) | Call::SetMany(_) => return Ok(()),
+            Call::GetMany(_) | Call::Scan(_) | Call::MatchScan(_) => BATCH,
+            // The shorter TTL never applies; the longer one does, except on
+            // Redis when the same key was extended in the same millisecond.
+            Call::ExpireGt(_, false) => 0,
+            Call::Set(_)
+            | Call::Increment(_)
+            | Call::SetMany(_)
+            | Call::ExpireGt(_, true)
+            | Call::IncrementEx(_) => return Ok(()),
         };
         if got == want {
             Ok(())

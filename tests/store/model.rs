@@ -4,7 +4,9 @@
 //! step, and so is the whole table (keys, values, which rows carry a TTL,
 //! which rows are expired). proptest shrinks a failure to a minimal
 //! sequence; the failure message also lists the sequence as it ran (with
-//! the values the model resolved, e.g. which key `ExpireNth` expired).
+//! the values the model resolved, e.g. which key `ExpireNth` expired, or
+//! the glob a scan made from a live key). Scans with a Redis glob pattern
+//! are checked against the model's own glob matcher (`glob`, `glob_match`).
 //!
 //! The clock: the server's clock cannot be controlled, so every TTL is hours
 //! long (real time never matters) and expiry is an operation of its own,
@@ -36,7 +38,7 @@ use pgkv::{CasResult, Error, ExpireWhen, Expiry, ScanOptions, Store, TtlCleanupS
 use pgkv_suite::{force_expire, store_with, table_of};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proptest::sample::select;
+use proptest::sample::{Index, select};
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 
 /// Small limits, so that too-long keys and too-large values come up.
@@ -65,9 +67,15 @@ impl AsRef<[u8]> for Val {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Scan {
     prefix: Option<String>,
+    /// A Redis glob (`ScanOptions::pattern`).
+    pattern: Option<String>,
+    /// Replace `pattern`, when the step runs, with one made by `from_key`
+    /// from a live key (this one of them, this way, this character), so that
+    /// it matches something in the small tables of a case.
+    from_live: Option<(Index, usize, Index)>,
     after: Option<String>,
     limit: Option<u64>,
     offset: Option<u64>,
@@ -78,6 +86,9 @@ impl Scan {
         let mut o = ScanOptions::new();
         if let Some(p) = &self.prefix {
             o = o.prefix(p);
+        }
+        if let Some(p) = &self.pattern {
+            o = o.pattern(p);
         }
         if let Some(a) = &self.after {
             o = o.after(a);
@@ -93,6 +104,127 @@ impl Scan {
 
     fn prefix(&self) -> &str {
         self.prefix.as_deref().unwrap_or("")
+    }
+
+    /// What the library checks before any SQL, in its order (`after` only
+    /// where it counts: not for `count`). `Ok(false)`: no key can match (the
+    /// pattern holds `[]`, or its literal start and the prefix disagree), so
+    /// nothing is sent (and an aborted transaction does not answer 25P02).
+    fn checks(&self, with_after: bool) -> Result<bool, Fail> {
+        check_bound(self.prefix())?;
+        if with_after && let Some(a) = &self.after {
+            check_bound(a)?;
+        }
+        let Some(p) = &self.pattern else {
+            return Ok(true);
+        };
+        check_bound(p)?;
+        let g = glob(p).ok_or_else(|| Fail::InvalidPattern(p.clone()))?;
+        let literal: String = g
+            .iter()
+            .map_while(|t| match t {
+                G::Char(c) => Some(*c),
+                _ => None,
+            })
+            .collect();
+        let never = g.iter().any(|t| matches!(t, G::Set(false, m) if m.is_empty()));
+        let prefix = self.prefix();
+        Ok(!never && (literal.starts_with(prefix) || prefix.starts_with(&literal)))
+    }
+
+    /// Whether key `k` is selected (page aside): it starts with the prefix
+    /// and matches the pattern whole. Only after `checks` passed.
+    fn admits(&self, k: &str) -> bool {
+        k.starts_with(self.prefix())
+            && self.pattern.as_deref().is_none_or(|p| {
+                let chars: Vec<char> = k.chars().collect();
+                glob_match(&glob(p).expect("checked"), &chars)
+            })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Globs: the model's own reading of Redis's patterns (stringmatchlen, on
+// characters), written apart from the library's, which turns them into a
+// key range and a regular expression.
+
+/// One element of a glob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum G {
+    /// This character (`a`, or escaped: `\*`).
+    Char(char),
+    /// `?`
+    One,
+    /// `*`
+    Run,
+    /// `[...]`: negated or not; members as inclusive ranges, a lone
+    /// character being a range of one.
+    Set(bool, Vec<(char, char)>),
+}
+
+/// `p` read by Redis's rules (`[!` negates as `[^` does); `None` where Redis
+/// would read past the end (an unterminated `[`, a trailing `\`), which the
+/// library refuses.
+fn glob(p: &str) -> Option<Vec<G>> {
+    let cs: Vec<char> = p.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < cs.len() {
+        i += 1;
+        out.push(match cs[i - 1] {
+            '*' => G::Run,
+            '?' => G::One,
+            '\\' => {
+                let c = *cs.get(i)?;
+                i += 1;
+                G::Char(c)
+            }
+            '[' => {
+                let negated = matches!(cs.get(i), Some('^' | '!'));
+                if negated {
+                    i += 1;
+                }
+                let mut members = Vec::new();
+                loop {
+                    // Redis's order: an escape, the closing `]`, a range
+                    // (any character after `-` ends it, `]` included), one.
+                    let c = *cs.get(i)?;
+                    if c == '\\' && i + 1 < cs.len() {
+                        members.push((cs[i + 1], cs[i + 1]));
+                        i += 2;
+                    } else if c == ']' {
+                        i += 1;
+                        break;
+                    } else if i + 2 < cs.len() && cs[i + 1] == '-' {
+                        let end = cs[i + 2];
+                        members.push((c.min(end), c.max(end)));
+                        i += 3;
+                    } else {
+                        members.push((c, c));
+                        i += 1;
+                    }
+                }
+                G::Set(negated, members)
+            }
+            c => G::Char(c),
+        });
+    }
+    Some(out)
+}
+
+/// Whether the whole of `k` matches `g` (backtracking over `*`).
+fn glob_match(g: &[G], k: &[char]) -> bool {
+    match g.split_first() {
+        None => k.is_empty(),
+        Some((G::Run, rest)) => (0..=k.len()).any(|n| glob_match(rest, &k[n..])),
+        Some((t, rest)) => k.split_first().is_some_and(|(c, k)| {
+            let one = match t {
+                G::Char(x) => x == c,
+                G::Set(negated, members) => members.iter().any(|(lo, hi)| (lo..=hi).contains(&c)) != *negated,
+                G::One | G::Run => true,
+            };
+            one && glob_match(rest, k)
+        }),
     }
 }
 
@@ -178,6 +310,8 @@ enum Fail {
     Overflow(String),
     NotFound(String),
     InvalidUtf8(String),
+    /// `Error::InvalidPattern`, with the pattern.
+    InvalidPattern(String),
     /// SQLSTATE 25P02: a statement sent inside an aborted transaction.
     InFailedTx,
     /// `Error::TransactionAborted` from commit.
@@ -215,6 +349,7 @@ fn fail(e: Error) -> Fail {
         Error::Overflow { key } => Fail::Overflow(key),
         Error::NotFound { key } => Fail::NotFound(key),
         Error::InvalidUtf8 { key, .. } => Fail::InvalidUtf8(key),
+        Error::InvalidPattern { pattern, .. } => Fail::InvalidPattern(pattern),
         Error::TransactionAborted => Fail::TxAborted,
         e if e.code() == Some("25P02") => Fail::InFailedTx,
         e => Fail::Other(format!("{e:?}")),
@@ -465,7 +600,7 @@ impl Model {
     fn select(&self, scan: &Scan) -> Vec<(String, Val)> {
         let after = scan.after.as_deref();
         self.live_pairs()
-            .filter(|(k, _)| k.starts_with(scan.prefix()))
+            .filter(|(k, _)| scan.admits(k))
             .filter(|(k, _)| after.is_none_or(|a| k.as_bytes() > a.as_bytes()))
             .skip(usize::try_from(scan.offset.unwrap_or(0)).unwrap())
             .take(scan.limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap()))
@@ -480,8 +615,23 @@ impl Model {
                 let current = self.value(k).unwrap_or(Val(b"?".to_vec()));
                 Op::CasPresent(k.clone(), Expected::Literal(current), v.clone())
             }
+            Op::Keys(scan) => Op::Keys(self.resolve_scan(scan)),
+            Op::ScanKv(scan) => Op::ScanKv(self.resolve_scan(scan)),
+            Op::Count(scan) => Op::Count(self.resolve_scan(scan)),
             other => other.clone(),
         }
+    }
+
+    /// A scan's pattern made from a live key, if it asks for one and there is one.
+    fn resolve_scan(&self, scan: &Scan) -> Scan {
+        let mut scan = scan.clone();
+        if let Some((nth, how, at)) = scan.from_live.take() {
+            let live: Vec<&str> = self.live_pairs().map(|(k, _)| k.as_str()).collect();
+            if !live.is_empty() {
+                scan.pattern = Some(from_key(live[nth.index(live.len())], how, at));
+            }
+        }
+        scan
     }
 
     fn apply(&mut self, op: &Op, s: &mut Session) -> Out {
@@ -779,12 +929,12 @@ impl Model {
                 Out::Count(live as u64)
             }
             Op::Keys(scan) | Op::ScanKv(scan) => {
-                check_bound(scan.prefix())?;
-                if let Some(a) = &scan.after {
-                    check_bound(a)?;
-                }
-                s.sql()?;
-                let found = self.select(scan);
+                let found = if scan.checks(true)? {
+                    s.sql()?;
+                    self.select(scan)
+                } else {
+                    Vec::new()
+                };
                 match op {
                     Op::Keys(_) => Out::Keys(found.into_iter().map(|(k, _)| k).collect()),
                     _ => Out::Pairs(found),
@@ -792,13 +942,11 @@ impl Model {
             }
             Op::Count(scan) => {
                 // limit, offset and after are ignored.
-                check_bound(scan.prefix())?;
+                if !scan.checks(false)? {
+                    return Ok(Out::Count(0));
+                }
                 s.sql()?;
-                Out::Count(
-                    self.live_pairs()
-                        .filter(|(k, _)| k.starts_with(scan.prefix()))
-                        .count() as u64,
-                )
+                Out::Count(self.live_pairs().filter(|(k, _)| scan.admits(k)).count() as u64)
             }
             Op::DeletePrefix(p) => {
                 check_bound(p)?;
@@ -924,15 +1072,108 @@ fn after() -> BoxedStrategy<String> {
     .boxed()
 }
 
+/// The key alphabet without `\\`, which a glob reads as an escape.
+static LITERALS: [char; 7] = ['a', 'b', '%', '_', 'é', '日', '\u{10FFFF}'];
+
+/// Globs over the key alphabet, so that they match the keys: half made from
+/// a key, mostly one of the hottest (see `from_key`), some shaped like the keys (a literal start,
+/// up to two pieces, often a final `*`), the rest 0 to 4 random pieces. A piece is a literal (`%` and `_` among them, not special in a glob),
+/// `*`, `?`, a class (members and ranges of the alphabet, ranges in either
+/// order, `^` or `!`, escapes, `-` and `]` where Redis reads them), an escape,
+/// `[]` or `[^]`; some pieces leave the pattern unterminated (`[`, a
+/// trailing `\`) unless a later one closes it. Now and then a pattern
+/// that is invalid whatever the keys, or holds a NUL.
+fn pattern() -> BoxedStrategy<String> {
+    let member = prop_oneof![
+        3 => select(vec!["a", "b", "a-b", "%-a"]).prop_map(str::to_owned),
+        6 => select(&ALPHABET[..]).prop_map(String::from),
+        3 => (select(&ALPHABET[..]), select(&ALPHABET[..])).prop_map(|(a, b)| format!("{a}-{b}")),
+        2 => select(vec!["\\]", "\\-", "\\\\", "-", "a-]", "^", "!", "*", "?", "["]).prop_map(str::to_owned),
+    ];
+    let class = (select(vec!["", "", "", "^", "!"]), vec(member, 1..=3))
+        .prop_map(|(negated, members)| format!("[{negated}{}]", members.concat()));
+    let piece = prop_oneof![
+        10 => select(&LITERALS[..]).prop_map(String::from),
+        6 => Just("*".to_owned()),
+        3 => Just("?".to_owned()),
+        4 => class,
+        2 => select(vec!["\\*", "\\?", "\\[", "\\]", "\\a", "\\\\", "\\%", "\\日"]).prop_map(str::to_owned),
+        1 => select(vec!["[]", "[^]", "[!]"]).prop_map(str::to_owned),
+        2 => select(vec!["[", "[a", "[^", "[\\]", "\\"]).prop_map(str::to_owned),
+    ]
+    .boxed();
+    let start = select(vec!["", "a", "a", "a", "é", "_", "%", "b", "\u{10FFFF}"]);
+    let shaped = (start, vec(piece.clone(), 0..=2), select(vec!["", "*", "*"]))
+        .prop_map(|(start, pieces, end)| format!("{start}{}{end}", pieces.concat()));
+    let hot = prop_oneof![3 => select(&HOT_KEYS[..6]), 1 => select(&HOT_KEYS[6..])];
+    let from_key = (hot, 0..9usize, any::<Index>()).prop_map(|(k, how, at)| from_key(k, how, at));
+    prop_oneof![
+        20 => from_key,
+        12 => shaped,
+        8 => vec(piece, 0..=4).prop_map(|pieces| pieces.concat()),
+        2 => select(vec!["a[", "a*[^", "[a-", "[\\]", "a\\", "?\\", "[]a["]).prop_map(str::to_owned),
+        1 => select(vec!["a\0*", "*\0"]).prop_map(str::to_owned),
+    ]
+    .boxed()
+}
+
+/// A glob made from key `k` (its `\` escaped), which that key matches:
+/// `k*`, its first character and `*`, `*` and its last character, `k`
+/// itself, or `k` with one character as `?`, in a class (`[cb]`), outside a
+/// negated one (`[^x]`, `[!x]`), or in a range (`[c-a]`, either order).
+fn from_key(k: &str, how: usize, at: Index) -> String {
+    let mut parts: Vec<String> = k
+        .chars()
+        .map(|c| {
+            if c == '\\' {
+                "\\\\".to_owned()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    let n = parts.len();
+    let i = at.index(n);
+    let other = if parts[i] == "a" { 'b' } else { 'a' };
+    match how {
+        0 => parts.push("*".to_owned()),
+        1 => {
+            parts.truncate(1);
+            parts.push("*".to_owned());
+        }
+        2 => {
+            parts.drain(..n - 1);
+            parts.insert(0, "*".to_owned());
+        }
+        3 => {}
+        4 => parts[i] = "?".to_owned(),
+        5 => parts[i] = format!("[{}b]", parts[i]),
+        6 => parts[i] = format!("[^{other}]"),
+        7 => parts[i] = format!("[!{other}]"),
+        _ => parts[i] = format!("[{}-a]", parts[i]),
+    }
+    parts.concat()
+}
+
+/// Scans: a prefix, or a pattern (then a prefix only now and then, as most
+/// pairs disagree and select nothing), and a page.
 fn scan() -> BoxedStrategy<Scan> {
+    let selection = prop_oneof![
+        3 => proptest::option::weighted(0.7, prefix()).prop_map(|p| (p, None)),
+        2 => (proptest::option::weighted(0.25, prefix()), pattern()).prop_map(|(p, g)| (p, Some(g))),
+    ];
+    let from_live = (any::<Index>(), 0..9usize, any::<Index>());
     (
-        proptest::option::weighted(0.7, prefix()),
+        selection,
+        proptest::option::weighted(0.5, from_live),
         proptest::option::weighted(0.4, after()),
         proptest::option::weighted(0.5, 0u64..=5),
         proptest::option::weighted(0.2, 0u64..=3),
     )
-        .prop_map(|(prefix, after, limit, offset)| Scan {
+        .prop_map(|((prefix, pattern), from_live, after, limit, offset)| Scan {
+            from_live: from_live.filter(|_| pattern.is_some()),
             prefix,
+            pattern,
             after,
             limit,
             offset,
@@ -1038,6 +1279,12 @@ fn note(stats: &Stats, op: &Op, got: &Out) {
     if std::env::var_os("PGKV_MODEL_STATS").is_none() {
         return;
     }
+    let name = match op {
+        Op::Keys(scan) | Op::ScanKv(scan) | Op::Count(scan) if scan.pattern.is_some() => {
+            format!("{}+pattern", name_of(op))
+        }
+        _ => name_of(op),
+    };
     let outcome = match got {
         Out::Err(f) => format!("Err({})", name_of(f)),
         Out::Bool(b) => format!("Bool({b})"),
@@ -1045,13 +1292,14 @@ fn note(stats: &Stats, op: &Op, got: &Out) {
         Out::Cas(c) => format!("Cas({})", name_of(c)),
         Out::Count(n) => format!("Count({})", if *n == 0 { "0" } else { ">0" }),
         Out::Keys(k) => format!("Keys({})", if k.is_empty() { "0" } else { ">0" }),
+        Out::Pairs(p) => format!("Pairs({})", if p.is_empty() { "0" } else { ">0" }),
         other => name_of(other),
     };
     let mut map = stats
         .coverage
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    *map.entry(format!("{} -> {outcome}", name_of(op))).or_default() += 1;
+    *map.entry(format!("{name} -> {outcome}")).or_default() += 1;
 }
 
 /// Checks the whole table against the model.
@@ -1347,10 +1595,9 @@ fn model_self_check() {
     assert_eq!(m.apply(&Op::SetNx("e".into(), v("y")), s), Out::Bool(true));
     assert_eq!(m.apply(&Op::Persist("e".into()), s), Out::Bool(false));
     let all = Scan {
-        prefix: None,
         after: Some("e".into()),
         limit: Some(1),
-        offset: None,
+        ..Scan::default()
     };
     assert_eq!(m.apply(&Op::Keys(all), s), Out::Keys(vec!["m".into()]));
     assert_eq!(
@@ -1364,6 +1611,89 @@ fn model_self_check() {
         m.apply(&Op::Get("日日日日a".into()), s),
         Out::Err(Fail::TooLong(13))
     );
+}
+
+/// The model's glob reader and matcher on cases checked by hand against
+/// Redis's rules (and the library's documented differences: characters,
+/// not bytes; `[!a]` negates; what Redis reads past the end is refused).
+#[test]
+fn model_glob_self_check() {
+    let m = |p: &str, k: &str| glob_match(&glob(p).expect("valid"), &k.chars().collect::<Vec<_>>());
+    let yes = [
+        ("*", "a"),
+        ("a*", "a"),
+        ("a*", "ab%"),
+        ("*b", "ab"),
+        ("a*b*c", "aXbYbc"),
+        ("a?c", "abc"),
+        ("?", "日"),
+        ("??", "é日"),
+        ("[abc]", "b"),
+        ("[z-a]", "m"),
+        ("[a-z]", "a"),
+        ("[^a]", "b"),
+        ("[!a]", "b"),
+        ("a[^]b", "a日b"),
+        ("\\*", "*"),
+        ("\\a", "a"),
+        ("\\\\", "\\"),
+        ("[\\]]", "]"),
+        ("[a-]]", "_"),
+        ("[-a]", "-"),
+        ("[a\\-z]", "-"),
+        ("%_", "%_"),
+        ("[é-日]", "日"),
+        ("[^é]", "\u{10FFFF}"),
+    ];
+    for (p, k) in yes {
+        assert!(m(p, k), "{p:?} should match {k:?}");
+    }
+    let no = [
+        ("", "a"),
+        ("a", "ab"),
+        ("a?c", "ac"),
+        ("?", "ab"),
+        ("[abc]", "d"),
+        ("[^a]", "a"),
+        ("[!a]", "a"),
+        ("a[]b", "ab"),
+        ("[]", "]"),
+        ("\\*", "a"),
+        ("[a-]]", "b"),
+        ("_", "a"),
+        ("%", "ab"),
+        ("*a", "ab"),
+        ("[a\\-z]", "b"),
+        ("[]-a]", "a"),
+    ];
+    for (p, k) in no {
+        assert!(!m(p, k), "{p:?} should not match {k:?}");
+    }
+    for p in [
+        "[", "a[bc", "[^", "[!", "[\\]", "[a-]", "abc\\", "[]a[", "\\", "*[a-",
+    ] {
+        assert_eq!(glob(p), None, "{p:?} is unterminated");
+    }
+    // `[]]`: the empty class, then `]`; `]` right after `[^` closes too.
+    assert_eq!(glob("[]]"), Some(vec![G::Set(false, vec![]), G::Char(']')]));
+    assert_eq!(glob("[^]]"), Some(vec![G::Set(true, vec![]), G::Char(']')]));
+    // What a scan sends: nothing when the pattern's literal start and the
+    // prefix disagree or a class is empty; an invalid pattern fails first.
+    let scan = |prefix: &str, pattern: &str| Scan {
+        prefix: Some(prefix.into()),
+        pattern: Some(pattern.into()),
+        ..Scan::default()
+    };
+    assert_eq!(scan("ab", "a*").checks(true), Ok(true));
+    assert_eq!(scan("a", "ab?").checks(true), Ok(true));
+    assert_eq!(scan("b", "a*").checks(true), Ok(false));
+    assert_eq!(scan("", "*[]").checks(true), Ok(false));
+    assert_eq!(scan("", "[^]").checks(true), Ok(true));
+    assert_eq!(
+        scan("b", "a[").checks(true),
+        Err(Fail::InvalidPattern("a[".into()))
+    );
+    assert_eq!(scan("a\0", "[").checks(true), Err(Fail::Nul("a\0".into())));
 }
 
 /// A client-side rejection inside a transaction must not abort it:
