@@ -32,9 +32,9 @@ use std::fmt;
 use std::ops::RangeInclusive;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use pgkv::{CasResult, Error, ExpireWhen, Expiry, ScanOptions, Store, TtlCleanupStrategy};
+use pgkv::{CasResult, Error, ExpireWhen, Expiry, ScanOptions, SetOptions, Store, TtlCleanupStrategy};
 use pgkv_suite::{force_expire, store_with, table_of};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -273,6 +273,16 @@ enum Op {
     GetPersist(String),
     Strlen(String),
     IncrementEx(String, i64, Duration),
+    /// `expire_at` an instant `Duration` from now (resolved when it runs).
+    ExpireAt(String, Duration, ExpireWhen),
+    ExpireTime(String),
+    SetWith(String, Val, SetWhen, SetTtl, bool),
+    Append(String, Val),
+    Rename(String, String),
+    RenameNx(String, String),
+    Copy(String, String, bool),
+    SetManyNx(Vec<(String, Val)>),
+    DeletePrefixAtomic(String),
     SetMany(Vec<(String, Val)>),
     SetManyEx(Vec<(String, Val)>, Duration),
     GetMany(Vec<String>),
@@ -286,6 +296,39 @@ enum Op {
     /// `cleanup_expired`, then the raw row count must match the model.
     Cleanup,
     Tx(Vec<Op>, TxEnd),
+}
+
+/// `set_with`'s condition (NX / XX).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetWhen {
+    Always,
+    Nx,
+    Xx,
+}
+
+/// `set_with`'s expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetTtl {
+    Clear,
+    In(Duration),
+    /// An instant this far from now (resolved when it runs).
+    At(Duration),
+    Keep,
+}
+
+fn set_options(when: SetWhen, ttl: SetTtl, get: bool) -> SetOptions {
+    let mut o = match when {
+        SetWhen::Always => SetOptions::new(),
+        SetWhen::Nx => SetOptions::new().only_if_absent(),
+        SetWhen::Xx => SetOptions::new().only_if_present(),
+    };
+    o = match ttl {
+        SetTtl::Clear => o,
+        SetTtl::In(d) => o.expire_in(d),
+        SetTtl::At(d) => o.expire_at(SystemTime::now() + d),
+        SetTtl::Keep => o.keep_ttl(),
+    };
+    if get { o.previous() } else { o }
 }
 
 // ---------------------------------------------------------------------------
@@ -333,8 +376,10 @@ enum Out {
     Keys(Vec<String>),
     Pairs(Vec<(String, Val)>),
     HasTtl(bool),
-    /// `ttl_status`: 0 missing, 1 persistent, 2 expires (in range).
+    /// `ttl_status`, `expire_time`: 0 missing, 1 persistent, 2 expires (in range).
     Status(u8),
+    /// `set_with`: written, and the previous value when asked for.
+    SetWith(bool, Option<Val>),
     Err(Fail),
 }
 
@@ -384,6 +429,25 @@ fn status(e: Expiry<Duration>) -> Out {
             other => other,
         },
         _ => Out::Err(Fail::Other(format!("unknown expiry {e:?}"))),
+    }
+}
+
+fn expire_time(e: Expiry<SystemTime>) -> Out {
+    match e {
+        Expiry::Missing => Out::Status(0),
+        Expiry::Persistent => Out::Status(1),
+        Expiry::At(t) => match t.duration_since(SystemTime::now()) {
+            Ok(left) => ttl_status_of(left),
+            Err(_) => Out::Err(Fail::Other(format!("expiry in the past: {t:?}"))),
+        },
+        _ => Out::Err(Fail::Other(format!("unknown expiry {e:?}"))),
+    }
+}
+
+fn ttl_status_of(left: Duration) -> Out {
+    match ttl_out(Some(left)) {
+        Out::HasTtl(true) => Out::Status(2),
+        other => other,
     }
 }
 
@@ -440,6 +504,19 @@ macro_rules! exec {
             }),
             Op::Count(scan) => out(t.count(scan.options()).await, Out::Count),
             Op::DeletePrefix(p) => out(t.delete_prefix(p).await, Out::Count),
+            Op::DeletePrefixAtomic(p) => out(t.delete_prefix_atomic(p).await, Out::Count),
+            Op::ExpireAt(k, d, when) => out(t.expire_at(k, SystemTime::now() + *d, *when).await, Out::Bool),
+            Op::ExpireTime(k) => out(t.expire_time(k).await, expire_time),
+            Op::SetWith(k, v, when, ttl, get) => {
+                out(t.set_with(k, v, set_options(*when, *ttl, *get)).await, |o| {
+                    Out::SetWith(o.written, val(o.previous))
+                })
+            }
+            Op::Append(k, v) => out(t.append(k, v).await, Out::Count),
+            Op::Rename(a, b) => out(t.rename(a, b).await, Out::Bool),
+            Op::RenameNx(a, b) => out(t.rename_nx(a, b).await, Out::Bool),
+            Op::Copy(a, b, replace) => out(t.copy(a, b, *replace).await, Out::Bool),
+            Op::SetManyNx(items) => out(t.set_many_nx(items.as_slice()).await, Out::Bool),
             Op::ExpireNth(_) | Op::Cleanup | Op::Tx(..) => unreachable!("run by the driver"),
         }
     }};
@@ -948,6 +1025,112 @@ impl Model {
                 s.sql()?;
                 Out::Count(self.live_pairs().filter(|(k, _)| scan.admits(k)).count() as u64)
             }
+            Op::ExpireAt(k, d, when) => {
+                // The same rules as expire_if, with the instant given.
+                let relative = Op::ExpireIf(k.clone(), *d, *when);
+                return self.try_apply(&relative, s);
+            }
+            Op::ExpireTime(k) => {
+                let status = Op::TtlStatus(k.clone());
+                return self.try_apply(&status, s);
+            }
+            Op::SetWith(k, v, when, ttl, get) => {
+                check_entry(k, v)?;
+                match ttl {
+                    SetTtl::In(d) | SetTtl::At(d) => check_ttl(*d)?,
+                    SetTtl::Clear | SetTtl::Keep => {}
+                }
+                s.sql()?;
+                let live = self.live(k).cloned();
+                let writes = match when {
+                    SetWhen::Always => true,
+                    SetWhen::Nx => live.is_none(),
+                    SetWhen::Xx => live.is_some(),
+                };
+                let previous = if *get {
+                    live.as_ref().map(|e| Val(e.value.clone()))
+                } else {
+                    None
+                };
+                if writes {
+                    let expiry = match ttl {
+                        SetTtl::Clear => Ttl::None,
+                        SetTtl::In(d) | SetTtl::At(d) => live_for(*d),
+                        SetTtl::Keep => live.map_or(Ttl::None, |e| e.ttl),
+                    };
+                    self.put(k, v, expiry);
+                }
+                Out::SetWith(writes, previous)
+            }
+            Op::Append(k, v) => {
+                check_entry(k, v)?;
+                s.sql()?;
+                match self.live_mut(k) {
+                    Some(e) => {
+                        if e.value.len() + v.0.len() > MAX_VALUE {
+                            return Err(Fail::TooLarge(k.clone()));
+                        }
+                        e.value.extend_from_slice(&v.0);
+                        Out::Count(e.value.len() as u64)
+                    }
+                    None => {
+                        self.put(k, v, Ttl::None);
+                        Out::Count(v.0.len() as u64)
+                    }
+                }
+            }
+            Op::Rename(from, to) | Op::RenameNx(from, to) | Op::Copy(from, to, _) => {
+                check_key(from)?;
+                check_key(to)?;
+                let nx = match op {
+                    Op::RenameNx(..) => true,
+                    Op::Copy(_, _, replace) => !replace,
+                    _ => false,
+                };
+                if from == to {
+                    // No SQL: rename answers whether the key exists (Redis
+                    // OK), rename_nx and copy refuse.
+                    return Ok(match op {
+                        Op::Rename(..) => {
+                            s.sql()?;
+                            Out::Bool(self.live(from).is_some())
+                        }
+                        _ => Out::Bool(false),
+                    });
+                }
+                s.sql()?;
+                let Some(source) = self.live(from).cloned() else {
+                    return Ok(Out::Bool(false));
+                };
+                if nx && self.live(to).is_some() {
+                    return Ok(Out::Bool(false));
+                }
+                if !matches!(op, Op::Copy(..)) {
+                    self.rows.remove(from);
+                }
+                self.rows.insert(to.clone(), source);
+                Out::Bool(true)
+            }
+            Op::SetManyNx(items) => {
+                for (k, v) in items {
+                    check_entry(k, v)?;
+                }
+                if items.is_empty() {
+                    return Ok(Out::Bool(true));
+                }
+                s.sql()?;
+                if items.iter().any(|(k, _)| self.live(k).is_some()) {
+                    return Ok(Out::Bool(false));
+                }
+                for (k, v) in items {
+                    self.put(k, v, Ttl::None);
+                }
+                Out::Bool(true)
+            }
+            Op::DeletePrefixAtomic(p) => {
+                let batched = Op::DeletePrefix(p.clone());
+                return self.try_apply(&batched, s);
+            }
             Op::DeletePrefix(p) => {
                 check_bound(p)?;
                 s.sql()?;
@@ -1044,6 +1227,14 @@ fn amount(min_ok: bool) -> BoxedStrategy<i64> {
 }
 
 /// Hours, so real time never matters; now and then zero (rejected).
+/// A whole number of hours, never zero: for absolute expiry times, where
+/// "now" is a valid (already expired) instant rather than an invalid TTL.
+fn hours() -> BoxedStrategy<Duration> {
+    (1..=MAX_HOURS)
+        .prop_map(|h| Duration::from_secs(h * 3600))
+        .boxed()
+}
+
 fn ttl() -> BoxedStrategy<Duration> {
     prop_oneof![
         12 => (1..=MAX_HOURS).prop_map(|h| Duration::from_secs(h * 3600)),
@@ -1214,6 +1405,16 @@ fn kv_op(in_tx: bool) -> BoxedStrategy<Op> {
         1 => key().prop_map(Op::GetPersist),
         1 => key().prop_map(Op::Strlen),
         2 => (key(), amount(true), ttl()).prop_map(|(k, by, d)| Op::IncrementEx(k, by, d)),
+        1 => (key(), hours(), expire_when()).prop_map(|(k, d, w)| Op::ExpireAt(k, d, w)),
+        1 => key().prop_map(Op::ExpireTime),
+        3 => (key(), value(), set_when(), set_ttl(), any::<bool>())
+            .prop_map(|(k, v, w, t, g)| Op::SetWith(k, v, w, t, g)),
+        1 => (key(), value()).prop_map(|(k, v)| Op::Append(k, v)),
+        2 => (key(), key()).prop_map(|(a, b)| Op::Rename(a, b)),
+        1 => (key(), key()).prop_map(|(a, b)| Op::RenameNx(a, b)),
+        1 => (key(), key(), any::<bool>()).prop_map(|(a, b, r)| Op::Copy(a, b, r)),
+        1 => items().prop_map(Op::SetManyNx),
+        1 => prefix().prop_map(Op::DeletePrefixAtomic),
         2 => items().prop_map(Op::SetMany),
         1 => (items(), ttl()).prop_map(|(i, d)| Op::SetManyEx(i, d)),
         2 => vec(key(), 0..=4).prop_map(Op::GetMany),
@@ -1222,6 +1423,20 @@ fn kv_op(in_tx: bool) -> BoxedStrategy<Op> {
         2 => scan().prop_map(Op::ScanKv),
         1 => scan().prop_map(Op::Count),
         1 => prefix().prop_map(Op::DeletePrefix),
+    ]
+    .boxed()
+}
+
+fn set_when() -> BoxedStrategy<SetWhen> {
+    select(vec![SetWhen::Always, SetWhen::Nx, SetWhen::Xx]).boxed()
+}
+
+fn set_ttl() -> BoxedStrategy<SetTtl> {
+    prop_oneof![
+        2 => Just(SetTtl::Clear),
+        2 => ttl().prop_map(SetTtl::In),
+        1 => hours().prop_map(SetTtl::At),
+        2 => Just(SetTtl::Keep),
     ]
     .boxed()
 }
