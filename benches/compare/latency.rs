@@ -9,7 +9,7 @@ use tokio::runtime::Runtime;
 use crate::report::{Stat, stat, table_label};
 use crate::systems::{Kind, Kv, Systems, legacy_set_many, perform, perform_legacy};
 use crate::work::{Call, Op, Work};
-use crate::{BATCH, COUNTERS, EXPIRING, ROWS, Res, WARMUP};
+use crate::{BATCH, COUNTERS, EXPIRING, LOADED_TTL_SECS, RENAME_PAIRS, ROWS, Res, WARMUP};
 
 /// A chunk (one system, one operation, one round) stops after this long
 /// even if it has not made all its calls, so the run stays bounded.
@@ -81,23 +81,67 @@ pub(crate) fn choices(seed: u64, n: usize) -> Vec<usize> {
     (0..n).map(|_| rng.below(usize::MAX)).collect()
 }
 
-/// The calls of one chunk: `WARMUP` untimed ones, then `n` timed ones.
+/// The keys of a chunk's own (`calls` of them, one per call, prepared by
+/// [`prepare`]): the rows DELETE removes, the keys SET NX GET EX is given;
+/// none for the other operations.
+pub(crate) fn own_keys(op: Op, calls: usize, round: usize) -> Vec<String> {
+    match op {
+        Op::Delete => (0..calls).map(|i| format!("del:{round}:{i:05}")).collect(),
+        Op::SetNxGetEx => (0..calls).map(|i| format!("nx:{i:05}")).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Before a chunk, untimed: DELETE's rows written; SET NX GET EX's keys
+/// reset, the even ones live (with a TTL), the odd ones absent; RENAME's
+/// values back at their `a` names, the `b` names free.
+pub(crate) async fn prepare<C: Kv>(c: &mut C, work: &Work, op: Op, own: &[String]) -> Res<()> {
+    match op {
+        Op::Delete => {
+            for chunk in own.chunks(1_000) {
+                c.set_many(chunk, &work.value).await?;
+            }
+        }
+        Op::SetNxGetEx => {
+            for chunk in own.chunks(1_000) {
+                c.delete_many(chunk).await?;
+            }
+            let live: Vec<String> = own.iter().step_by(2).cloned().collect();
+            for chunk in live.chunks(1_000) {
+                c.set_many_ex(chunk, &work.value, LOADED_TTL_SECS).await?;
+            }
+        }
+        Op::Rename => {
+            c.delete_many(&work.rename_b).await?;
+            c.set_many(&work.rename_a, &work.value).await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The calls of one chunk: `WARMUP` untimed ones, then `n` timed ones;
+/// `own` holds `n + WARMUP` keys where the operation has keys of its own
+/// ([`own_keys`]), prepared by [`prepare`].
 pub(crate) fn chunk_calls<'a>(
     work: &'a Work,
-    doomed: &'a [String],
+    own: &'a [String],
     op: Op,
     n: usize,
     round: usize,
 ) -> Vec<Call<'a>> {
     // The same call sequence for every system in this round.
     let seed = 0x5eed_0000 + (op as u64) * 1_000 + round as u64;
+    // RENAME: which pairs hold their value at the `b` name (none after
+    // `prepare`); each call moves it to the other name.
+    let mut at_b = [false; RENAME_PAIRS];
     choices(seed, n + WARMUP)
         .into_iter()
         .enumerate()
         .map(|(i, pick)| match op {
             Op::Set => Call::Set(&work.keys[pick % ROWS]),
             Op::Get => Call::Get(&work.keys[pick % ROWS]),
-            Op::Delete => Call::Delete(&doomed[i]),
+            Op::Delete => Call::Delete(&own[i]),
             Op::Increment => Call::Increment(&work.counters[pick % COUNTERS]),
             Op::SetMany | Op::GetMany => {
                 let start = pick % (ROWS - BATCH);
@@ -115,6 +159,18 @@ pub(crate) fn chunk_calls<'a>(
             ),
             Op::MatchScan => Call::MatchScan(work.match_after(&mut XorShift(pick as u64 | 1))),
             Op::IncrementEx => Call::IncrementEx(&work.counters_ex[pick % COUNTERS]),
+            // Live and absent keys alternate (`prepare`), each used once.
+            Op::SetNxGetEx => Call::SetNxGetEx(&own[i], i.is_multiple_of(2)),
+            Op::Rename => {
+                let j = pick % RENAME_PAIRS;
+                let (a, b) = (work.rename_a[j].as_str(), work.rename_b[j].as_str());
+                at_b[j] = !at_b[j];
+                if at_b[j] {
+                    Call::Rename(a, b)
+                } else {
+                    Call::Rename(b, a)
+                }
+            }
         })
         .collect()
 }
@@ -129,37 +185,36 @@ fn run_chunk(
     n: usize,
     round: usize,
 ) -> Res<Vec<u64>> {
-    // DELETE removes rows written (untimed) just before the chunk.
-    let doomed: Vec<String> = if op == Op::Delete {
-        (0..n + WARMUP).map(|i| format!("del:{round}:{i:05}")).collect()
-    } else {
-        Vec::new()
-    };
-    let calls = chunk_calls(work, &doomed, op, n, round);
+    // Keys of the chunk's own, prepared (untimed) just before it.
+    let own = own_keys(op, n + WARMUP, round);
+    let calls = chunk_calls(work, &own, op, n, round);
     let v = work.value.as_slice();
     async fn prepared_chunk<C: Kv>(
         c: &mut C,
-        doomed: &[String],
+        work: &Work,
+        op: Op,
+        own: &[String],
         calls: &[Call<'_>],
-        v: &[u8],
     ) -> Res<Vec<u64>> {
-        for chunk in doomed.chunks(1_000) {
-            c.set_many(chunk, v).await?;
-        }
-        timed(c, calls, v).await
+        prepare(c, work, op, own).await?;
+        timed(c, calls, &work.value).await
     }
     match kind {
         Kind::Legacy => {
-            for chunk in doomed.chunks(1_000) {
-                legacy_set_many(&sys.legacy, chunk, v)?;
+            // Of 0.1's operations (`Op::runs_on`), only DELETE has anything
+            // to prepare.
+            if op == Op::Delete {
+                for chunk in own.chunks(1_000) {
+                    legacy_set_many(&sys.legacy, chunk, v)?;
+                }
             }
             timed_legacy(&sys.legacy, &calls, v)
         }
-        Kind::Floor => rt.block_on(prepared_chunk(&mut sys.floor, &doomed, &calls, v)),
-        Kind::FloorOnRead => rt.block_on(prepared_chunk(&mut sys.floor_on_read, &doomed, &calls, v)),
-        Kind::Pgkv => rt.block_on(prepared_chunk(&mut sys.pgkv, &doomed, &calls, v)),
-        Kind::PgkvManual => rt.block_on(prepared_chunk(&mut sys.pgkv_manual, &doomed, &calls, v)),
-        Kind::Redis => rt.block_on(prepared_chunk(&mut sys.redis, &doomed, &calls, v)),
+        Kind::Floor => rt.block_on(prepared_chunk(&mut sys.floor, work, op, &own, &calls)),
+        Kind::FloorOnRead => rt.block_on(prepared_chunk(&mut sys.floor_on_read, work, op, &own, &calls)),
+        Kind::Pgkv => rt.block_on(prepared_chunk(&mut sys.pgkv, work, op, &own, &calls)),
+        Kind::PgkvManual => rt.block_on(prepared_chunk(&mut sys.pgkv_manual, work, op, &own, &calls)),
+        Kind::Redis => rt.block_on(prepared_chunk(&mut sys.redis, work, op, &own, &calls)),
     }
 }
 

@@ -44,9 +44,10 @@
 //!
 //! For profilers (perf, strace, callgrind) there is a bare loop mode that
 //! needs only `DATABASE_URL`: `PGKV_COMPARE_LOOP=<floor|pgkv|pgkvm>:<op>:<calls>` (op: set, get,
-//! increment, set_many, get_many, scan, expire_gt, match or increment_ex)
-//! loads 10,000 rows into a table of that system, makes that many calls one
-//! after another and prints the mean time per call, e.g.
+//! increment, set_many, get_many, scan, expire_gt, match, increment_ex,
+//! set_nx_get_ex or rename) loads 10,000 rows into a table of that system
+//! (and the keys the op works on), makes that many calls one after another
+//! and prints the mean time per call, e.g.
 //! `PGKV_COMPARE_LOOP=pgkv:get:20000 strace -c -f target/release/deps/compare-…`.
 
 mod growth;
@@ -65,7 +66,7 @@ use pgkv::{Config, TableType, TtlCleanupStrategy};
 use sqlx::{Connection, PgConnection};
 
 use crate::growth::{growth, parse_sizes};
-use crate::latency::{chunk_calls, latency_pass};
+use crate::latency::{chunk_calls, latency_pass, own_keys, prepare};
 use crate::report::{PassResult, describe_servers, notes, render, render_speedup, table_label};
 use crate::shapes::runtime_shapes;
 use crate::systems::{
@@ -104,6 +105,15 @@ const MATCH_PATTERN: &str = "key:0?5*";
 /// rest (`pgkv/src/pattern.rs`); the floor binds the same.
 const MATCH_PREFIX: &str = "key:0";
 const MATCH_REGEX: &str = r"^key\:0.5.*$";
+/// TTL SET NX GET EX asks for. Its keys (`nx:00000` …, one per call of a
+/// chunk) are reset before every chunk: the even ones live, with a TTL of
+/// `LOADED_TTL_SECS` (NX refuses, the previous value comes back), the odd
+/// ones absent (written).
+const NX_TTL_SECS: u64 = 600;
+/// RENAME moves values between `ren:000:a` and `ren:000:b`, … over this many
+/// pairs of names, each holding one value (at its `a` name before every
+/// chunk): every call moves a value to the name its pair does not use.
+const RENAME_PAIRS: usize = 100;
 /// Concurrent tasks (or threads) in the throughput test.
 const TASKS: usize = 8;
 /// Untimed calls before each timed chunk, after switching systems.
@@ -180,10 +190,12 @@ fn profile_loop(spec: &str) -> Res<()> {
         "expire_gt" => Op::ExpireGt,
         "match" => Op::MatchScan,
         "increment_ex" => Op::IncrementEx,
+        "set_nx_get_ex" => Op::SetNxGetEx,
+        "rename" => Op::Rename,
         other => {
             return Err(format!(
                 "PGKV_COMPARE_LOOP: unknown op {other:?} (set, get, increment, set_many, get_many, \
-                 scan, expire_gt, match or increment_ex)"
+                 scan, expire_gt, match, increment_ex, set_nx_get_ex or rename)"
             )
             .into());
         }
@@ -194,10 +206,18 @@ fn profile_loop(spec: &str) -> Res<()> {
         .enable_all()
         .build()?;
     let table = format!("pgkv_profile_{system}_{}", std::process::id());
-    let calls = chunk_calls(&work, &[], op, calls, 0);
-    async fn run_loop<C: Kv>(c: &mut C, work: &Work, calls: &[Call<'_>]) -> Res<Duration> {
+    let own = own_keys(op, calls + WARMUP, 0);
+    let calls = chunk_calls(&work, &own, op, calls, 0);
+    async fn run_loop<C: Kv>(
+        c: &mut C,
+        work: &Work,
+        own: &[String],
+        op: Op,
+        calls: &[Call<'_>],
+    ) -> Res<Duration> {
         load(c, work).await?;
         load_expiring(c, work).await?;
+        prepare(c, work, op, own).await?;
         let start = Instant::now();
         for call in calls {
             std::hint::black_box(perform(c, call, &work.value).await?);
@@ -212,14 +232,14 @@ fn profile_loop(spec: &str) -> Res<()> {
                     .execute(&mut admin)
                     .await?;
                 let mut floor = Floor::connect(&pg_url, &table, false, SCAN_PREFIX).await?;
-                run_loop(&mut floor, &work, &calls).await?
+                run_loop(&mut floor, &work, &own, op, &calls).await?
             }
             "pgkv" | "pgkvm" => {
                 let mut config = Config::new(pg_url.clone()).table_name(&table);
                 if system == "pgkvm" {
                     config = config.ttl_cleanup_strategy(TtlCleanupStrategy::Manual);
                 }
-                run_loop(&mut open_pgkv(config).await?, &work, &calls).await?
+                run_loop(&mut open_pgkv(config).await?, &work, &own, op, &calls).await?
             }
             other => return Err(format!("PGKV_COMPARE_LOOP: unknown system {other:?}").into()),
         };

@@ -10,7 +10,7 @@ use crate::systems::Kind;
 use crate::work::Op;
 use crate::{
     BATCH, COUNTERS, EXPIRING, Env, GT_LONGER_SECS, GT_SHORTER_SECS, INCREMENT_TTL_SECS, LOADED_TTL_SECS,
-    MATCH_PATTERN, MATCH_PREFIX, ROWS, Res, SCAN_PREFIX, TASKS,
+    MATCH_PATTERN, MATCH_PREFIX, NX_TTL_SECS, RENAME_PAIRS, ROWS, Res, SCAN_PREFIX, TASKS, VALUE,
 };
 
 #[derive(Default, Clone)]
@@ -168,9 +168,10 @@ pub(crate) fn notes() -> String {
          Scan: a page of {BATCH} rows under prefix {SCAN_PREFIX:?} (1,000 of the {ROWS} rows), \
          after a random key.\n\
          Redis-family rows: the floors send pgkv's own statements for them, to the letter \
-         (pgkv/sql/on_read.sql \"expire Later\", \"keys_matching\", \"increment_ex\"; OnRead and \
-         Manual send the same, without a purge), so the ratio is pgkv's client cost alone; \
-         pgkv 0.1 has none of these commands (n/a). EXPIRE GT: {EXPIRING} keys loaded with a \
+         (pgkv/sql/on_read.sql \"expire Later\", \"keys_matching\", \"increment_ex\", \
+         \"set_with Absent EX GET\", \"rename\"; OnRead and Manual send the same, without a \
+         purge; the last two checked against the files before timing), so the ratio is pgkv's \
+         client cost alone; pgkv 0.1 has none of these commands (n/a). EXPIRE GT: {EXPIRING} keys loaded with a \
          TTL of {LOADED_TTL_SECS} s, each call asks for {GT_LONGER_SECS} s (applies) or \
          {GT_SHORTER_SECS} s (refused), half and half; pgkv: expire_if(key, ttl, \
          ExpireWhen::Later); Redis: EXPIRE key secs GT. MATCH: Store::keys with \
@@ -182,7 +183,19 @@ pub(crate) fn notes() -> String {
          fixed page, so it cannot read the same page); all three checked to return the same \
          pages before timing. INCREMENT_EX: increment_ex(key, 1, {INCREMENT_TTL_SECS} s) over \
          {COUNTERS} counters of its own (the first call creates each with the TTL, the rest \
-         keep it); Redis = MULTI, INCRBY, EXPIRE NX, EXEC in one pipeline."
+         keep it); Redis = MULTI, INCRBY, EXPIRE NX, EXEC in one pipeline.\n\
+         SET NX GET EX: set_with(key, value, SetOptions::new().only_if_absent().previous()\
+         .expire_in({NX_TTL_SECS} s)) on keys of its own, one per call, reset (untimed) before \
+         every chunk: the even ones live (TTL {LOADED_TTL_SECS} s), the odd ones absent, so \
+         calls alternate between refused (the previous {VALUE}-byte value returned) and written \
+         (no previous value), each checked; the floor binds the TTL as pgkv does (an interval \
+         of microseconds) and checks the statement's \"raced\" column, on which pgkv sends it \
+         again (it cannot race on one connection: checked false); Redis = SET key value NX GET \
+         EX {NX_TTL_SECS}. RENAME: rename(from, to) over {RENAME_PAIRS} pairs of names, each \
+         holding one {VALUE}-byte value (at its first name before every chunk); each call \
+         moves a random pair's value to its free name (a → b, later b → a), so every call \
+         succeeds and moves a value: both rows locked in key order, the source row deleted, \
+         the target upserted, in one statement; Redis = RENAME from to."
     )
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use pgkv::{Config, ExpireWhen, ScanOptions, Store, TableType, TtlCleanupStrategy};
+use pgkv::{Config, ExpireWhen, ScanOptions, SetOptions, Store, TableType, TtlCleanupStrategy};
 use pgkv_suite::XorShift;
 use redis::aio::MultiplexedConnection;
 use sqlx::postgres::types::PgInterval;
@@ -13,7 +13,7 @@ use tokio::runtime::Runtime;
 use crate::work::{Call, Work};
 use crate::{
     BATCH, BoxError, Env, GT_LONGER_SECS, GT_SHORTER_SECS, INCREMENT_TTL_SECS, LOADED_TTL_SECS,
-    MATCH_PATTERN, MATCH_PREFIX, MATCH_REGEX, Res, SCAN_PREFIX, TASKS,
+    MATCH_PATTERN, MATCH_PREFIX, MATCH_REGEX, NX_TTL_SECS, Res, SCAN_PREFIX, TASKS,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -103,6 +103,17 @@ pub(crate) trait Kv: Send {
         value: &[u8],
         secs: u64,
     ) -> impl Future<Output = Res<()>> + Send;
+    /// SET NX GET EX `NX_TTL_SECS`: whether it wrote, and the live value
+    /// the key held before.
+    fn set_nx_get_ex(
+        &mut self,
+        key: &str,
+        value: &[u8],
+    ) -> impl Future<Output = Res<(bool, Option<Vec<u8>>)>> + Send;
+    /// RENAME: whether `from` held a value (now at `to`).
+    fn rename(&mut self, from: &str, to: &str) -> impl Future<Output = Res<bool>> + Send;
+    /// Deletes `keys` (preparing chunks only, untimed).
+    fn delete_many(&mut self, keys: &[String]) -> impl Future<Output = Res<()>> + Send;
 }
 
 /// Makes one call; returns the items it found, for [`Call::check`].
@@ -121,6 +132,20 @@ pub(crate) async fn perform<C: Kv>(c: &mut C, call: &Call<'_>, value: &[u8]) -> 
         }
         Call::MatchScan(after) => c.match_page(after).await?.len(),
         Call::IncrementEx(k) => c.increment_ex(k).await.map(|_| 0)?,
+        Call::SetNxGetEx(k, _) => {
+            let (written, previous) = c.set_nx_get_ex(k, value).await?;
+            // NX: written exactly when there was no live value; the value
+            // returned is the one prepared.
+            if written == previous.is_some() || previous.as_deref().is_some_and(|p| p != value) {
+                return Err(format!(
+                    "SET NX GET EX on {k}: written {written}, previous value of {:?} bytes",
+                    previous.map(|p| p.len())
+                )
+                .into());
+            }
+            usize::from(previous.is_some())
+        }
+        Call::Rename(from, to) => usize::from(c.rename(from, to).await?),
     })
 }
 
@@ -144,8 +169,12 @@ pub(crate) fn perform_legacy(s: &pgkv_legacy::Store, call: &Call<'_>, value: &[u
             s.scan(opts)?.len()
         }
         // Never asked (`Op::runs_on`): 0.1 has no such command.
-        Call::ExpireGt(..) | Call::MatchScan(_) | Call::IncrementEx(_) => {
-            return Err("pgkv 0.1 has no EXPIRE GT, MATCH or INCREMENT_EX".into());
+        Call::ExpireGt(..)
+        | Call::MatchScan(_)
+        | Call::IncrementEx(_)
+        | Call::SetNxGetEx(..)
+        | Call::Rename(..) => {
+            return Err("pgkv 0.1 has no EXPIRE GT, MATCH, INCREMENT_EX, SET options or RENAME".into());
         }
     })
 }
@@ -165,6 +194,9 @@ struct FloorSql {
     match_page: SqlStr,
     increment_ex: SqlStr,
     set_many_ex: SqlStr,
+    set_nx_get_ex: SqlStr,
+    rename: SqlStr,
+    delete_many: SqlStr,
 }
 
 pub(crate) fn sql(text: String) -> SqlStr {
@@ -249,6 +281,35 @@ impl FloorSql {
                  SELECT k, v, statement_timestamp() + $3 FROM UNNEST($1::text[], $2::bytea[]) AS u(k, v) \
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at"
             )),
+            // The next two: pgkv's statements to the letter too
+            // (`pgkv/sql/on_read.sql` "set_with Absent EX GET" and "rename";
+            // Manual's are the same), checked against those files before
+            // anything is timed (`same_sql_as_pgkv`).
+            set_nx_get_ex: sql(format!(
+                "WITH cur AS (SELECT value, expires_at FROM {t} WHERE key = $1 FOR UPDATE), \
+                 upd AS (UPDATE {t} SET value = $2, expires_at = statement_timestamp() + $3, \
+                 created_at = CASE WHEN cur.expires_at <= statement_timestamp() THEN \
+                 statement_timestamp() ELSE {t}.created_at END, updated_at = statement_timestamp() \
+                 FROM cur WHERE {t}.key = $1 AND cur.expires_at <= statement_timestamp() RETURNING 1), \
+                 ins AS (INSERT INTO {t} AS kv (key, value, expires_at, created_at, updated_at) \
+                 SELECT $1, $2, statement_timestamp() + $3, statement_timestamp(), statement_timestamp() \
+                 WHERE NOT EXISTS (SELECT 1 FROM cur) AND TRUE ON CONFLICT (key) DO NOTHING RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM upd) OR EXISTS (SELECT 1 FROM ins), \
+                 NOT EXISTS (SELECT 1 FROM cur) AND TRUE AND NOT EXISTS (SELECT 1 FROM ins), \
+                 (SELECT value FROM cur WHERE (cur.expires_at IS NULL OR \
+                 cur.expires_at > statement_timestamp()))"
+            )),
+            rename: sql(format!(
+                "WITH locked AS (SELECT key FROM {t} WHERE key IN ($1, $2) ORDER BY key FOR UPDATE), \
+                 src AS (DELETE FROM {t} WHERE key = $1 AND {live} AND EXISTS (SELECT 1 FROM locked) \
+                 RETURNING value, expires_at), \
+                 ins AS (INSERT INTO {t} AS kv (key, value, expires_at, created_at, updated_at) \
+                 SELECT $2, value, expires_at, statement_timestamp(), statement_timestamp() FROM src \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, \
+                 created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM ins)"
+            )),
+            delete_many: sql(format!("DELETE FROM {t} WHERE key = ANY($1)")),
         }
     }
 }
@@ -408,6 +469,40 @@ impl Kv for Floor {
             .await?;
         Ok(())
     }
+    async fn set_nx_get_ex(&mut self, key: &str, value: &[u8]) -> Res<(bool, Option<Vec<u8>>)> {
+        // pgkv's parameters: key, value, the TTL as an interval.
+        let (written, raced, previous): (bool, bool, Option<Vec<u8>>) =
+            sqlx::query_as(self.sql.set_nx_get_ex.clone())
+                .bind(key)
+                .bind(value)
+                .bind(interval(NX_TTL_SECS))
+                .fetch_one(&mut self.conn)
+                .await?;
+        // The second column: a concurrent writer inserted the key between
+        // the statement's snapshot and its INSERT, so nothing was decided;
+        // pgkv sends the statement again then (up to 64 times). A single
+        // connection cannot race, so here it must be false.
+        if raced {
+            return Err(format!("the floor's SET NX GET EX on {key} raced on one connection").into());
+        }
+        Ok((written, previous))
+    }
+
+    async fn rename(&mut self, from: &str, to: &str) -> Res<bool> {
+        Ok(sqlx::query_scalar(self.sql.rename.clone())
+            .bind(from)
+            .bind(to)
+            .fetch_one(&mut self.conn)
+            .await?)
+    }
+
+    async fn delete_many(&mut self, keys: &[String]) -> Res<()> {
+        sqlx::query(self.sql.delete_many.clone())
+            .bind(keys)
+            .execute(&mut self.conn)
+            .await?;
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -482,6 +577,23 @@ impl Kv for Pgkv {
             .store
             .set_many_ex(&items(keys, value), Duration::from_secs(secs))
             .await?)
+    }
+    async fn set_nx_get_ex(&mut self, key: &str, value: &[u8]) -> Res<(bool, Option<Vec<u8>>)> {
+        let opts = SetOptions::new()
+            .only_if_absent()
+            .previous()
+            .expire_in(Duration::from_secs(NX_TTL_SECS));
+        let outcome = self.store.set_with(key, value, opts).await?;
+        Ok((outcome.written, outcome.previous))
+    }
+
+    async fn rename(&mut self, from: &str, to: &str) -> Res<bool> {
+        Ok(self.store.rename(from, to).await?)
+    }
+
+    async fn delete_many(&mut self, keys: &[String]) -> Res<()> {
+        self.store.delete_many(keys).await?;
+        Ok(())
     }
 }
 
@@ -674,6 +786,37 @@ impl Kv for RedisSys {
         pipe.query_async::<()>(&mut self.conn).await?;
         Ok(())
     }
+    async fn set_nx_get_ex(&mut self, key: &str, value: &[u8]) -> Res<(bool, Option<Vec<u8>>)> {
+        // The previous value, or nil; NX writes exactly when it was nil.
+        let previous: Option<Vec<u8>> = redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("NX")
+            .arg("GET")
+            .arg("EX")
+            .arg(NX_TTL_SECS)
+            .query_async(&mut self.conn)
+            .await?;
+        Ok((previous.is_none(), previous))
+    }
+
+    async fn rename(&mut self, from: &str, to: &str) -> Res<bool> {
+        // OK, or the error "no such key".
+        redis::cmd("RENAME")
+            .arg(from)
+            .arg(to)
+            .query_async::<()>(&mut self.conn)
+            .await?;
+        Ok(true)
+    }
+
+    async fn delete_many(&mut self, keys: &[String]) -> Res<()> {
+        redis::cmd("DEL")
+            .arg(keys)
+            .query_async::<()>(&mut self.conn)
+            .await?;
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -764,6 +907,67 @@ async fn same_match_pages(
     Ok(())
 }
 
+/// pgkv's generated statements (`pgkv/sql/*.sql`, one per call, each under
+/// a `-- name` line, for a table `"public"."kv_store"`).
+const PGKV_ON_READ_SQL: &str = include_str!("../../pgkv/sql/on_read.sql");
+const PGKV_MANUAL_SQL: &str = include_str!("../../pgkv/sql/manual.sql");
+
+/// Before anything is timed: the floor's SET NX GET EX and RENAME are the
+/// statements pgkv sends (OnRead and Manual alike) for the floor's table,
+/// to the letter.
+fn same_sql_as_pgkv(floor: &FloorSql, table: &str) -> Res<()> {
+    for (file, name) in [(PGKV_ON_READ_SQL, "on_read.sql"), (PGKV_MANUAL_SQL, "manual.sql")] {
+        for (section, mine) in [
+            ("set_with Absent EX GET", &floor.set_nx_get_ex),
+            ("rename", &floor.rename),
+        ] {
+            let mut lines = file.lines().skip_while(|l| *l != format!("-- {section}"));
+            let theirs = lines
+                .nth(1)
+                .ok_or_else(|| format!("pgkv/sql/{name} has no section {section:?}"))?;
+            let theirs = theirs
+                .strip_suffix(';')
+                .unwrap_or(theirs)
+                .replace("\"public\".\"kv_store\"", &format!("\"{table}\""));
+            if mine.as_str() != theirs {
+                return Err(format!(
+                    "the floor's statement for {section:?} is not pgkv's (pgkv/sql/{name}):\n  \
+                     floor: {}\n  pgkv:  {theirs}",
+                    mine.as_str()
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Before anything is timed: every system answers SET NX GET EX and RENAME
+/// alike, on probe keys of its own (removed afterwards).
+async fn same_set_nx_and_rename<C: Kv>(c: &mut C, name: &str, value: &[u8]) -> Res<()> {
+    let keys = ["probe:nx", "probe:a", "probe:b"].map(String::from);
+    let [nx, a, b] = &keys;
+    c.delete_many(&keys).await?;
+    let got = [
+        c.set_nx_get_ex(nx, value).await?,
+        c.set_nx_get_ex(nx, b"other").await?,
+    ];
+    if got != [(true, None), (false, Some(value.to_vec()))] {
+        return Err(format!("{name}: SET NX GET EX answered {got:?}").into());
+    }
+    c.set_many(std::slice::from_ref(a), value).await?;
+    let moved = [
+        c.rename(a, b).await?,
+        c.rename(b, a).await?,
+        c.rename(a, b).await?,
+    ];
+    let (at_a, at_b) = (c.get(a).await?, c.get(b).await?);
+    if moved != [true; 3] || at_a || !at_b {
+        return Err(format!("{name}: RENAME answered {moved:?}, then {a} found {at_a}, {b} {at_b}").into());
+    }
+    c.delete_many(&keys).await
+}
+
 pub(crate) async fn open_pgkv(config: Config) -> Res<Pgkv> {
     Ok(Pgkv {
         store: Store::with_config(config).await?,
@@ -787,6 +991,7 @@ pub(crate) fn setup(rt: &Runtime, env: &Env, tt: TableType, work: &Work) -> Res<
                 .execute(&mut conn)
                 .await?;
             let mut floor = Floor::connect(&env.pg_url, &table, on_read, SCAN_PREFIX).await?;
+            same_sql_as_pgkv(&floor.sql, &table)?;
             load(&mut floor, work).await?;
             load_expiring(&mut floor, work).await?;
             floors.push(floor);
@@ -817,6 +1022,12 @@ pub(crate) fn setup(rt: &Runtime, env: &Env, tt: TableType, work: &Work) -> Res<
         let mut floor_on_read = floors.pop().expect("two floors");
         let mut floor = floors.pop().expect("two floors");
         same_match_pages(work, &mut [&mut floor, &mut floor_on_read], &mut pgkv, &mut redis).await?;
+        let v = &work.value;
+        same_set_nx_and_rename(&mut floor, Kind::Floor.header(), v).await?;
+        same_set_nx_and_rename(&mut floor_on_read, Kind::FloorOnRead.header(), v).await?;
+        same_set_nx_and_rename(&mut pgkv, Kind::Pgkv.header(), v).await?;
+        same_set_nx_and_rename(&mut pgkv_manual, Kind::PgkvManual.header(), v).await?;
+        same_set_nx_and_rename(&mut redis, Kind::Redis.header(), v).await?;
         Ok::<_, BoxError>((floor, floor_on_read, pgkv, pgkv_manual, redis))
     })?;
 

@@ -4,7 +4,7 @@
 use pgkv_suite::{XorShift, sample_value};
 
 use crate::systems::Kind;
-use crate::{BATCH, COUNTERS, EXPIRING, MATCH_PATTERN, ROWS, Res, SCAN_PREFIX, VALUE};
+use crate::{BATCH, COUNTERS, EXPIRING, MATCH_PATTERN, RENAME_PAIRS, ROWS, Res, SCAN_PREFIX, VALUE};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Op {
@@ -21,10 +21,17 @@ pub(crate) enum Op {
     MatchScan,
     /// `increment_ex(key, 1, ttl)`, Redis's `INCRBY` + `EXPIRE NX`.
     IncrementEx,
+    /// `set_with(key, value, only_if_absent().previous().expire_in(ttl))`,
+    /// Redis's `SET key value NX GET EX secs`: half the calls on a live key
+    /// (refused, the previous value returned), half on an absent one
+    /// (written).
+    SetNxGetEx,
+    /// `rename(from, to)`, Redis's `RENAME`: every call moves a value.
+    Rename,
 }
 
 impl Op {
-    pub(crate) const ALL: [Op; 10] = [
+    pub(crate) const ALL: [Op; 12] = [
         Op::Set,
         Op::Get,
         Op::Delete,
@@ -35,12 +42,19 @@ impl Op {
         Op::ExpireGt,
         Op::MatchScan,
         Op::IncrementEx,
+        Op::SetNxGetEx,
+        Op::Rename,
     ];
 
     /// Whether `kind` has this operation: pgkv 0.1 has none of the Redis
-    /// expiry family and no glob patterns (its cells read "n/a").
+    /// expiry family, no glob patterns, no SET options and no RENAME (its
+    /// cells read "n/a").
     pub(crate) fn runs_on(self, kind: Kind) -> bool {
-        kind != Kind::Legacy || !matches!(self, Op::ExpireGt | Op::MatchScan | Op::IncrementEx)
+        kind != Kind::Legacy
+            || !matches!(
+                self,
+                Op::ExpireGt | Op::MatchScan | Op::IncrementEx | Op::SetNxGetEx | Op::Rename
+            )
     }
 
     pub(crate) fn label(self) -> &'static str {
@@ -55,6 +69,14 @@ impl Op {
             Op::ExpireGt => "EXPIRE GT on keys with a TTL (half extend it, half refused)",
             Op::MatchScan => "MATCH key:0?5* page of 100 keys (1 key in 10 matches)",
             Op::IncrementEx => "INCREMENT_EX (INCRBY + EXPIRE NX; TTL kept)",
+            Op::SetNxGetEx => {
+                "SET NX GET EX (half on a live key: refused, previous value returned; half on an \
+                 absent key: written)"
+            }
+            Op::Rename => {
+                const _: () = assert!(VALUE == 256, "the RENAME label says 256 bytes");
+                "RENAME (every call moves a 256-byte value to a free name)"
+            }
         }
     }
 }
@@ -68,6 +90,10 @@ pub(crate) struct Work {
     pub(crate) counters_ex: Vec<String>,
     /// Keys loaded with a TTL, for EXPIRE GT.
     pub(crate) expiring: Vec<String>,
+    /// The pairs of names RENAME moves values between: `rename_a[j]` and
+    /// `rename_b[j]`, the value at the `a` name before every chunk.
+    pub(crate) rename_a: Vec<String>,
+    pub(crate) rename_b: Vec<String>,
     pub(crate) value: Vec<u8>,
     /// First key index of the scan prefix, and how many keys it holds.
     scan_first: usize,
@@ -91,6 +117,8 @@ impl Work {
             counters: (0..COUNTERS).map(|i| format!("ctr:{i:03}")).collect(),
             counters_ex: (0..COUNTERS).map(|i| format!("ctrx:{i:03}")).collect(),
             expiring: (0..EXPIRING).map(|i| format!("exp:{i:05}")).collect(),
+            rename_a: (0..RENAME_PAIRS).map(|j| format!("ren:{j:03}:a")).collect(),
+            rename_b: (0..RENAME_PAIRS).map(|j| format!("ren:{j:03}:b")).collect(),
             value: sample_value(VALUE),
             scan_first,
             scan_len,
@@ -133,6 +161,11 @@ pub(crate) enum Call<'a> {
     /// A page of keys matching `MATCH_PATTERN`, strictly after this key.
     MatchScan(&'a str),
     IncrementEx(&'a str),
+    /// SET NX GET EX on a key that is live (true: refused, the previous value
+    /// returned) or absent (false: written).
+    SetNxGetEx(&'a str, bool),
+    /// RENAME from, to; `from` holds a value and `to` is free.
+    Rename(&'a str, &'a str),
 }
 
 impl Call<'_> {
@@ -140,7 +173,10 @@ impl Call<'_> {
     /// have done the full work, or the timing means nothing.
     pub(crate) fn check(&self, got: usize) -> Res<()> {
         let want = match self {
-            Call::Get(_) | Call::Delete(_) => 1,
+            Call::Get(_) | Call::Delete(_) | Call::Rename(..) => 1,
+            // The previous values returned: one on a live key, none on an
+            // absent one (`perform` checks it agrees with what was written).
+            Call::SetNxGetEx(_, live) => usize::from(*live),
             Call::GetMany(_) | Call::Scan(_) | Call::MatchScan(_) => BATCH,
             // The shorter TTL never applies; the longer one does, except on
             // Redis when the same key was extended in the same millisecond.
