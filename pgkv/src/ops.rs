@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use sqlx::SqlStr;
 use sqlx::postgres::types::PgInterval;
 
 use crate::call::Conduit;
@@ -127,19 +128,25 @@ fn purging_read<T>(s: &impl Conduit, purge: &mut bool, result: Result<T, sqlx::E
     }
 }
 
+/// Sends the read `sql.$read` (with the `OnRead` purge while the session
+/// may write), binding `$bind`, and fetches with `$fetch`; sends the plain
+/// form once if the server refuses the purge. Evaluates to the result.
+macro_rules! purging_read {
+    ($s:ident, $read:ident, $query:path, $fetch:ident, $bind:expr) => {{
+        let mut purge = $s.shared().purges_on_read();
+        loop {
+            let sql = $s.shared().sql.$read.pick(purge).query();
+            let result = $query(sql).bind($bind).$fetch($s.connection().await?).await;
+            if let Some(outcome) = purging_read($s, &mut purge, result) {
+                break outcome;
+            }
+        }
+    }};
+}
+
 pub(crate) async fn get(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Option<Vec<u8>>> {
     let key = s.shared().limits.key(key.as_ref())?;
-    let mut purge = s.shared().purges_on_read();
-    loop {
-        let sql = s.shared().sql.get.pick(purge).query();
-        let result = sqlx::query_scalar(sql)
-            .bind(key)
-            .fetch_optional(s.connection().await?)
-            .await;
-        if let Some(outcome) = purging_read(s, &mut purge, result) {
-            return outcome;
-        }
-    }
+    purging_read!(s, get, sqlx::query_scalar, fetch_optional, key)
 }
 
 pub(crate) async fn get_string(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Option<String>> {
@@ -164,17 +171,7 @@ pub(crate) async fn get_or_err(s: &mut impl Conduit, key: impl AsRef<str>) -> Re
 
 pub(crate) async fn exists(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<bool> {
     let key = s.shared().limits.key(key.as_ref())?;
-    let mut purge = s.shared().purges_on_read();
-    loop {
-        let sql = s.shared().sql.exists.pick(purge).query();
-        let result = sqlx::query_scalar(sql)
-            .bind(key)
-            .fetch_one(s.connection().await?)
-            .await;
-        if let Some(outcome) = purging_read(s, &mut purge, result) {
-            return outcome;
-        }
-    }
+    purging_read!(s, exists, sqlx::query_scalar, fetch_one, key)
 }
 
 pub(crate) async fn delete(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<bool> {
@@ -217,13 +214,7 @@ pub(crate) async fn expire_if(
     let key = s.shared().limits.key(key.as_ref())?;
     let ttl = input::ttl(ttl)?;
     let sql = s.shared().sql.expire_in[when.index()].query();
-    let done = sqlx::query(sql)
-        .bind(key)
-        .bind(ttl)
-        .execute(s.connection().await?)
-        .await
-        .map_err(write_error)?;
-    Ok(done.rows_affected() == 1)
+    set_expiry(s, sql, key, ttl).await
 }
 
 pub(crate) async fn expire_at(
@@ -235,9 +226,18 @@ pub(crate) async fn expire_at(
     let key = s.shared().limits.key(key.as_ref())?;
     let micros = expiry::unix_micros(at)?;
     let sql = s.shared().sql.expire_at[when.index()].query();
+    set_expiry(s, sql, key, micros).await
+}
+
+/// Runs one of the EXPIRE family's statements: `$1` the key, `$2` the new
+/// expiry (an interval or an instant); true if the key's expiry was set.
+async fn set_expiry<T>(s: &mut impl Conduit, sql: SqlStr, key: &str, new: T) -> Result<bool>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+{
     let done = sqlx::query(sql)
         .bind(key)
-        .bind(micros)
+        .bind(new)
         .execute(s.connection().await?)
         .await
         .map_err(write_error)?;
@@ -246,17 +246,8 @@ pub(crate) async fn expire_at(
 
 pub(crate) async fn ttl_status(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Expiry<Duration>> {
     let key = s.shared().limits.key(key.as_ref())?;
-    let mut purge = s.shared().purges_on_read();
-    let row: Option<(bool, Option<PgInterval>)> = loop {
-        let sql = s.shared().sql.ttl_status.pick(purge).query();
-        let result = sqlx::query_as(sql)
-            .bind(key)
-            .fetch_optional(s.connection().await?)
-            .await;
-        if let Some(outcome) = purging_read(s, &mut purge, result) {
-            break outcome?;
-        }
-    };
+    let row: Option<(bool, Option<PgInterval>)> =
+        purging_read!(s, ttl_status, sqlx::query_as, fetch_optional, key)?;
     Ok(match row {
         None => Expiry::Missing,
         Some((true, _)) | Some((false, None)) => Expiry::Persistent,
@@ -266,17 +257,7 @@ pub(crate) async fn ttl_status(s: &mut impl Conduit, key: impl AsRef<str>) -> Re
 
 pub(crate) async fn expire_time(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Expiry<SystemTime>> {
     let key = s.shared().limits.key(key.as_ref())?;
-    let mut purge = s.shared().purges_on_read();
-    let row: Option<Option<i64>> = loop {
-        let sql = s.shared().sql.expire_time.pick(purge).query();
-        let result = sqlx::query_scalar(sql)
-            .bind(key)
-            .fetch_optional(s.connection().await?)
-            .await;
-        if let Some(outcome) = purging_read(s, &mut purge, result) {
-            break outcome?;
-        }
-    };
+    let row: Option<Option<i64>> = purging_read!(s, expire_time, sqlx::query_scalar, fetch_optional, key)?;
     Ok(match row {
         None => Expiry::Missing,
         Some(None) => Expiry::Persistent,
@@ -296,33 +277,13 @@ pub(crate) async fn get_persist(s: &mut impl Conduit, key: impl AsRef<str>) -> R
 
 pub(crate) async fn strlen(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<u64> {
     let key = s.shared().limits.key(key.as_ref())?;
-    let mut purge = s.shared().purges_on_read();
-    let len: Option<i64> = loop {
-        let sql = s.shared().sql.strlen.pick(purge).query();
-        let result = sqlx::query_scalar(sql)
-            .bind(key)
-            .fetch_optional(s.connection().await?)
-            .await;
-        if let Some(outcome) = purging_read(s, &mut purge, result) {
-            break outcome?;
-        }
-    };
+    let len: Option<i64> = purging_read!(s, strlen, sqlx::query_scalar, fetch_optional, key)?;
     Ok(len.map_or(0, i64::unsigned_abs))
 }
 
 pub(crate) async fn ttl(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Option<Duration>> {
     let key = s.shared().limits.key(key.as_ref())?;
-    let mut purge = s.shared().purges_on_read();
-    let left: Option<Option<PgInterval>> = loop {
-        let sql = s.shared().sql.ttl.pick(purge).query();
-        let result = sqlx::query_scalar(sql)
-            .bind(key)
-            .fetch_optional(s.connection().await?)
-            .await;
-        if let Some(outcome) = purging_read(s, &mut purge, result) {
-            break outcome?;
-        }
-    };
+    let left: Option<Option<PgInterval>> = purging_read!(s, ttl, sqlx::query_scalar, fetch_optional, key)?;
     Ok(left.flatten().map(input::remaining))
 }
 
@@ -416,17 +377,7 @@ pub(crate) async fn get_many<K: AsRef<str>>(
     if unique.is_empty() {
         return Ok(Vec::new());
     }
-    let mut purge = s.shared().purges_on_read();
-    let rows: Vec<(String, Vec<u8>)> = loop {
-        let sql = s.shared().sql.get_many.pick(purge).query();
-        let result = sqlx::query_as(sql)
-            .bind(&unique)
-            .fetch_all(s.connection().await?)
-            .await;
-        if let Some(outcome) = purging_read(s, &mut purge, result) {
-            break outcome?;
-        }
-    };
+    let rows: Vec<(String, Vec<u8>)> = purging_read!(s, get_many, sqlx::query_as, fetch_all, &unique)?;
     Ok(in_call_order(keys, rows))
 }
 
