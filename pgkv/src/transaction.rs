@@ -136,6 +136,10 @@ impl Transaction {
             // Input errors are raised before any SQL, and some errors after
             // a successful statement (a value that is not UTF-8); the server
             // aborts the transaction only when a statement itself failed.
+            // Every variant a failed statement can be reported as must be
+            // listed: a missing one would let `commit` report success for a
+            // transaction the server rolled back (its COMMIT answers
+            // ROLLBACK without an error).
             if self.sent
                 && matches!(
                     e,
@@ -143,6 +147,7 @@ impl Transaction {
                         | Error::Timeout { .. }
                         | Error::OutcomeUnknown { .. }
                         | Error::NotAnInteger { .. }
+                        | Error::NotAFloat { .. }
                         | Error::Overflow { .. }
                 )
                 && self.state == State::Open

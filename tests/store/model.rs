@@ -273,6 +273,8 @@ enum Op {
     GetPersist(String),
     Strlen(String),
     IncrementEx(String, i64, Duration),
+    /// `increment_float` by a number with at most two decimals.
+    IncrementFloat(String, f64),
     /// `expire_at` an instant `Duration` from now (resolved when it runs).
     ExpireAt(String, Duration, ExpireWhen),
     ExpireTime(String),
@@ -350,6 +352,7 @@ enum Fail {
     TooLarge(String),
     BadTtl,
     NotAnInteger(String),
+    NotAFloat(String),
     Overflow(String),
     NotFound(String),
     InvalidUtf8(String),
@@ -378,6 +381,8 @@ enum Out {
     HasTtl(bool),
     /// `ttl_status`, `expire_time`: 0 missing, 1 persistent, 2 expires (in range).
     Status(u8),
+    /// `increment_float`: the returned number's bits.
+    Float(u64),
     /// `set_with`: written, and the previous value when asked for.
     SetWith(bool, Option<Val>),
     Err(Fail),
@@ -391,6 +396,7 @@ fn fail(e: Error) -> Fail {
         Error::ValueTooLarge { key, .. } => Fail::TooLarge(key),
         Error::InvalidTtl { .. } => Fail::BadTtl,
         Error::NotAnInteger { key } => Fail::NotAnInteger(key),
+        Error::NotAFloat { key } => Fail::NotAFloat(key),
         Error::Overflow { key } => Fail::Overflow(key),
         Error::NotFound { key } => Fail::NotFound(key),
         Error::InvalidUtf8 { key, .. } => Fail::InvalidUtf8(key),
@@ -492,6 +498,7 @@ macro_rules! exec {
             Op::GetPersist(k) => out(t.get_persist(k).await, |v| Out::Value(val(v))),
             Op::Strlen(k) => out(t.strlen(k).await, Out::Count),
             Op::IncrementEx(k, by, d) => out(t.increment_ex(k, *by, *d).await, Out::Int),
+            Op::IncrementFloat(k, by) => out(t.increment_float(k, *by).await, |f| Out::Float(f.to_bits())),
             Op::SetMany(items) => out(t.set_many(items.as_slice()).await, |()| Out::Unit),
             Op::SetManyEx(items, d) => out(t.set_many_ex(items.as_slice(), *d).await, |()| Out::Unit),
             Op::GetMany(keys) => out(t.get_many(keys.as_slice()).await, |vs| {
@@ -613,6 +620,99 @@ fn check_bound(s: &str) -> Result<(), Fail> {
         Err(Fail::Nul(s.to_owned()))
     } else {
         Ok(())
+    }
+}
+
+/// An exact decimal, enough for `increment_float`'s model: the stored
+/// values the generators make (at most 20 digits, small exponents) and
+/// increments with two decimals. `value * 10^-scale`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Decimal {
+    value: i128,
+    scale: u32,
+}
+
+impl Decimal {
+    const ZERO: Decimal = Decimal { value: 0, scale: 0 };
+
+    /// The grammar pgkv accepts (`^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$`);
+    /// `None` for anything else, or beyond what i128 holds here.
+    fn parse(text: &[u8]) -> Option<Decimal> {
+        let text = std::str::from_utf8(text).ok()?;
+        let (mantissa, exponent) = match text.find(['e', 'E']) {
+            Some(at) => (&text[..at], Some(&text[at + 1..])),
+            None => (text, None),
+        };
+        let (negative, digits) = match mantissa.as_bytes().first() {
+            Some(b'-') => (true, &mantissa[1..]),
+            Some(b'+') => (false, &mantissa[1..]),
+            _ => (false, mantissa),
+        };
+        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+        if whole.is_empty() && fraction.is_empty() {
+            return None;
+        }
+        if !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let exponent: i32 = match exponent {
+            None => 0,
+            Some(e) => {
+                let body = e.strip_prefix(['+', '-']).unwrap_or(e);
+                if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                e.parse().ok()?
+            }
+        };
+        let mut value: i128 = format!("{whole}{fraction}")
+            .trim_start_matches('0')
+            .parse()
+            .unwrap_or(0);
+        let mut scale = i32::try_from(fraction.len()).ok()? - exponent;
+        while scale < 0 {
+            value = value.checked_mul(10)?;
+            scale += 1;
+        }
+        if negative {
+            value = -value;
+        }
+        Some(Decimal {
+            value,
+            scale: u32::try_from(scale).ok()?,
+        })
+    }
+
+    fn add(self, other: Decimal) -> Decimal {
+        let scale = self.scale.max(other.scale);
+        let widen = |d: Decimal| d.value * 10i128.pow(scale - d.scale);
+        Decimal {
+            value: widen(self) + widen(other),
+            scale,
+        }
+    }
+}
+
+/// As PostgreSQL prints `trim_scale(numeric)`: no exponent, no trailing
+/// fractional zeros, no `-0`.
+impl fmt::Display for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (mut value, mut scale) = (self.value, self.scale);
+        while scale > 0 && value % 10 == 0 {
+            value /= 10;
+            scale -= 1;
+        }
+        let digits = value.unsigned_abs().to_string();
+        let sign = if value < 0 { "-" } else { "" };
+        let scale = scale as usize;
+        if scale == 0 {
+            write!(f, "{sign}{digits}")
+        } else if digits.len() > scale {
+            let (whole, fraction) = digits.split_at(digits.len() - scale);
+            write!(f, "{sign}{whole}.{fraction}")
+        } else {
+            write!(f, "{sign}0.{}{digits}", "0".repeat(scale - digits.len()))
+        }
     }
 }
 
@@ -836,6 +936,24 @@ impl Model {
                 check_ttl(*d)?;
                 s.sql()?;
                 self.increment(k, *by, Some(*d), s)?
+            }
+            Op::IncrementFloat(k, by) => {
+                check_key(k)?;
+                s.sql()?;
+                let current = match self.live(k) {
+                    None => Decimal::ZERO,
+                    Some(e) => {
+                        Decimal::parse(&e.value).ok_or_else(|| s.server_error(Fail::NotAFloat(k.clone())))?
+                    }
+                };
+                let by = Decimal::parse(by.to_string().as_bytes()).expect("generated increments parse");
+                let text = current.add(by).to_string();
+                let number: f64 = text.parse().expect("decimal text");
+                match self.live_mut(k) {
+                    Some(e) => e.value = text.into_bytes(),
+                    None => self.put(k, &Val(text.into_bytes()), Ttl::None),
+                }
+                Out::Float(number.to_bits())
             }
             Op::Decrement(k, by) => {
                 check_key(k)?;
@@ -1405,6 +1523,7 @@ fn kv_op(in_tx: bool) -> BoxedStrategy<Op> {
         1 => key().prop_map(Op::GetPersist),
         1 => key().prop_map(Op::Strlen),
         2 => (key(), amount(true), ttl()).prop_map(|(k, by, d)| Op::IncrementEx(k, by, d)),
+        2 => (key(), -500i32..=500).prop_map(|(k, c)| Op::IncrementFloat(k, f64::from(c) / 100.0)),
         1 => (key(), hours(), expire_when()).prop_map(|(k, d, w)| Op::ExpireAt(k, d, w)),
         1 => key().prop_map(Op::ExpireTime),
         3 => (key(), value(), set_when(), set_ttl(), any::<bool>())

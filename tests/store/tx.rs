@@ -199,3 +199,20 @@ async fn cancellation_never_poisons_the_pool() {
     s.transaction(async |tx| tx.set("k", "done").await).await.unwrap();
     assert_eq!(s.get_string("k").await.unwrap().as_deref(), Some("done"));
 }
+
+/// Found by the model-based test: a float increment refused by the server
+/// aborts the transaction, and commit must say so (before the fix it
+/// returned Ok while the server rolled everything back).
+#[tokio::test]
+async fn a_refused_float_increment_aborts_and_commit_says_so() {
+    let s = pgkv_suite::store("tx_float_abort").await;
+    s.set("f", "not a float").await.unwrap();
+    let mut tx = s.begin().await.unwrap();
+    tx.set("written", "in tx").await.unwrap();
+    assert!(matches!(
+        tx.increment_float("f", 1.0).await,
+        Err(pgkv::Error::NotAFloat { .. })
+    ));
+    assert!(matches!(tx.commit().await, Err(pgkv::Error::TransactionAborted)));
+    assert_eq!(s.get("written").await.unwrap(), None);
+}
