@@ -193,10 +193,13 @@ async fn config_errors_are_clear() {
 
 #[tokio::test]
 async fn pool_exhaustion_times_out_recoverably() {
+    // Long enough to open a connection on a loaded machine: the deadline
+    // covers connecting too.
     let s = store_with("err_pool", |c| {
-        c.max_connections(1).acquire_timeout(Duration::from_millis(300))
+        c.max_connections(1).acquire_timeout(Duration::from_secs(2))
     })
     .await;
+    s.set("warm", "x").await.unwrap();
     let tx = s.begin().await.unwrap();
     let started = std::time::Instant::now();
     let err = s.get("k").await.unwrap_err();
