@@ -133,25 +133,22 @@ impl Transaction {
     pub(crate) fn observe<T>(&mut self, result: &Result<T>) {
         self.conn.observe(result);
         if let Err(e) = result {
-            // Input errors are raised before any SQL, and some errors after
-            // a successful statement (a value that is not UTF-8); the server
-            // aborts the transaction only when a statement itself failed.
-            // Every variant a failed statement can be reported as must be
-            // listed: a missing one would let `commit` report success for a
+            // Input errors are raised before any SQL (`sent` is false
+            // then). Once a statement was sent, any error means the server
+            // aborted the transaction, except the few raised after a
+            // statement that succeeded. Listing those (not the failures)
+            // keeps a new kind of failure on the safe side: `commit` then
+            // rolls back and says so, instead of reporting success for a
             // transaction the server rolled back (its COMMIT answers
             // ROLLBACK without an error).
-            if self.sent
-                && matches!(
-                    e,
-                    Error::Database(_)
-                        | Error::Timeout { .. }
-                        | Error::OutcomeUnknown { .. }
-                        | Error::NotAnInteger { .. }
-                        | Error::NotAFloat { .. }
-                        | Error::Overflow { .. }
-                )
-                && self.state == State::Open
-            {
+            let after_success = matches!(
+                e,
+                Error::InvalidUtf8 { .. }
+                    | Error::NotFound { .. }
+                    | Error::Contended { .. }
+                    | Error::ValueTooLarge { .. }
+            );
+            if self.sent && !after_success && self.state == State::Open {
                 self.state = State::Aborted;
             }
         }

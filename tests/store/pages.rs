@@ -1,8 +1,14 @@
 //! `scan_pages`: a scan as a stream of keyset pages.
 
 use futures_util::TryStreamExt;
-use pgkv::ScanOptions;
+use pgkv::{ScanOptions, Store};
 use pgkv_suite::store;
+
+/// Every key `scan_pages(opts)` yields, pages joined.
+async fn paged_keys(s: &Store, opts: ScanOptions) -> Vec<String> {
+    let pages: Vec<Vec<pgkv::KeyValue>> = s.scan_pages(opts).try_collect().await.unwrap();
+    pages.into_iter().flatten().map(|kv| kv.key).collect()
+}
 
 #[tokio::test]
 async fn pages_cover_the_range_once_in_order() {
@@ -33,31 +39,17 @@ async fn pages_cover_the_range_once_in_order() {
     assert_eq!(sizes, [500; 5]);
 
     // Offset on the first page only; after and pattern as in scan.
-    let first_keys: Vec<String> = s
-        .scan_pages(
-            ScanOptions::new()
-                .prefix("p:")
-                .limit(1000)
-                .offset(10)
-                .after("p:00999"),
-        )
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap()
-        .into_iter()
-        .flatten()
-        .map(|kv| kv.key)
-        .collect();
+    let first_keys = paged_keys(
+        &s,
+        ScanOptions::new()
+            .prefix("p:")
+            .limit(1000)
+            .offset(10)
+            .after("p:00999"),
+    )
+    .await;
     assert_eq!(first_keys, keys[1010..].to_vec());
-    let matching: Vec<String> = s
-        .scan_pages(ScanOptions::new().pattern("p:0?0?7").limit(7))
-        .try_collect::<Vec<_>>()
-        .await
-        .unwrap()
-        .into_iter()
-        .flatten()
-        .map(|kv| kv.key)
-        .collect();
+    let matching = paged_keys(&s, ScanOptions::new().pattern("p:0?0?7").limit(7)).await;
     let want: Vec<String> = keys
         .iter()
         .filter(|k| k.as_bytes()[2] == b'0' && k.as_bytes()[4] == b'0' && k.ends_with('7'))
