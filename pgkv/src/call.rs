@@ -7,13 +7,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sqlx::PgConnection;
-
 use crate::conn::{Connections, Lease};
 use crate::error::Result;
 use crate::input::Limits;
 use crate::sql::Statements;
 use crate::transaction::Transaction;
+use crate::wire::Wire;
 
 /// What every call of one store needs: the connections, the table's
 /// statements and the input limits.
@@ -67,11 +66,16 @@ pub(crate) trait Conduit: Send {
     fn shared(&self) -> &Shared;
 
     /// The connection for the next statement.
-    fn connection(&mut self) -> impl Future<Output = Result<&mut PgConnection>> + Send;
+    fn connection(&mut self) -> impl Future<Output = Result<Wire<'_>>> + Send;
 
     /// A failed statement can be sent again in another form (false inside a
     /// transaction, which the failure aborted).
     fn can_resend(&self) -> bool;
+
+    /// The statements run in the caller's transaction, so a failed one has
+    /// aborted work the caller will commit (false for a store's command,
+    /// even behind a pooler, where its own transaction ends with it).
+    fn in_transaction(&self) -> bool;
 }
 
 /// A single call's connection, leased on first use.
@@ -79,6 +83,10 @@ pub(crate) trait Conduit: Send {
 /// Finish it with [`finish`](Self::finish). Dropped without that (the call's
 /// future was cancelled), the lease treats its statement as cut off and
 /// cleans the connection up before anyone else gets it.
+///
+/// Behind a transaction-mode pooler the call runs inside its own `BEGIN` ...
+/// `COMMIT` (see `wire`): `BEGIN` goes with the lease, `COMMIT` (or
+/// `ROLLBACK` after an error) with `finish`.
 #[derive(Debug)]
 pub(crate) struct PooledCall<'a> {
     shared: &'a Shared,
@@ -92,15 +100,16 @@ impl<'a> PooledCall<'a> {
 
     /// Ends the call: its statements are over, and a lost connection is not
     /// reused (and makes its idle siblings suspect).
-    pub(crate) fn finish<T>(mut self, result: &Result<T>) {
+    pub(crate) async fn finish<T>(mut self, result: Result<T>) -> Result<T> {
         match &mut self.lease {
-            Some(lease) => lease.observe(result),
+            Some(lease) => lease.end_command(result).await,
             None => {
-                if let Err(e) = result
+                if let Err(e) = &result
                     && e.is_connection_loss()
                 {
                     self.shared.conns.mark_loss();
                 }
+                result
             }
         }
     }
@@ -111,16 +120,26 @@ impl Conduit for PooledCall<'_> {
         self.shared
     }
 
-    async fn connection(&mut self) -> Result<&mut PgConnection> {
+    async fn connection(&mut self) -> Result<Wire<'_>> {
         let lease = match self.lease.take() {
             Some(lease) => lease,
-            None => self.shared.conns.lease().await?,
+            None => {
+                let mut lease = self.shared.conns.lease().await?;
+                lease.begin_command().await?;
+                lease
+            }
         };
-        Ok(self.lease.insert(lease).for_statement())
+        Ok(self.lease.insert(lease).wire())
     }
 
+    /// Not behind a transaction-mode pooler: there, the failed statement
+    /// has aborted the call's transaction.
     fn can_resend(&self) -> bool {
-        true
+        !self.shared.conns.transaction_pooler()
+    }
+
+    fn in_transaction(&self) -> bool {
+        false
     }
 }
 
@@ -149,12 +168,14 @@ impl<'a> Call<'a> {
     }
 
     /// Ends the command with its result, which it returns.
-    pub(crate) fn finish<T>(self, result: Result<T>) -> Result<T> {
+    pub(crate) async fn finish<T>(self, result: Result<T>) -> Result<T> {
         match self.0 {
-            Route::Pooled(call) => call.finish(&result),
-            Route::Transaction(tx) => tx.observe(&result),
+            Route::Pooled(call) => call.finish(result).await,
+            Route::Transaction(tx) => {
+                tx.observe(&result);
+                result
+            }
         }
-        result
     }
 }
 
@@ -166,7 +187,7 @@ impl Conduit for Call<'_> {
         }
     }
 
-    async fn connection(&mut self) -> Result<&mut PgConnection> {
+    async fn connection(&mut self) -> Result<Wire<'_>> {
         match &mut self.0 {
             Route::Pooled(call) => call.connection().await,
             Route::Transaction(tx) => tx.connection().await,
@@ -177,6 +198,13 @@ impl Conduit for Call<'_> {
         match &self.0 {
             Route::Pooled(call) => call.can_resend(),
             Route::Transaction(tx) => tx.can_resend(),
+        }
+    }
+
+    fn in_transaction(&self) -> bool {
+        match &self.0 {
+            Route::Pooled(call) => call.in_transaction(),
+            Route::Transaction(tx) => tx.in_transaction(),
         }
     }
 }

@@ -123,10 +123,20 @@ impl Store {
     /// session holds locked are skipped; it does not wait for the cleanup
     /// task of another instance, and does not take its lock.
     pub async fn cleanup_expired(&self) -> Result<u64> {
-        let mut call = PooledCall::new(&self.shared);
-        let result = sweep(&mut call).await;
-        call.finish(&result);
-        result
+        let batch = self.shared.cleanup_batch;
+        let mut total = 0;
+        loop {
+            // A checkout (and, behind a transaction-mode pooler, a
+            // transaction) per batch: row locks are held one batch at a time.
+            let mut call = PooledCall::new(&self.shared);
+            let result = sweep_batch(&mut call).await;
+            let deleted = call.finish(result).await?;
+            total += deleted;
+            if deleted < batch.unsigned_abs() {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
     }
 
     /// The background cleanup loop, for `tokio::spawn`:
@@ -174,8 +184,7 @@ impl Store {
     pub async fn explain_cleanup(&self) -> Result<String> {
         let mut call = PooledCall::new(&self.shared);
         let result = explain_batch(&mut call).await;
-        call.finish(&result);
-        result
+        call.finish(result).await
     }
 }
 
@@ -190,24 +199,16 @@ async fn explain_batch(s: &mut impl Conduit) -> Result<String> {
     Ok(lines.into_iter().map(|(l,)| l).collect::<Vec<_>>().join("\n"))
 }
 
-/// The manual sweep: batches until one comes back short.
-async fn sweep(s: &mut impl Conduit) -> Result<u64> {
-    let batch = s.shared().cleanup_batch;
-    let mut total = 0;
-    loop {
-        let sql = s.shared().sql.cleanup_batch.query();
-        let deleted = sqlx::query(sql)
-            .bind(batch)
-            .execute(s.connection().await?)
-            .await
-            .map_err(write_error)?
-            .rows_affected();
-        total += deleted;
-        if deleted < batch.unsigned_abs() {
-            return Ok(total);
-        }
-        tokio::task::yield_now().await;
-    }
+/// One batch of the manual sweep: the number of rows it deleted.
+async fn sweep_batch(s: &mut impl Conduit) -> Result<u64> {
+    let sql = s.shared().sql.cleanup_batch.query();
+    let deleted = sqlx::query(sql)
+        .bind(s.shared().cleanup_batch)
+        .execute(s.connection().await?)
+        .await
+        .map_err(write_error)?
+        .rows_affected();
+    Ok(deleted)
 }
 
 /// True once `shutdown` has been asked for.
@@ -242,7 +243,7 @@ async fn fleet_pass(store: &Store, stop: &watch::Receiver<bool>) -> PassSummary 
                 .map_err(write_error)
         }
         .await;
-        call.finish(&result);
+        let result = call.finish(result).await;
         match result {
             Err(e) => {
                 summary.error = Some(e.to_string());

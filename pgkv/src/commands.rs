@@ -34,7 +34,7 @@ macro_rules! run {
         let command = async move {
             let result = $op(&mut call, $($arg),*).await;
             timer.finish(&result);
-            call.finish(result)
+            call.finish(result).await
         };
         observe::in_span(command, span)
     }};

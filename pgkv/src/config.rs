@@ -76,6 +76,7 @@ pub struct Config {
     pub(crate) cleanup_batch_size: u32,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_lifetime: Duration,
+    pub(crate) transaction_pooler: bool,
 }
 
 /// Longest table name accepted: PostgreSQL truncates identifiers at 63 bytes,
@@ -111,6 +112,7 @@ impl Config {
             cleanup_batch_size: 5_000,
             idle_timeout: Duration::from_secs(10 * 60),
             max_lifetime: Duration::from_secs(30 * 60),
+            transaction_pooler: false,
         }
     }
 
@@ -218,6 +220,33 @@ impl Config {
     /// are picked up. A connection in use is closed when it comes back.
     pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
         self.max_lifetime = lifetime;
+        self
+    }
+
+    /// The server is reached through a connection pooler in transaction
+    /// mode (PgBouncer `pool_mode = transaction`, Supavisor, RDS Proxy, the
+    /// "pooled" URL of most managed services); default false.
+    ///
+    /// Such a pooler gives each transaction whichever server connection is
+    /// free, so nothing may outlive a transaction. With this switch on:
+    /// - every statement is sent unnamed (never a prepared statement kept on
+    ///   the server), and every command runs in its own `BEGIN` ... `COMMIT`
+    ///   so that its statement's two protocol exchanges reach the same server
+    ///   connection: 4 round trips per command instead of 1 (sqlx offers no
+    ///   single-exchange form; see the README's "Behind a connection pooler");
+    /// - a statement cut off by a cancelled call is not cancelled on the
+    ///   server (the pooler hides which server process runs it): its
+    ///   connection is closed, and the pooler ends the server side;
+    /// - transactions, the cleanup task and its fleet-wide lock work as
+    ///   usual (the lock is transaction-scoped).
+    ///
+    /// Without it, a store behind such a pooler fails with
+    /// [`Error::PoolerNeedsSwitch`](crate::Error::PoolerNeedsSwitch) when the
+    /// pooler's symptoms show, and can run another client's statement before
+    /// they do: always turn it on for a transaction-mode pooler. A
+    /// session-mode pooler needs nothing.
+    pub fn transaction_pooler(mut self, on: bool) -> Self {
+        self.transaction_pooler = on;
         self
     }
 
@@ -334,6 +363,7 @@ impl fmt::Debug for Config {
             .field("cleanup_batch_size", &self.cleanup_batch_size)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_lifetime", &self.max_lifetime)
+            .field("transaction_pooler", &self.transaction_pooler)
             .finish()
     }
 }

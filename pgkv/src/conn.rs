@@ -33,7 +33,8 @@ use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres};
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::error::{Error, Result, read_error};
+use crate::error::{Error, Result, read_error, write_error};
+use crate::wire::Wire;
 
 /// A connection borrowed from an application's pool and unused this long goes
 /// back to it, so a store that was busy once does not keep connections the
@@ -111,8 +112,9 @@ enum Link {
 #[derive(Debug)]
 pub(crate) struct Conn {
     link: Link,
-    /// The server process, for cancelling a statement that was cut off.
-    pid: i32,
+    /// The server process, for cancelling a statement that was cut off;
+    /// unknown behind a transaction-mode pooler.
+    pid: Option<i32>,
     /// When it was opened (or checked out of the application's pool).
     born: Instant,
     /// When it last went back to the pool.
@@ -164,6 +166,8 @@ pub(crate) struct PoolLimits {
     pub(crate) acquire_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_lifetime: Duration,
+    /// Behind a transaction-mode pooler: no session state, no server pid.
+    pub(crate) transaction_pooler: bool,
 }
 
 impl PoolLimits {
@@ -173,6 +177,7 @@ impl PoolLimits {
             acquire_timeout: config.acquire_timeout.min(FOREVER),
             idle_timeout: config.idle_timeout.min(FOREVER),
             max_lifetime: config.max_lifetime.min(FOREVER),
+            transaction_pooler: config.transaction_pooler,
         }
     }
 }
@@ -226,11 +231,18 @@ impl Manager {
             Link::Borrowed(conn) => conn.as_deref_mut().expect("just acquired"),
         };
         // sqlx keeps the backend's cancel key to itself, so ask for the
-        // process id once per connection (not per call).
-        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-            .fetch_one(conn)
-            .await
-            .map_err(read_error)?;
+        // process id once per connection (not per call). Behind a
+        // transaction-mode pooler the answer would name whichever server
+        // process served this one query, so there is none to ask for.
+        let pid = if self.limits.transaction_pooler {
+            None
+        } else {
+            let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                .fetch_one(conn)
+                .await
+                .map_err(read_error)?;
+            Some(pid)
+        };
         let now = Instant::now();
         Ok(Conn {
             link,
@@ -351,6 +363,11 @@ impl Connections {
         })
     }
 
+    /// Behind a transaction-mode pooler (`Config::transaction_pooler`).
+    pub(crate) fn transaction_pooler(&self) -> bool {
+        self.manager().limits.transaction_pooler
+    }
+
     /// Records that a call saw the server drop a connection.
     pub(crate) fn mark_loss(&self) {
         self.manager().health.mark_loss();
@@ -424,9 +441,12 @@ impl Connections {
             // Still running: stop it on the server, so it neither keeps its
             // locks nor applies later, then close. (Reusing the connection
             // instead would race the cancel signal against the next caller's
-            // statement.)
-            self.cancel(conn.pid).await;
-            drain(conn.get(), CANCEL_DEADLINE).await;
+            // statement.) Behind a pooler the server process is unknown:
+            // closing makes the pooler drop its server connection.
+            if let Some(pid) = conn.pid {
+                self.cancel(pid).await;
+                drain(conn.get(), CANCEL_DEADLINE).await;
+            }
             return false;
         }
         if roll_back {
@@ -522,6 +542,15 @@ fn connect_error(e: sqlx::Error, options: &PgConnectOptions) -> Error {
             port: options.get_port(),
             source: sqlx::Error::Io(io),
         },
+        // PgBouncer refuses start-up parameters it does not know; pgkv sends
+        // none of those itself, but the URL's `options` may.
+        sqlx::Error::Database(db) if db.message().contains("unsupported startup parameter") => {
+            Error::InvalidConfig(format!(
+                "the connection pooler refused a start-up parameter ({}): add it to the \
+                 pooler's ignore_startup_parameters (PgBouncer) or remove it from the URL",
+                db.message()
+            ))
+        }
         other => read_error(other),
     }
 }
@@ -563,6 +592,77 @@ impl Lease {
     /// or `COMMIT` was cancelled midway).
     pub(crate) fn roll_back_on_drop(&mut self) {
         self.roll_back = true;
+    }
+
+    /// The transaction that [`roll_back_on_drop`](Self::roll_back_on_drop)
+    /// guarded has ended: the connection is clean again.
+    pub(crate) fn transaction_ended(&mut self) {
+        self.roll_back = false;
+    }
+
+    /// Whether statements go unnamed and commands run in their own
+    /// transaction (behind a transaction-mode pooler).
+    pub(crate) fn transaction_pooler(&self) -> bool {
+        self.conns.transaction_pooler()
+    }
+
+    /// The connection for a statement about to be sent, sending it as the
+    /// store is configured (unnamed behind a transaction-mode pooler).
+    pub(crate) fn wire(&mut self) -> Wire<'_> {
+        let unnamed = self.transaction_pooler();
+        Wire::new(self.for_statement(), unnamed)
+    }
+
+    /// Starts a command outside a transaction. Behind a transaction-mode
+    /// pooler, opens the command's own transaction (see `wire`): ended by
+    /// [`end_command`](Self::end_command), or rolled back if the lease is
+    /// dropped first.
+    pub(crate) async fn begin_command(&mut self) -> Result<()> {
+        if !self.transaction_pooler() {
+            return Ok(());
+        }
+        self.roll_back_on_drop();
+        let begun = self
+            .for_statement()
+            .execute("BEGIN")
+            .await
+            .map(drop)
+            .map_err(read_error);
+        self.observe(&begun);
+        begun
+    }
+
+    /// Ends a command started with [`begin_command`](Self::begin_command)
+    /// and returns its result. Behind a transaction-mode pooler: `COMMIT`
+    /// after success, `ROLLBACK` after an error. The `COMMIT` decides
+    /// whether a write happened, so a connection lost before its reply is
+    /// [`Error::OutcomeUnknown`] (for a read too: the lease cannot tell
+    /// which it ran).
+    pub(crate) async fn end_command<T>(&mut self, result: Result<T>) -> Result<T> {
+        self.observe(&result);
+        if !self.transaction_pooler() || self.discard {
+            return result;
+        }
+        let (end, classify): (&str, fn(sqlx::Error) -> Error) = match &result {
+            Ok(_) => ("COMMIT", write_error),
+            Err(_) => ("ROLLBACK", read_error),
+        };
+        let ended = self
+            .for_statement()
+            .execute(end)
+            .await
+            .map(drop)
+            .map_err(classify);
+        self.observe(&ended);
+        match ended {
+            Ok(()) => {
+                self.transaction_ended();
+                result
+            }
+            // The command's own error says more than its rollback's.
+            Err(_) if result.is_err() => result,
+            Err(e) => Err(e),
+        }
     }
 
     /// Records that the server dropped this connection: it is discarded, and
@@ -648,5 +748,10 @@ pub(crate) fn open_connections(config: &Config) -> Result<Arc<Connections>> {
     if let Some(name) = &config.application_name {
         options = options.application_name(name);
     }
+    // sqlx sends `extra_float_digits` at start-up, which PgBouncer refuses
+    // (08P01 "unsupported startup parameter") unless told to ignore it. No
+    // pgkv statement returns a float as text, and since PostgreSQL 12 the
+    // server's default already prints floats exactly, so leave it out.
+    options = options.extra_float_digits(None);
     Connections::open(options, PoolLimits::of(config))
 }

@@ -253,6 +253,24 @@ pub enum Error {
     #[error("the transaction was aborted by an earlier error and has been rolled back")]
     TransactionAborted,
 
+    /// The server answered the way a connection pooler in transaction mode
+    /// does (PgBouncer, Supavisor, RDS Proxy): a prepared statement of this
+    /// connection is missing (SQLSTATE `26000`) or another one holds its
+    /// name (`42P05`), because consecutive transactions ran on different
+    /// server connections. Set
+    /// [`Config::transaction_pooler`](crate::Config::transaction_pooler).
+    /// Nothing was written by the failed statement; the connection is closed.
+    #[error(
+        "the server is reached through a connection pooler in transaction mode (PgBouncer, Supavisor, \
+         RDS Proxy), which does not keep prepared statements between transactions: set \
+         Config::transaction_pooler(true) ({source})"
+    )]
+    PoolerNeedsSwitch {
+        /// The database error (SQLSTATE 26000 or 42P05).
+        #[source]
+        source: sqlx::Error,
+    },
+
     /// Any other error from the database or the driver.
     #[error(transparent)]
     Database(sqlx::Error),
@@ -288,6 +306,7 @@ impl Error {
             Error::Database(e)
             | Error::Timeout { source: e }
             | Error::OutcomeUnknown { source: e }
+            | Error::PoolerNeedsSwitch { source: e }
             | Error::Connect { source: e, .. } => sqlstate(e),
             _ => None,
         }
@@ -297,7 +316,9 @@ impl Error {
     /// connection must not be reused and its idle siblings are suspect.
     pub(crate) fn is_connection_loss(&self) -> bool {
         match self {
-            Error::OutcomeUnknown { .. } => true,
+            // The connection's statement cache no longer matches the
+            // server connection behind the pooler: it must not be reused.
+            Error::OutcomeUnknown { .. } | Error::PoolerNeedsSwitch { .. } => true,
             Error::Database(e) => is_connection_loss_sqlx(e),
             _ => false,
         }
@@ -357,6 +378,9 @@ fn classify(e: sqlx::Error, in_flight_write: bool) -> Error {
     match e {
         sqlx::Error::PoolTimedOut => Error::PoolTimedOut,
         _ if matches!(sqlstate(&e), Some("57014" | "55P03")) => Error::Timeout { source: e },
+        // Statement names are only ever sent by sqlx's own statement cache,
+        // so these two mean the session changed under it: a pooler.
+        _ if matches!(sqlstate(&e), Some("26000" | "42P05")) => Error::PoolerNeedsSwitch { source: e },
         _ if in_flight_write && is_connection_loss_sqlx(&e) => Error::OutcomeUnknown { source: e },
         _ => Error::Database(e),
     }

@@ -81,6 +81,7 @@ mod store;
 mod transaction;
 #[cfg(feature = "json")]
 mod typed;
+mod wire;
 mod xorshift;
 
 pub use crate::cleanup::{CleanupHandle, CleanupStats, PassSummary};

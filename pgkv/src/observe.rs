@@ -191,6 +191,7 @@ impl Error {
             Error::OutcomeUnknown { .. } => "outcome_unknown",
             Error::Contended { .. } => "contended",
             Error::TransactionAborted => "transaction_aborted",
+            Error::PoolerNeedsSwitch { .. } => "pooler_needs_switch",
             Error::Database(_) => "database",
         }
     }

@@ -645,7 +645,7 @@ async fn guarded(
 ) -> Result<bool> {
     match query.fetch_one(s.connection().await?).await {
         Ok((done, _)) => Ok(done),
-        Err(e) if sqlstate(&e) == Some("22P02") && s.can_resend() => Ok(false),
+        Err(e) if sqlstate(&e) == Some("22P02") && !s.in_transaction() => Ok(false),
         Err(e) => Err(write_error(e)),
     }
 }

@@ -263,15 +263,15 @@ struct Found {
 
 async fn inspect_table(conns: &Arc<Connections>, table: &str) -> Result<Found> {
     let mut conn = conns.lease().await?;
+    conn.begin_command().await?;
     let result = sqlx::query_as::<_, (Option<String>, bool, bool, Option<String>)>(sqlx::AssertSqlSafe(
         startup_check(),
     ))
     .bind(table)
-    .fetch_one(conn.for_statement())
+    .fetch_one(conn.wire())
     .await
     .map_err(read_error);
-    conn.observe(&result);
-    let (persistence, has_index, read_only, schema) = result?;
+    let (persistence, has_index, read_only, schema) = conn.end_command(result).await?;
     let kind = persistence.map(|p| match p.as_str() {
         "u" => TableType::Unlogged,
         _ => TableType::Regular,

@@ -4,12 +4,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sqlx::{Executor, PgConnection};
+use sqlx::Executor;
 
 use crate::call::{Conduit, Shared};
 use crate::conn::Lease;
 use crate::error::{Error, Result, read_error, write_error};
 use crate::observe::{self, Timer};
+use crate::wire::Wire;
 
 /// A database transaction (READ COMMITTED) with the key/value methods of
 /// [`Store`](crate::Store), taking `&mut self`.
@@ -160,13 +161,17 @@ impl Conduit for Transaction {
         &self.shared
     }
 
-    async fn connection(&mut self) -> Result<&mut PgConnection> {
+    async fn connection(&mut self) -> Result<Wire<'_>> {
         self.sent = true;
-        Ok(self.conn.for_statement())
+        Ok(self.conn.wire())
     }
 
     fn can_resend(&self) -> bool {
         false
+    }
+
+    fn in_transaction(&self) -> bool {
+        true
     }
 }
 

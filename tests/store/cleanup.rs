@@ -25,7 +25,7 @@ async fn add_expired(s: &Store, prefix: &str, n: i64) {
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(prefix)
         .bind(n)
-        .execute(s.pool())
+        .execute(&pgkv_suite::admin(s))
         .await
         .unwrap();
 }
@@ -49,12 +49,12 @@ async fn the_sweep_reads_the_partial_expiry_index() {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO {table} (key, value) SELECT 'k' || g, 'x' FROM generate_series(1, 20000) g"
     )))
-    .execute(s.pool())
+    .execute(&pgkv_suite::admin(&s))
     .await
     .unwrap();
     add_expired(&s, "e", 50).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
-        .execute(s.pool())
+        .execute(&pgkv_suite::admin(&s))
         .await
         .unwrap();
     let plan = s.explain_cleanup().await.unwrap();
@@ -158,6 +158,12 @@ async fn stores_on_different_tables_clean_independently() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_mid_pass_is_prompt_and_leaves_no_transaction() {
+    if pgkv_suite::not_through_pooler(
+        "shutdown_mid_pass_is_prompt_and_leaves_no_transaction",
+        "it finds its sessions in pg_stat_activity by application_name, which the pooler reassigns",
+    ) {
+        return;
+    }
     let app = unique_table("cl_shut");
     let s = store_with("cl_shutdown", |c| {
         c.ttl_cleanup_strategy(TtlCleanupStrategy::Manual)
@@ -185,7 +191,7 @@ async fn shutdown_mid_pass_is_prompt_and_leaves_no_transaction() {
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
     )
     .bind(&app)
-    .fetch_one(s.pool())
+    .fetch_one(&pgkv_suite::admin(&s))
     .await
     .unwrap();
     assert_eq!(open, 0);
@@ -196,6 +202,12 @@ async fn shutdown_mid_pass_is_prompt_and_leaves_no_transaction() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_task_survives_terminated_connections() {
+    if pgkv_suite::not_through_pooler(
+        "the_task_survives_terminated_connections",
+        "it terminates server processes, which the pooler shares with other tests",
+    ) {
+        return;
+    }
     let app = unique_table("cl_term");
     let s = store_with("cl_term", |c| {
         c.ttl_cleanup_strategy(TtlCleanupStrategy::Manual)

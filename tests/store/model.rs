@@ -1649,7 +1649,7 @@ async fn check_table(
         table_of(s)
     );
     let rows: Vec<(String, Vec<u8>, bool, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .fetch_all(s.pool())
+        .fetch_all(&pgkv_suite::admin(s))
         .await
         .map_err(|e| TestCaseError::fail(format!("reading the table: {e}")))?;
     let db_live: Vec<(&str, Val, bool)> = rows
@@ -1842,11 +1842,13 @@ async fn run_case(stats: &Stats, strategy: TtlCleanupStrategy, ops: &[Op]) -> Re
     .await;
     let result = drive(stats, &s, strategy, ops).await;
     let drop_table = format!("DROP TABLE {}", table_of(&s));
+    let admin = pgkv_suite::admin(&s);
     sqlx::query(sqlx::AssertSqlSafe(drop_table))
-        .execute(s.pool())
+        .execute(&admin)
         .await
         .expect("drop the case's table");
-    s.pool().close().await;
+    admin.close().await;
+    s.close().await;
     result
 }
 

@@ -161,7 +161,7 @@ async fn twenty_thousand_analyzed_keys(tag: &str) -> Store {
     s.set_many(&items).await.unwrap();
     let table = pgkv_suite::table_of(&s);
     sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
-        .execute(s.pool())
+        .execute(&pgkv_suite::admin(&s))
         .await
         .unwrap();
     s
@@ -781,7 +781,7 @@ mod delete_prefix_batches {
             ),
         ] {
             sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(s.pool())
+                .execute(&pgkv_suite::admin(s))
                 .await
                 .unwrap();
         }
@@ -808,7 +808,7 @@ mod delete_prefix_batches {
 
     async fn logged(s: &pgkv::Store, log: &str) -> Vec<i64> {
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT n FROM {log} ORDER BY id")))
-            .fetch_all(s.pool())
+            .fetch_all(&pgkv_suite::admin(s))
             .await
             .unwrap()
     }

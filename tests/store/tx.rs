@@ -178,7 +178,7 @@ async fn cancellation_never_poisons_the_pool() {
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgkv_tx_cancel' \
          AND state LIKE 'idle in transaction%'",
     )
-    .fetch_one(s.pool())
+    .fetch_one(&pgkv_suite::admin(&s))
     .await
     .unwrap();
     assert_eq!(stuck, 0, "connections left inside a transaction");

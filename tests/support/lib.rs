@@ -3,8 +3,11 @@
 //! Tests never skip: without `DATABASE_URL` they fail and say how to run
 //! them (`scripts/with-postgres cargo test --workspace`).
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use pgkv::sqlx::PgPool;
+use pgkv::sqlx::postgres::PgPoolOptions;
 use pgkv::{Config, Store};
 
 /// The server to test against, from `DATABASE_URL`.
@@ -15,6 +18,58 @@ pub fn database_url() -> String {
             "DATABASE_URL is not set. Run through the wrapper that starts a throwaway \
              PostgreSQL: scripts/with-postgres cargo test --workspace"
         ),
+    }
+}
+
+/// True in the `pooler` test binary (tests/pooler), which runs store test
+/// modules through PgBouncer in transaction mode: [`config`] then points
+/// stores at `PGKV_POOLER_URL` with `Config::transaction_pooler(true)`.
+/// Decided by the binary's name, since the modules are shared.
+pub fn through_pooler() -> bool {
+    static THROUGH_POOLER: OnceLock<bool> = OnceLock::new();
+    *THROUGH_POOLER.get_or_init(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| {
+                exe.file_name()
+                    .map(|name| name.to_string_lossy().starts_with("pooler-"))
+            })
+            .unwrap_or(false)
+    })
+}
+
+/// PgBouncer in transaction mode in front of the test server, from
+/// `PGKV_POOLER_URL` (set by `scripts/with-postgres --pooler`).
+pub fn pooler_url() -> String {
+    match std::env::var("PGKV_POOLER_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "PGKV_POOLER_URL is not set. The pooler tests need PgBouncer in transaction mode: \
+             scripts/with-postgres --pooler cargo test --workspace"
+        ),
+    }
+}
+
+/// For a test that cannot run through a transaction-mode pooler (it kills
+/// or inspects server processes, which the pooler shares between clients):
+/// true in the pooler binary, after saying loudly that the test did not run.
+pub fn not_through_pooler(test: &str, why: &str) -> bool {
+    if through_pooler() {
+        eprintln!("NOT RUN through the pooler: {test}: {why} (it runs in tests/store)");
+    }
+    through_pooler()
+}
+
+/// For raw SQL beside a store (checks, set-up): the store's own pool, or,
+/// behind the pooler, a pool of direct connections to the same server.
+pub fn admin(store: &Store) -> PgPool {
+    if through_pooler() {
+        PgPoolOptions::new()
+            .max_connections(2)
+            .connect_lazy(&database_url())
+            .expect("DATABASE_URL parses")
+    } else {
+        store.pool().clone()
     }
 }
 
@@ -67,9 +122,12 @@ pub fn unique_table(tag: &str) -> String {
 
 /// A config for a fresh table of its own.
 pub fn config(tag: &str) -> Config {
-    Config::new(database_url())
-        .table_name(&unique_table(tag))
-        .max_connections(8)
+    let config = if through_pooler() {
+        Config::new(pooler_url()).transaction_pooler(true)
+    } else {
+        Config::new(database_url())
+    };
+    config.table_name(&unique_table(tag)).max_connections(8)
 }
 
 /// A store on a fresh table of its own.
@@ -103,7 +161,7 @@ pub async fn force_expire(store: &Store, key: &str) {
     );
     let done = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(key)
-        .execute(store.pool())
+        .execute(&admin(store))
         .await
         .expect("force expiry");
     assert_eq!(done.rows_affected(), 1, "force_expire: no row for {key:?}");
@@ -113,7 +171,7 @@ pub async fn force_expire(store: &Store, key: &str) {
 pub async fn raw_row_count(store: &Store) -> i64 {
     let sql = format!("SELECT count(*) FROM {}", table_of(store));
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .fetch_one(store.pool())
+        .fetch_one(&admin(store))
         .await
         .expect("count rows")
 }
