@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::conn::{Connections, Lease};
 use crate::error::Result;
 use crate::input::Limits;
+use crate::namespace::NamespaceMeta;
 use crate::sql::Statements;
 use crate::transaction::Transaction;
 use crate::wire::Wire;
@@ -27,6 +28,8 @@ pub(crate) struct Shared {
     /// can write). Turned off for good the first time the server says the
     /// session is read-only.
     purge_on_read: AtomicBool,
+    /// Set on a namespace's handle.
+    pub(crate) namespace: Option<NamespaceMeta>,
 }
 
 impl Shared {
@@ -43,6 +46,7 @@ impl Shared {
             limits,
             cleanup_batch,
             purge_on_read: AtomicBool::new(purge_on_read),
+            namespace: None,
         }
     }
 
@@ -169,11 +173,15 @@ impl<'a> Call<'a> {
 
     /// Ends the command with its result, which it returns.
     pub(crate) async fn finish<T>(self, result: Result<T>) -> Result<T> {
+        // A namespace's handle names its own errors (limits, a deleted namespace).
         match self.0 {
-            Route::Pooled(call) => call.finish(result).await,
+            Route::Pooled(call) => {
+                let shared = call.shared;
+                call.finish(result).await.map_err(|e| shared.explain(e))
+            }
             Route::Transaction(tx) => {
                 tx.observe(&result);
-                result
+                result.map_err(|e| tx.shared().explain(e))
             }
         }
     }

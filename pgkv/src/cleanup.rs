@@ -24,6 +24,9 @@ use crate::xorshift::XorShift;
 pub struct PassSummary {
     /// Expired rows deleted.
     pub rows_deleted: u64,
+    /// Rows deleted to keep a namespace with
+    /// [`LimitPolicy::Evict`](crate::LimitPolicy::Evict) within its limits.
+    pub rows_evicted: u64,
     /// DELETE statements run.
     pub batches: u64,
     /// How long the pass took.
@@ -46,6 +49,8 @@ pub struct CleanupStats {
     pub failed_passes: u64,
     /// Expired rows deleted by all passes.
     pub rows_deleted: u64,
+    /// Rows evicted by all passes (`Evict` namespaces).
+    pub rows_evicted: u64,
     /// The most recent pass.
     pub last_pass: Option<PassSummary>,
 }
@@ -223,6 +228,7 @@ async fn fleet_pass(store: &Store, stop: &watch::Receiver<bool>) -> PassSummary 
     let started = Instant::now();
     let mut summary = PassSummary {
         rows_deleted: 0,
+        rows_evicted: 0,
         batches: 0,
         duration: Duration::ZERO,
         yielded: false,
@@ -294,7 +300,14 @@ async fn run(
         } else {
             nap.await;
         }
-        let summary = fleet_pass(&store, &stop).await;
+        let mut summary = fleet_pass(&store, &stop).await;
+        // An `Evict` namespace is then brought within its limits.
+        if summary.error.is_none() && !stop_requested(&stop) {
+            match store.evict_now().await {
+                Ok(evicted) => summary.rows_evicted = evicted,
+                Err(e) => summary.error = Some(e.to_string()),
+            }
+        }
         match &summary.error {
             Some(error) => tracing::warn!(
                 target: "pgkv::cleanup",
@@ -307,6 +320,7 @@ async fn run(
                 target: "pgkv::cleanup",
                 table = %store.shared.sql.table,
                 rows_deleted = summary.rows_deleted,
+                rows_evicted = summary.rows_evicted,
                 batches = summary.batches,
                 yielded = summary.yielded,
                 duration_ms = u64::try_from(summary.duration.as_millis()).unwrap_or(u64::MAX),
@@ -323,6 +337,7 @@ async fn run(
         totals.passes += 1;
         totals.failed_passes += u64::from(summary.error.is_some());
         totals.rows_deleted += summary.rows_deleted;
+        totals.rows_evicted += summary.rows_evicted;
         totals.last_pass = Some(summary);
     }
 }

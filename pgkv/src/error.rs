@@ -271,6 +271,33 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    /// No namespace of this name (or it was deleted while this handle was
+    /// in use: a namespace created again under the same name is a new one).
+    #[error("namespace {name:?} does not exist")]
+    NamespaceMissing {
+        /// The namespace's name.
+        name: String,
+    },
+
+    /// `create_namespace` with a name already taken.
+    #[error("namespace {name:?} already exists")]
+    NamespaceExists {
+        /// The namespace's name.
+        name: String,
+    },
+
+    /// A write to a namespace with [`LimitPolicy::Reject`](crate::LimitPolicy::Reject)
+    /// would have taken it past a limit; it wrote nothing.
+    #[error("namespace {namespace:?} is full: the write would exceed its {limit} of {max}")]
+    LimitExceeded {
+        /// The namespace's name.
+        namespace: String,
+        /// `"max_keys"` or `"max_bytes"`.
+        limit: &'static str,
+        /// The limit.
+        max: u64,
+    },
+
     /// Any other error from the database or the driver.
     #[error(transparent)]
     Database(sqlx::Error),

@@ -192,6 +192,9 @@ impl Error {
             Error::Contended { .. } => "contended",
             Error::TransactionAborted => "transaction_aborted",
             Error::PoolerNeedsSwitch { .. } => "pooler_needs_switch",
+            Error::NamespaceMissing { .. } => "namespace_missing",
+            Error::NamespaceExists { .. } => "namespace_exists",
+            Error::LimitExceeded { .. } => "limit_exceeded",
             Error::Database(_) => "database",
         }
     }

@@ -6,8 +6,8 @@ use crate::config::Config;
 use crate::error::Result;
 
 /// The migrations in the repository's `migrations/` folder, embedded: they
-/// create the default UNLOGGED `kv_store` table in the schema `search_path`
-/// names.
+/// create the default UNLOGGED `kv_store` table and the namespace registry
+/// (`pgkv_namespaces`) in the schema `search_path` names.
 ///
 /// `MIGRATOR.run(&pool)` records its work in `_sqlx_migrations`. If your
 /// application also runs its own sqlx migrations against that same table,
@@ -19,7 +19,9 @@ use crate::error::Result;
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The DDL that creates the table (and its schema and expiry index) that
-/// `config` describes, as one idempotent SQL script. Use it in your own
+/// `config` describes, and the namespace registry beside it
+/// (`pgkv_namespaces`, see [`Store::create_namespace`](crate::Store::create_namespace)),
+/// as one idempotent SQL script. Use it in your own
 /// migration history instead of [`MIGRATOR`].
 ///
 /// Fails only if the table or schema name is not a valid identifier.
@@ -39,6 +41,22 @@ pub fn schema_sql(config: &Config) -> Result<String> {
     config.validate()?;
     Ok(crate::sql::create_table_ddl(config)
         .into_iter()
+        .chain([crate::sql::namespace::registry_ddl(config.schema.as_deref())])
         .map(|statement| statement + ";\n")
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The migration that creates the namespace registry is the DDL the
+    /// store runs, unqualified.
+    #[test]
+    fn the_registry_migration_matches_the_store() {
+        let migration = include_str!("../migrations/20261204000000_create_namespace_registry.sql");
+        let ddl = crate::sql::namespace::registry_ddl(None);
+        assert!(
+            migration.contains(&format!("{ddl};")),
+            "migration:\n{migration}\nstore:\n{ddl}"
+        );
+    }
 }

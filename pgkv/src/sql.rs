@@ -20,6 +20,8 @@ use crate::config::{Config, TableType, TtlCleanupStrategy};
 use crate::expiry::ExpireWhen;
 use crate::set_options::{EXPIRY_KINDS, SetOptions, SetWhen};
 
+pub(crate) mod namespace;
+
 /// A statement ready to hand to `sqlx::query`. Cloning shares the text.
 #[derive(Debug, Clone)]
 pub(crate) struct Sql(SqlStr);
@@ -104,6 +106,8 @@ pub(crate) struct Statements {
     pub(crate) table: String,
     /// `schema.table` unquoted, as telemetry names it (`db.collection.name`).
     pub(crate) collection: String,
+    /// The schema the table is in (unquoted).
+    pub(crate) schema: String,
     pub(crate) set: Sql,
     pub(crate) set_ex: Sql,
     pub(crate) set_nx: Sql,
@@ -407,6 +411,7 @@ impl Statements {
         Statements {
             table: t.clone(),
             collection: format!("{schema}.{}", config.table_name),
+            schema: schema.to_owned(),
             set: Sql::new(format!("{insert} {} {upsert}", values("NULL"))),
             set_ex: Sql::new(format!("{insert} {} {upsert}", values(expires))),
             set_nx: Sql::new(format!("{insert} {} {take_expired}", values("NULL"))),

@@ -12,6 +12,7 @@ mod errors;
 mod expiry;
 mod keyops;
 mod model;
+mod namespaces;
 mod pages;
 mod pool;
 mod records;
