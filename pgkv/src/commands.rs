@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
+use crate::batch::{self, BatchGet, BatchMode, BatchReport};
 use crate::call::{Call, Conduit};
 use crate::error::Result;
 use crate::expiry::{ExpireWhen, Expiry};
@@ -304,6 +305,44 @@ pub trait KvCommands: Send {
     /// Deletes `keys`; returns how many live keys were removed.
     fn delete_many<K: AsRef<str> + Sync>(&mut self, keys: &[K]) -> impl Future<Output = Result<u64>> + Send {
         run!(self.__call(), "delete_many", ops::delete_many, keys)
+    }
+
+    /// `set_many` with a [`BatchMode`]: `BestEffort` refuses invalid items
+    /// one by one, writes the rest in one statement and reports each refusal
+    /// (rkvs's batch report).
+    fn set_many_with<K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync>(
+        &mut self,
+        items: &[(K, V)],
+        mode: BatchMode,
+    ) -> impl Future<Output = Result<BatchReport>> + Send {
+        run!(self.__call(), "set_many_with", batch::set_many_with, items, mode)
+    }
+
+    /// `get_many` with a [`BatchMode`]: `AllOrNothing` also fails with
+    /// [`Error::NotFound`](crate::Error::NotFound) when a key is absent;
+    /// `BestEffort` refuses invalid keys one by one and reads the rest.
+    fn get_many_with<K: AsRef<str> + Sync>(
+        &mut self,
+        keys: &[K],
+        mode: BatchMode,
+    ) -> impl Future<Output = Result<BatchGet>> + Send {
+        run!(self.__call(), "get_many_with", batch::get_many_with, keys, mode)
+    }
+
+    /// `delete_many` with a [`BatchMode`]: `BestEffort` refuses invalid keys
+    /// one by one and deletes the rest.
+    fn delete_many_with<K: AsRef<str> + Sync>(
+        &mut self,
+        keys: &[K],
+        mode: BatchMode,
+    ) -> impl Future<Output = Result<BatchReport>> + Send {
+        run!(
+            self.__call(),
+            "delete_many_with",
+            batch::delete_many_with,
+            keys,
+            mode
+        )
     }
 
     /// Adds `by` to the integer stored at `key` and returns the result.
@@ -626,6 +665,12 @@ inherent_commands! {
     fn get_many<K>(keys: &[K]) -> Vec<Option<Vec<u8>>> where { K: AsRef<str> + Sync } = ops::get_many;
     /// Deletes `keys`; returns how many live keys were removed.
     fn delete_many<K>(keys: &[K]) -> u64 where { K: AsRef<str> + Sync } = ops::delete_many;
+    /// `set_many` with a [`BatchMode`]: `BestEffort` refuses invalid items one by one, writes the rest in one statement and reports each refusal.
+    fn set_many_with<K, V>(items: &[(K, V)], mode: BatchMode) -> BatchReport where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync } = batch::set_many_with;
+    /// `get_many` with a [`BatchMode`]: `AllOrNothing` also fails with [`Error::NotFound`](crate::Error::NotFound) when a key is absent; `BestEffort` refuses invalid keys one by one and reads the rest.
+    fn get_many_with<K>(keys: &[K], mode: BatchMode) -> BatchGet where { K: AsRef<str> + Sync } = batch::get_many_with;
+    /// `delete_many` with a [`BatchMode`]: `BestEffort` refuses invalid keys one by one and deletes the rest.
+    fn delete_many_with<K>(keys: &[K], mode: BatchMode) -> BatchReport where { K: AsRef<str> + Sync } = batch::delete_many_with;
     /// Adds `by` to the integer stored at `key` and returns the result. An absent key starts at 0. The value is stored as ASCII decimal (`get_string` reads `"5"`); the TTL is kept. A value that is not not exactly Redis's integer grammar (`0` or `-?[1-9][0-9]*`: `007`, `-0`, `+5` and ` 5` are not integers) is [`Error::NotAnInteger`](crate::Error::NotAnInteger), leaving `i64` is [`Error::Overflow`](crate::Error::Overflow); either way the value is unchanged.
     fn increment(key: impl AsRef<str> + Send, by: i64) -> i64 = ops::increment;
     /// `increment`, and a counter that starts afresh (absent or expired) gets the expiry now + `ttl`, which later increments leave alone: Redis `INCRBY` + `EXPIRE NX` as one atomic step, the fixed-window rate limiter.

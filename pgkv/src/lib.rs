@@ -57,6 +57,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod batch;
 mod call;
 mod cleanup;
 mod commands;
@@ -85,6 +86,7 @@ mod typed;
 mod wire;
 mod xorshift;
 
+pub use crate::batch::{BatchGet, BatchMode, BatchReport, Refused};
 pub use crate::cleanup::{CleanupHandle, CleanupStats, PassSummary};
 pub use crate::commands::KvCommands;
 pub use crate::config::{Config, MAX_CONNECTIONS, MAX_VALUE_SIZE, TableType, TtlCleanupStrategy};

@@ -52,7 +52,7 @@ mod tests {
     /// store runs, unqualified.
     #[test]
     fn the_registry_migration_matches_the_store() {
-        let migration = include_str!("../migrations/20261204000000_create_namespace_registry.sql");
+        let migration = include_str!("../migrations/20261205000000_create_namespace_registry.sql");
         let ddl = crate::sql::namespace::registry_ddl(None);
         assert!(
             migration.contains(&format!("{ddl};")),

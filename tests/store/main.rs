@@ -3,6 +3,7 @@
 
 mod basic;
 mod batch;
+mod batch_modes;
 mod cas;
 mod cleanup;
 mod commands;
