@@ -191,6 +191,10 @@ impl Error {
             Error::OutcomeUnknown { .. } => "outcome_unknown",
             Error::Contended { .. } => "contended",
             Error::TransactionAborted => "transaction_aborted",
+            Error::WrongKind { .. } => "wrong_kind",
+            Error::FenceSequenceMissing { .. } => "fence_sequence_missing",
+            Error::InvalidRateLimit { .. } => "invalid_rate_limit",
+            Error::LoaderFailed { .. } => "loader_failed",
             Error::Database(_) => "database",
         }
     }
