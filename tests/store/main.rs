@@ -11,6 +11,7 @@ mod counters;
 mod errors;
 mod expiry;
 mod keyops;
+mod limiter;
 mod locks;
 mod model;
 mod pages;
