@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     /// can write). Turned off for good the first time the server says the
     /// session is read-only.
     purge_on_read: AtomicBool,
+    /// The get-or-compute loads running in this process, by key.
+    pub(crate) flights: crate::compute::Flights,
 }
 
 impl Shared {
@@ -44,6 +46,7 @@ impl Shared {
             limits,
             cleanup_batch,
             purge_on_read: AtomicBool::new(purge_on_read),
+            flights: Default::default(),
         }
     }
 

@@ -41,6 +41,7 @@ macro_rules! run {
         observe::in_span(command, span)
     }};
 }
+pub(crate) use run;
 
 /// The key/value commands, for any handle: a [`Store`] (a pooled connection
 /// per command), a [`Transaction`] (its own connection), and what later

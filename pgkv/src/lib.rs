@@ -60,6 +60,7 @@
 mod call;
 mod cleanup;
 mod commands;
+mod compute;
 mod config;
 mod conn;
 mod error;
@@ -87,6 +88,7 @@ mod xorshift;
 
 pub use crate::cleanup::{CleanupHandle, CleanupStats, PassSummary};
 pub use crate::commands::KvCommands;
+pub use crate::compute::ComputeOptions;
 pub use crate::config::{Config, MAX_CONNECTIONS, MAX_VALUE_SIZE, TableType, TtlCleanupStrategy};
 pub use crate::error::{Error, Result};
 pub use crate::expiry::{ExpireWhen, Expiry};

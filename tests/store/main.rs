@@ -6,6 +6,7 @@ mod batch;
 mod cas;
 mod cleanup;
 mod commands;
+mod compute;
 mod concurrency;
 mod counters;
 mod errors;
