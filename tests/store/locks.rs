@@ -180,7 +180,7 @@ async fn bad_input_and_foreign_values_are_typed_errors_that_change_nothing() {
         s.lock("l", Duration::ZERO, Duration::MAX).await,
         Err(Error::InvalidTtl { .. })
     ));
-    assert_eq!(s.exists("l").await.unwrap(), false);
+    assert!(!s.exists("l").await.unwrap());
     s.set("plain", "hello").await.unwrap();
     assert!(matches!(
         s.try_lock("plain", LEASE).await,
@@ -225,7 +225,7 @@ async fn a_table_made_before_locks_gets_its_sequence_or_a_clear_error() {
         Err(Error::FenceSequenceMissing { sequence: named }) => assert!(named.contains("_fence_seq")),
         other => panic!("expected FenceSequenceMissing, got {other:?}"),
     }
-    assert_eq!(strict.exists("l").await.unwrap(), false);
+    assert!(!strict.exists("l").await.unwrap());
     // Inside a transaction the failure aborts it; the error is the same.
     let mut tx = strict.begin().await.unwrap();
     assert!(matches!(
