@@ -33,6 +33,12 @@
 //! [`KvRecord`] (derivable with the `derive` feature) gives a type a key
 //! prefix and a TTL: `#[derive(KvRecord)] #[kv(prefix = "game-", ttl = 3600)]`.
 //!
+//! # Coordination
+//! Locks with fencing tokens ([`KvCommands::try_lock`], [`Store::lock`]),
+//! rate limiters in one statement per check ([`KvCommands::rate_limit`],
+//! [`KvCommands::rate_limit_gcra`]) and get-or-compute without stampedes
+//! ([`Store::get_or_compute`]).
+//!
 //! # Expiry
 //! TTLs run on the server's clock. An expired key is absent for every
 //! command at once; [`TtlCleanupStrategy`] decides who deletes the row, and

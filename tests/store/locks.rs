@@ -241,3 +241,44 @@ async fn a_table_made_before_locks_gets_its_sequence_or_a_clear_error() {
     assert!(lenient.unlock(&lock).await.unwrap());
     assert!(strict.try_lock("l", LEASE).await.unwrap().unwrap().token() > lock.token());
 }
+
+#[tokio::test]
+async fn the_migrations_and_schema_sql_create_the_sequence() {
+    // The embedded migrations, in a schema of their own.
+    let schema = unique_table("lock_mig");
+    let admin = sqlx::PgPool::connect(&pgkv_suite::database_url()).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let options: sqlx::postgres::PgConnectOptions = pgkv_suite::database_url().parse().unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options.options([("search_path", schema.as_str())]))
+        .await
+        .unwrap();
+    pgkv::MIGRATOR.run(&pool).await.unwrap();
+    let s = Store::from_pool(
+        pool,
+        pgkv::Config::new("").schema(&schema).auto_create_table(false),
+    )
+    .await
+    .unwrap();
+    let first = s.try_lock("l", LEASE).await.unwrap().unwrap();
+    assert!(s.unlock(&first).await.unwrap());
+    // schema_sql, run by hand.
+    let table = unique_table("lock_ddl");
+    let ddl = pgkv::schema_sql(&pgkv::Config::new("").table_name(&table)).unwrap();
+    assert!(ddl.contains(&format!("CREATE SEQUENCE IF NOT EXISTS \"{table}_fence_seq\"")));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let s = Store::from_pool(
+        admin,
+        pgkv::Config::new("").table_name(&table).auto_create_table(false),
+    )
+    .await
+    .unwrap();
+    assert!(s.try_lock("l", LEASE).await.unwrap().is_some());
+}
