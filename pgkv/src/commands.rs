@@ -526,7 +526,10 @@ pub trait KvCommands: Send {
     /// token next to it. A key that holds another kind of value is
     /// [`Error::WrongKind`](crate::Error::WrongKind). A concurrent acquirer
     /// granted in between can make this return `None` for a lock freed
-    /// again at once. [`Store::lock`] waits with backoff.
+    /// again at once. [`Store::lock`] waits with backoff. On a table created
+    /// before pgkv had locks, the first call creates the token sequence
+    /// (unless `auto_create_table` is off:
+    /// [`Error::FenceSequenceMissing`](crate::Error::FenceSequenceMissing)).
     fn try_lock(
         &mut self,
         key: impl AsRef<str> + Send,

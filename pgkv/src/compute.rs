@@ -19,6 +19,7 @@ use crate::call::{Call, Conduit};
 use crate::commands::run;
 use crate::error::{Error, Result, read_error, write_error};
 use crate::input;
+use crate::lock::random;
 use crate::observe::{self, Timer};
 use crate::store::Store;
 use crate::xorshift::XorShift;
@@ -224,18 +225,6 @@ impl Drop for Leader {
             });
         }
     }
-}
-
-fn random() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut rng =
-        XorShift((nanos ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(std::process::id())) | 1);
-    rng.next_u64();
-    rng.next_u64()
 }
 
 /// The checked options: TTLs as they will be sent.

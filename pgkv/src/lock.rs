@@ -103,9 +103,9 @@ impl Lock {
     }
 }
 
-/// A fresh owner id: random enough that two grants never share one (and the
-/// token tells grants apart anyway).
-fn new_owner() -> String {
+/// A number no other call of this process gets (a counter mixed with the
+/// clock and the process id, scrambled): owner ids and backoff jitter.
+pub(crate) fn random() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now()
@@ -114,7 +114,13 @@ fn new_owner() -> String {
     let seed = nanos ^ (u64::from(std::process::id()) << 32) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let mut rng = XorShift(seed | 1);
     rng.next_u64();
-    format!("{:016x}", rng.next_u64())
+    rng.next_u64()
+}
+
+/// A fresh owner id. The token tells grants apart already; the owner id
+/// makes a forged or mistyped `Lock` useless too.
+fn new_owner() -> String {
+    format!("{:016x}", random())
 }
 
 /// A lease in whole microseconds, checked as every TTL is.
@@ -235,7 +241,7 @@ impl Store {
         let key = key.as_ref();
         let deadline = tokio::time::Instant::now().checked_add(wait);
         let mut pause = FIRST_PAUSE;
-        let mut rng = XorShift(u64::from_str_radix(&new_owner(), 16).unwrap_or(1) | 1);
+        let mut rng = XorShift(random() | 1);
         loop {
             if let Some(lock) = self.try_lock(key, ttl).await? {
                 return Ok(Some(lock));
