@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     purge_on_read: AtomicBool,
     /// Set on a namespace's handle.
     pub(crate) namespace: Option<NamespaceMeta>,
+    /// The get-or-compute loads running in this process, by key.
+    pub(crate) flights: crate::compute::Flights,
 }
 
 impl Shared {
@@ -47,6 +49,7 @@ impl Shared {
             cleanup_batch,
             purge_on_read: AtomicBool::new(purge_on_read),
             namespace: None,
+            flights: Default::default(),
         }
     }
 

@@ -16,6 +16,8 @@ use crate::batch::{self, BatchGet, BatchMode, BatchReport};
 use crate::call::{Call, Conduit};
 use crate::error::Result;
 use crate::expiry::{ExpireWhen, Expiry};
+use crate::limiter::{self, Quota, RateDecision};
+use crate::lock::{self, Lock};
 use crate::observe::{self, Timer};
 use crate::ops::{self, CasResult};
 use crate::scan::{self, KeyValue, ScanOptions};
@@ -40,6 +42,7 @@ macro_rules! run {
         observe::in_span(command, span)
     }};
 }
+pub(crate) use run;
 
 /// The key/value commands, for any handle: a [`Store`] (a pooled connection
 /// per command), a [`Transaction`] (its own connection), and what later
@@ -551,6 +554,82 @@ pub trait KvCommands: Send {
     fn explain_keys(&mut self, opts: ScanOptions) -> impl Future<Output = Result<String>> + Send {
         run!(self.__call(), "explain_keys", scan::explain_keys, opts)
     }
+
+    /// Takes the lock `key` for `ttl` if it is free (never held, released,
+    /// or its lease has run out), in one statement; `None` if another holder
+    /// has it. The grant carries a [`FencingToken`](crate::FencingToken)
+    /// strictly greater than every token granted before for this table's
+    /// locks, drawn from a WAL-logged sequence, so it never goes backwards,
+    /// not even when an UNLOGGED table is emptied by a crash. The lock row
+    /// stays under `key` (without a TTL) after release, keeping the highest
+    /// token next to it. A key that holds another kind of value is
+    /// [`Error::WrongKind`](crate::Error::WrongKind). A concurrent acquirer
+    /// granted in between can make this return `None` for a lock freed
+    /// again at once. [`Store::lock`] waits with backoff. On a table created
+    /// before pgkv had locks, the first call creates the token sequence
+    /// (unless `auto_create_table` is off:
+    /// [`Error::FenceSequenceMissing`](crate::Error::FenceSequenceMissing)).
+    fn try_lock(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Option<Lock>>> + Send {
+        run!(self.__call(), "try_lock", lock::try_lock, key, ttl)
+    }
+
+    /// Releases `lock`, checked in the statement: only the holder named by
+    /// the lock's token and owner, while its lease lasts. False if the lease
+    /// had run out (whether or not someone else holds the lock now, it is
+    /// left alone). The token stays, so later grants still get higher ones.
+    fn unlock(&mut self, lock: &Lock) -> impl Future<Output = Result<bool>> + Send {
+        run!(self.__call(), "unlock", lock::unlock, lock)
+    }
+
+    /// Moves the lease of `lock` to now + `ttl`, with the same check as
+    /// [`unlock`](Self::unlock); false if the lease had run out.
+    fn extend_lock(&mut self, lock: &Lock, ttl: Duration) -> impl Future<Output = Result<bool>> + Send {
+        run!(self.__call(), "extend_lock", lock::extend_lock, lock, ttl)
+    }
+
+    /// A fixed-window rate limit: admits at most `limit` checks of `key`
+    /// per `window`, the window starting at the first check (Redis `INCR` +
+    /// `EXPIRE NX`, as one statement). A denied check does not count, so the
+    /// stored count never passes `limit + 1`. Exact under concurrency: each
+    /// check locks the counter row. A key holding something else is
+    /// [`Error::WrongKind`](crate::Error::WrongKind).
+    fn rate_limit(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        limit: u64,
+        window: Duration,
+    ) -> impl Future<Output = Result<RateDecision>> + Send {
+        run!(
+            self.__call(),
+            "rate_limit",
+            limiter::rate_limit,
+            key,
+            limit,
+            window
+        )
+    }
+
+    /// A smooth rate limit (GCRA) in one statement: on average
+    /// `quota`'s limit per period, at most its burst back to back, with no
+    /// window edge where twice the limit gets through. The state is one
+    /// row (`tat flag now` in µs) that expires when it no longer matters.
+    fn rate_limit_gcra(
+        &mut self,
+        key: impl AsRef<str> + Send,
+        quota: Quota,
+    ) -> impl Future<Output = Result<RateDecision>> + Send {
+        run!(
+            self.__call(),
+            "rate_limit_gcra",
+            limiter::rate_limit_gcra,
+            key,
+            quota
+        )
+    }
 }
 
 impl KvCommands for Store {
@@ -705,4 +784,14 @@ inherent_commands! {
     fn delete_prefix_atomic(prefix: &str) -> u64 = scan::delete_prefix_atomic;
     /// The server's `EXPLAIN` of the statement [`keys`](KvCommands::keys) would run for `opts`: a diagnostic for checking index use.
     fn explain_keys(opts: ScanOptions) -> String = scan::explain_keys;
+    /// Takes the lock `key` for `ttl` if it is free, in one statement; `None` if another holder has it. The grant's [`FencingToken`](crate::FencingToken) is strictly greater than every earlier one (see [`KvCommands::try_lock`]).
+    fn try_lock(key: impl AsRef<str> + Send, ttl: Duration) -> Option<Lock> = lock::try_lock;
+    /// Releases `lock` if its lease still lasts, checked by token and owner in the statement; false otherwise.
+    fn unlock(lock: &Lock) -> bool = lock::unlock;
+    /// Moves the lease of `lock` to now + `ttl` if it still lasts, checked by token and owner in the statement; false otherwise.
+    fn extend_lock(lock: &Lock, ttl: Duration) -> bool = lock::extend_lock;
+    /// A fixed-window rate limit: at most `limit` checks of `key` per `window` from the first check, one statement (see [`KvCommands::rate_limit`]).
+    fn rate_limit(key: impl AsRef<str> + Send, limit: u64, window: Duration) -> RateDecision = limiter::rate_limit;
+    /// A smooth rate limit (GCRA) with a burst, one statement (see [`KvCommands::rate_limit_gcra`]).
+    fn rate_limit_gcra(key: impl AsRef<str> + Send, quota: Quota) -> RateDecision = limiter::rate_limit_gcra;
 }

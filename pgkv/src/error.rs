@@ -298,6 +298,45 @@ pub enum Error {
         max: u64,
     },
 
+    /// A lock or rate-limiter command met a key holding something else (a
+    /// value written by another command); nothing was changed.
+    #[error("key {key:?} holds a value that is not {expected}")]
+    WrongKind {
+        /// The key.
+        key: String,
+        /// What the command expected to find there.
+        expected: &'static str,
+    },
+
+    /// The sequence that hands out fencing tokens does not exist (a table
+    /// created before pgkv had locks, with `auto_create_table(false)`).
+    #[error(
+        "the fencing-token sequence {sequence} does not exist: run the migrations or pgkv::schema_sql, or allow auto_create_table"
+    )]
+    FenceSequenceMissing {
+        /// The sequence's qualified name.
+        sequence: String,
+    },
+
+    /// A rate limit that cannot be enforced (a zero period, a rate too high
+    /// for microsecond resolution, a zero burst, or numbers that overflow).
+    #[error("invalid rate limit: {reason}")]
+    InvalidRateLimit {
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// The loader of a get-or-compute failed; its error is shared by every
+    /// caller that waited for it, and nothing was cached.
+    #[error("the loader for key {key:?} failed: {source}")]
+    LoaderFailed {
+        /// The key being computed.
+        key: String,
+        /// The loader's error.
+        #[source]
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+    },
+
     /// Any other error from the database or the driver.
     #[error(transparent)]
     Database(sqlx::Error),

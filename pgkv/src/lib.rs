@@ -33,6 +33,12 @@
 //! [`KvRecord`] (derivable with the `derive` feature) gives a type a key
 //! prefix and a TTL: `#[derive(KvRecord)] #[kv(prefix = "game-", ttl = 3600)]`.
 //!
+//! # Coordination
+//! Locks with fencing tokens ([`KvCommands::try_lock`], [`Store::lock`]),
+//! rate limiters in one statement per check ([`KvCommands::rate_limit`],
+//! [`KvCommands::rate_limit_gcra`]) and get-or-compute without stampedes
+//! ([`Store::get_or_compute`]).
+//!
 //! # Expiry
 //! TTLs run on the server's clock. An expired key is absent for every
 //! command at once; [`TtlCleanupStrategy`] decides who deletes the row, and
@@ -61,6 +67,7 @@ mod batch;
 mod call;
 mod cleanup;
 mod commands;
+mod compute;
 mod config;
 mod conn;
 mod error;
@@ -69,6 +76,8 @@ mod input;
 #[cfg(feature = "json")]
 mod json;
 mod namespace;
+mod limiter;
+mod lock;
 mod observe;
 mod ops;
 mod pages;
@@ -89,11 +98,14 @@ mod xorshift;
 pub use crate::batch::{BatchGet, BatchMode, BatchReport, Refused};
 pub use crate::cleanup::{CleanupHandle, CleanupStats, PassSummary};
 pub use crate::commands::KvCommands;
+pub use crate::compute::ComputeOptions;
 pub use crate::config::{Config, MAX_CONNECTIONS, MAX_VALUE_SIZE, TableType, TtlCleanupStrategy};
 pub use crate::error::{Error, Result};
 pub use crate::expiry::{ExpireWhen, Expiry};
 pub use crate::input::{MAX_BATCH_BYTES, MAX_KEY_LENGTH, MAX_TTL};
 pub use crate::namespace::{LimitPolicy, NamespaceConfig, NamespaceInfo};
+pub use crate::limiter::{Quota, RateDecision};
+pub use crate::lock::{FencingToken, Lock};
 pub use crate::ops::CasResult;
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]

@@ -195,6 +195,10 @@ impl Error {
             Error::NamespaceMissing { .. } => "namespace_missing",
             Error::NamespaceExists { .. } => "namespace_exists",
             Error::LimitExceeded { .. } => "limit_exceeded",
+            Error::WrongKind { .. } => "wrong_kind",
+            Error::FenceSequenceMissing { .. } => "fence_sequence_missing",
+            Error::InvalidRateLimit { .. } => "invalid_rate_limit",
+            Error::LoaderFailed { .. } => "loader_failed",
             Error::Database(_) => "database",
         }
     }

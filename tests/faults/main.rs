@@ -367,6 +367,21 @@ async fn crash_recovery(cluster: &Arc<Cluster>) {
         unlogged.set(&k, &v).await.unwrap();
         regular.set(&k, &v).await.unwrap();
     }
+    // Fencing tokens granted (and released) before the crash; each table
+    // has its own sequence.
+    let mut last_token = [0, 0];
+    for _ in 0..20 {
+        for (i, s) in [&unlogged, &regular].into_iter().enumerate() {
+            let lock = s
+                .try_lock("lock", Duration::from_secs(60))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(lock.token().get() > last_token[i]);
+            last_token[i] = lock.token().get();
+            assert!(s.unlock(&lock).await.unwrap());
+        }
+    }
     // Writers still running when the server dies: whatever they saw
     // acknowledged must survive.
     let stop = Arc::new(AtomicBool::new(false));
@@ -416,12 +431,31 @@ async fn crash_recovery(cluster: &Arc<Cluster>) {
         "an UNLOGGED table is emptied by a crash"
     );
     unlogged2.set("after", "crash").await.unwrap();
+    // The lock rows are gone with the table, the sequence is not: tokens
+    // keep growing.
+    let after = unlogged2
+        .try_lock("lock", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        after.token().get() > last_token[0],
+        "{} after {}",
+        after.token(),
+        last_token[0]
+    );
     assert_eq!(
         unlogged2.get_string("after").await.unwrap().as_deref(),
         Some("crash")
     );
 
     let regular2 = Store::with_config(regular_cfg()).await.unwrap();
+    let regular_after = regular2
+        .try_lock("lock", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(regular_after.token().get() > last_token[1]);
     let keys: Vec<String> = (0..1_000).map(|i| format!("key{i:04}")).collect();
     let values = regular2.get_many(&keys).await.unwrap();
     for (i, v) in values.iter().enumerate() {
@@ -447,9 +481,11 @@ async fn crash_recovery(cluster: &Arc<Cluster>) {
     let unlogged_failures = recover(&unlogged, "key0000", None).await;
     println!(
         "faults: crash: 1,000 + {} acknowledged writes all survived in the regular table; \
-         the unlogged table came back empty and usable; the old stores failed {regular_failures} and \
+         the unlogged table came back empty and usable; fencing tokens went from {} before to {} after (unlogged); the old stores failed {regular_failures} and \
          {unlogged_failures} time(s) before working again",
-        acked.len()
+        acked.len(),
+        last_token[0],
+        after.token()
     );
 }
 

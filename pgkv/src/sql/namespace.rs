@@ -176,7 +176,8 @@ pub(crate) fn limit_ddl(schema: &str, id: i64, config: &NamespaceConfig) -> Vec<
 }
 
 /// What `delete_namespace` drops: the table (its indexes and triggers go
-/// with it), and a `Reject` namespace's usage table and trigger function.
+/// with it), a `Reject` namespace's usage table and trigger function, and
+/// the table's fencing-token sequence.
 pub(crate) fn drop_ddl(schema: &str, id: i64) -> String {
     let table = format!("{}.{}", quote_ident(schema), quote_ident(&table_name(id)));
     let usage = usage_table(schema, id);
@@ -185,8 +186,10 @@ pub(crate) fn drop_ddl(schema: &str, id: i64) -> String {
         quote_ident(schema),
         quote_ident(&format!("kvns_{id}_count"))
     );
+    let fence = super::fence_sequence(Some(schema), &table_name(id));
     format!(
-        "DROP TABLE IF EXISTS {table};\nDROP TABLE IF EXISTS {usage};\nDROP FUNCTION IF EXISTS {function}();\n"
+        "DROP TABLE IF EXISTS {table};\nDROP TABLE IF EXISTS {usage};\nDROP FUNCTION IF EXISTS {function}();\n\
+         DROP SEQUENCE IF EXISTS {fence};\n"
     )
 }
 
