@@ -76,8 +76,13 @@ pub(crate) trait Conduit: Send {
     fn connection(&mut self) -> impl Future<Output = Result<Wire<'_>>> + Send;
 
     /// A failed statement can be sent again in another form (false inside a
-    /// transaction, which the failure aborted).
+    /// transaction, which the failure aborted), after [`resend`](Self::resend).
     fn can_resend(&self) -> bool;
+
+    /// Gets ready to send a statement again after one failed: behind a
+    /// transaction-mode pooler the failure aborted the call's own
+    /// transaction, which is rolled back and begun again.
+    fn resend(&mut self) -> impl Future<Output = Result<()>> + Send;
 
     /// The statements run in the caller's transaction, so a failed one has
     /// aborted work the caller will commit (false for a store's command,
@@ -139,10 +144,15 @@ impl Conduit for PooledCall<'_> {
         Ok(self.lease.insert(lease).wire())
     }
 
-    /// Not behind a transaction-mode pooler: there, the failed statement
-    /// has aborted the call's transaction.
     fn can_resend(&self) -> bool {
-        !self.shared.conns.transaction_pooler()
+        true
+    }
+
+    async fn resend(&mut self) -> Result<()> {
+        match &mut self.lease {
+            Some(lease) => lease.restart_command().await,
+            None => Ok(()),
+        }
     }
 
     fn in_transaction(&self) -> bool {
@@ -209,6 +219,13 @@ impl Conduit for Call<'_> {
         match &self.0 {
             Route::Pooled(call) => call.can_resend(),
             Route::Transaction(tx) => tx.can_resend(),
+        }
+    }
+
+    async fn resend(&mut self) -> Result<()> {
+        match &mut self.0 {
+            Route::Pooled(call) => call.resend().await,
+            Route::Transaction(tx) => tx.resend().await,
         }
     }
 

@@ -632,6 +632,24 @@ impl Lease {
         begun
     }
 
+    /// After a failed statement of a command started with
+    /// [`begin_command`](Self::begin_command): behind a transaction-mode
+    /// pooler, rolls its aborted transaction back and begins another.
+    pub(crate) async fn restart_command(&mut self) -> Result<()> {
+        if !self.transaction_pooler() {
+            return Ok(());
+        }
+        let rolled_back = self
+            .for_statement()
+            .execute("ROLLBACK")
+            .await
+            .map(drop)
+            .map_err(read_error);
+        self.observe(&rolled_back);
+        rolled_back?;
+        self.begin_command().await
+    }
+
     /// Ends a command started with [`begin_command`](Self::begin_command)
     /// and returns its result. Behind a transaction-mode pooler: `COMMIT`
     /// after success, `ROLLBACK` after an error. The `COMMIT` decides

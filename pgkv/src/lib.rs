@@ -75,9 +75,9 @@ mod expiry;
 mod input;
 #[cfg(feature = "json")]
 mod json;
-mod namespace;
 mod limiter;
 mod lock;
+mod namespace;
 mod observe;
 mod ops;
 mod pages;
@@ -103,9 +103,9 @@ pub use crate::config::{Config, MAX_CONNECTIONS, MAX_VALUE_SIZE, TableType, TtlC
 pub use crate::error::{Error, Result};
 pub use crate::expiry::{ExpireWhen, Expiry};
 pub use crate::input::{MAX_BATCH_BYTES, MAX_KEY_LENGTH, MAX_TTL};
-pub use crate::namespace::{LimitPolicy, NamespaceConfig, NamespaceInfo};
 pub use crate::limiter::{Quota, RateDecision};
 pub use crate::lock::{FencingToken, Lock};
+pub use crate::namespace::{LimitPolicy, NamespaceConfig, NamespaceInfo};
 pub use crate::ops::CasResult;
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]

@@ -174,6 +174,7 @@ pub(crate) async fn try_lock(
                 let Some(create) = s.shared().sql.coord.create_sequence.as_ref().map(|c| c.query()) else {
                     return Err(lock_error(s, e, key));
                 };
+                s.resend().await?;
                 sqlx::query(create)
                     .execute(s.connection().await?)
                     .await

@@ -140,6 +140,7 @@ macro_rules! purging_read {
             if let Some(outcome) = purging_read($s, &mut purge, result) {
                 break outcome;
             }
+            $s.resend().await?;
         }
     }};
 }

@@ -173,6 +173,11 @@ impl Conduit for Transaction {
     fn in_transaction(&self) -> bool {
         true
     }
+
+    /// Never asked for: a transaction cannot resend (`can_resend` is false).
+    async fn resend(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl Drop for Transaction {

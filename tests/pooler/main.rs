@@ -13,12 +13,16 @@
 mod basic;
 #[path = "../store/batch.rs"]
 mod batch;
+#[path = "../store/batch_modes.rs"]
+mod batch_modes;
 #[path = "../store/cas.rs"]
 mod cas;
 #[path = "../store/cleanup.rs"]
 mod cleanup;
 #[path = "../store/commands.rs"]
 mod commands;
+#[path = "../store/compute.rs"]
+mod compute;
 #[path = "../store/concurrency.rs"]
 mod concurrency;
 #[path = "../store/counters.rs"]
@@ -27,8 +31,14 @@ mod counters;
 mod expiry;
 #[path = "../store/keyops.rs"]
 mod keyops;
+#[path = "../store/limiter.rs"]
+mod limiter;
+#[path = "../store/locks.rs"]
+mod locks;
 #[path = "../store/model.rs"]
 mod model;
+#[path = "../store/namespaces.rs"]
+mod namespaces;
 #[path = "../store/pages.rs"]
 mod pages;
 #[path = "../store/records.rs"]

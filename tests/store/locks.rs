@@ -127,7 +127,7 @@ async fn tokens_grow_across_release_deletion_and_an_emptied_table() {
     // The sequence is not part of the table, so tokens keep growing.
     let truncate = format!("TRUNCATE {}", table_of(&s));
     sqlx::query(sqlx::AssertSqlSafe(truncate))
-        .execute(s.pool())
+        .execute(&pgkv_suite::admin(&s))
         .await
         .unwrap();
     let after_crash = s.try_lock("b", LEASE).await.unwrap().unwrap();
@@ -213,7 +213,7 @@ async fn a_table_made_before_locks_gets_its_sequence_or_a_clear_error() {
     first.set("k", "v").await.unwrap();
     let drop = format!("DROP SEQUENCE \"{name}_fence_seq\"");
     sqlx::query(sqlx::AssertSqlSafe(drop))
-        .execute(first.pool())
+        .execute(&pgkv_suite::admin(&first))
         .await
         .unwrap();
     // Not allowed to create anything: every other command works, locks say why.
