@@ -26,6 +26,9 @@
 //!   unfinished, it rolls back.
 //! - [`KvCommands`]: the commands as one trait implemented by every handle,
 //!   for code that should not care where it runs (`&store`, `&mut tx`).
+//! - Namespaces ([`Store::create_namespace`], [`Store::namespace`]): a
+//!   `Store` on a key space of its own, with its own table type and
+//!   [`LimitPolicy`] (reject writes past a quota, or evict the oldest keys).
 //!
 //! # Values
 //! Values are bytes (`impl AsRef<[u8]>`); with the `json` feature (default),
