@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     purge_on_read: AtomicBool,
     /// Set on a namespace's handle.
     pub(crate) namespace: Option<NamespaceMeta>,
+    /// The near-cache, when configured.
+    pub(crate) near: Option<Arc<crate::near_cache::Near>>,
     /// The get-or-compute loads running in this process, by key.
     pub(crate) flights: crate::compute::Flights,
 }
@@ -49,6 +51,7 @@ impl Shared {
             cleanup_batch,
             purge_on_read: AtomicBool::new(purge_on_read),
             namespace: None,
+            near: None,
             flights: Default::default(),
         }
     }

@@ -37,7 +37,16 @@ macro_rules! run {
         let command = async move {
             let result = $op(&mut call, $($arg),*).await;
             timer.finish(&result);
-            call.finish(result).await
+            // A command that may have written clears this store's
+            // near-cache before it returns (own writes read at once).
+            let near = call.shared().near.clone();
+            let result = call.finish(result).await;
+            if let Some(near) = near
+                && !observe::is_read_only(op.name)
+            {
+                near.flush();
+            }
+            result
         };
         observe::in_span(command, span)
     }};

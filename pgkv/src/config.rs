@@ -77,6 +77,7 @@ pub struct Config {
     pub(crate) idle_timeout: Duration,
     pub(crate) max_lifetime: Duration,
     pub(crate) transaction_pooler: bool,
+    pub(crate) near_cache: Option<crate::near_cache::NearCache>,
 }
 
 /// Longest table name accepted: PostgreSQL truncates identifiers at 63 bytes,
@@ -113,6 +114,7 @@ impl Config {
             idle_timeout: Duration::from_secs(10 * 60),
             max_lifetime: Duration::from_secs(30 * 60),
             transaction_pooler: false,
+            near_cache: None,
         }
     }
 
@@ -250,6 +252,14 @@ impl Config {
         self
     }
 
+    /// An in-process near-cache for keys under the given prefixes, kept
+    /// coherent by a trigger and one `LISTEN` connection; see
+    /// [`NearCache`](crate::NearCache) and the README's "Near-cache".
+    pub fn near_cache(mut self, near: crate::near_cache::NearCache) -> Self {
+        self.near_cache = Some(near);
+        self
+    }
+
     /// Checks every setting; run by the store before it connects.
     pub(crate) fn validate(&self) -> Result<()> {
         check_identifier("table name", &self.table_name, MAX_TABLE_NAME)?;
@@ -300,6 +310,9 @@ impl Config {
             return Err(Error::InvalidConfig(
                 "cleanup_batch_size must be at least 1".into(),
             ));
+        }
+        if let Some(near) = &self.near_cache {
+            near.validate(self.max_key_length, self.transaction_pooler)?;
         }
         if let Some(name) = &self.application_name
             && name.contains('\0')
@@ -364,6 +377,7 @@ impl fmt::Debug for Config {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_lifetime", &self.max_lifetime)
             .field("transaction_pooler", &self.transaction_pooler)
+            .field("near_cache", &self.near_cache.as_ref().map(|n| &n.prefixes))
             .finish()
     }
 }

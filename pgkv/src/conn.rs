@@ -426,7 +426,7 @@ impl Connections {
     }
 
     /// Options for a side connection that can cancel a statement.
-    fn connect_options(&self) -> PgConnectOptions {
+    pub(crate) fn connect_options(&self) -> PgConnectOptions {
         match &self.manager().source {
             Source::Open(options) => (**options).clone(),
             Source::Borrow(pool) => (*pool.connect_options()).clone(),

@@ -81,6 +81,7 @@ mod json;
 mod limiter;
 mod lock;
 mod namespace;
+mod near_cache;
 mod observe;
 mod ops;
 mod pages;
@@ -109,6 +110,7 @@ pub use crate::input::{MAX_BATCH_BYTES, MAX_KEY_LENGTH, MAX_TTL};
 pub use crate::limiter::{Quota, RateDecision};
 pub use crate::lock::{FencingToken, Lock};
 pub use crate::namespace::{LimitPolicy, NamespaceConfig, NamespaceInfo};
+pub use crate::near_cache::{NearCache, NearCacheStats};
 pub use crate::ops::CasResult;
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]

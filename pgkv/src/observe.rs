@@ -76,6 +76,28 @@ pub(crate) struct Op {
     pub(crate) duration: metrics::Key,
 }
 
+/// Commands that never write (everything else may: the near-cache is
+/// cleared after them).
+pub(crate) fn is_read_only(name: &str) -> bool {
+    matches!(
+        name,
+        "get"
+            | "get_string"
+            | "get_or_err"
+            | "exists"
+            | "ttl"
+            | "ttl_status"
+            | "expire_time"
+            | "strlen"
+            | "get_many"
+            | "get_many_with"
+            | "keys"
+            | "scan"
+            | "count"
+            | "explain_keys"
+    )
+}
+
 /// The `&'static Op` of the operation named `$name`.
 macro_rules! op {
     ($name:expr) => {{

@@ -147,7 +147,40 @@ macro_rules! purging_read {
 
 pub(crate) async fn get(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Option<Vec<u8>>> {
     let key = s.shared().limits.key(key.as_ref())?;
+    if let Some(near) = s.shared().near.clone()
+        && near.covers(key)
+        && !s.in_transaction()
+    {
+        return near_get(s, &near, key).await;
+    }
     purging_read!(s, get, sqlx::query_scalar, fetch_optional, key)
+}
+
+/// `get` of a near-cached key: from the cache, or from the server (value
+/// and time left, one statement) into the cache.
+async fn near_get(
+    s: &mut impl Conduit,
+    near: &crate::near_cache::Near,
+    key: &str,
+) -> Result<Option<Vec<u8>>> {
+    if let Some(hit) = near.lookup(key) {
+        return Ok(hit);
+    }
+    let epoch = near.epoch();
+    let row: Option<(Vec<u8>, Option<i64>)> = sqlx::query_as(near.sql.fetch.query())
+        .bind(key)
+        .fetch_optional(s.connection().await?)
+        .await
+        .map_err(read_error)?;
+    let (value, left) = match row {
+        Some((value, left)) => (
+            Some(value),
+            left.map(|us| Duration::from_micros(us.max(0).unsigned_abs())),
+        ),
+        None => (None, None),
+    };
+    near.fill(epoch, key, value.clone(), left);
+    Ok(value)
 }
 
 pub(crate) async fn get_string(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Option<String>> {

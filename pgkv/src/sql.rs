@@ -21,6 +21,7 @@ use crate::expiry::ExpireWhen;
 use crate::set_options::{EXPIRY_KINDS, SetOptions, SetWhen};
 
 pub(crate) mod namespace;
+pub(crate) mod near;
 
 /// A statement ready to hand to `sqlx::query`. Cloning shares the text.
 #[derive(Debug, Clone)]

@@ -8,8 +8,10 @@ use sqlx::{Executor, PgPool};
 use crate::call::Shared;
 use crate::config::{Config, TableType, TtlCleanupStrategy};
 use crate::conn::{Connections, PoolLimits, open_connections};
-use crate::error::{Error, Result, read_error};
+use crate::error::{Error, Result, read_error, write_error};
 use crate::input::Limits;
+use crate::near_cache::{Near, NearCache, NearCacheStats};
+use crate::sql::near::NearSql;
 use crate::sql::{Statements, create_table_script, qualified_table, startup_check};
 use crate::transaction::Transaction;
 
@@ -85,7 +87,7 @@ impl Store {
             max_value_size: config.max_value_size,
         };
         let purge_on_read = config.ttl_cleanup_strategy == TtlCleanupStrategy::OnRead && !read_only;
-        let shared = Shared::new(
+        let mut shared = Shared::new(
             conns,
             Statements::new(config, &schema),
             limits,
@@ -93,6 +95,9 @@ impl Store {
             purge_on_read,
         );
         let _ = shared.conns.collection.set(shared.sql.collection.clone());
+        if let Some(near) = &config.near_cache {
+            shared.near = Some(install_near_cache(&shared, config, near).await?);
+        }
         Ok(Store {
             shared: Arc::new(shared),
         })
@@ -129,6 +134,12 @@ impl Store {
     /// the pool you passed in.
     pub fn pool(&self) -> &PgPool {
         self.shared.conns.pool()
+    }
+
+    /// What the near-cache has done (`None` without
+    /// [`Config::near_cache`](crate::Config::near_cache)).
+    pub fn near_cache_stats(&self) -> Option<NearCacheStats> {
+        self.shared.near.as_ref().map(|near| near.stats())
     }
 
     /// Starts a transaction on one pooled connection. See [`Transaction`].
@@ -173,6 +184,42 @@ impl Store {
             }
         }
     }
+}
+
+/// Installs the near-cache's trigger and prefixes and starts its listener.
+async fn install_near_cache(shared: &Shared, config: &Config, near: &NearCache) -> Result<Arc<Near>> {
+    let sql = NearSql::new(
+        &shared.sql.schema,
+        &config.table_name,
+        &shared.sql.table,
+        &shared.sql.collection,
+        config.ttl_cleanup_strategy != TtlCleanupStrategy::Disabled,
+    );
+    let mut conn = shared.conns.lease().await?;
+    conn.begin_command().await?;
+    let installed = async {
+        conn.wire()
+            .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.install.clone())))
+            .await
+            .map_err(write_error)?;
+        sqlx::query(sql.add_prefixes.query())
+            .bind(&near.prefixes)
+            .execute(conn.wire())
+            .await
+            .map_err(write_error)?;
+        Ok(())
+    }
+    .await;
+    conn.end_command(installed).await?;
+    let options = match &near.listen_url {
+        Some(url) => url
+            .parse()
+            .map_err(|e| Error::InvalidConfig(format!("near_cache: the listen URL does not parse: {e}")))?,
+        None => shared.conns.connect_options(),
+    };
+    let near = Arc::new(Near::new(near, sql));
+    near.spawn_listener(options);
+    Ok(near)
 }
 
 /// What start-up learned about the table and the session.

@@ -111,7 +111,13 @@ impl Transaction {
             self.state = State::Finished;
             return Err(Error::TransactionAborted);
         }
-        self.simple("COMMIT", true).await?;
+        let committed = self.simple("COMMIT", true).await;
+        // The transaction's writes are visible now (or may be): the
+        // near-cache forgets what it held.
+        if let Some(near) = &self.shared.near {
+            near.flush();
+        }
+        committed?;
         self.state = State::Finished;
         Ok(())
     }

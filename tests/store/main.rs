@@ -17,6 +17,7 @@ mod limiter;
 mod locks;
 mod model;
 mod namespaces;
+mod near_cache;
 mod pages;
 mod pool;
 mod records;

@@ -1,0 +1,220 @@
+//! The near-cache: hits, invalidation by other programs' plain SQL, own
+//! writes read at once, local TTLs, and no stale value once the listener's
+//! connection is gone. Waits are on the cache's own counters (events), with
+//! a deadline, never a fixed sleep.
+
+use std::time::{Duration, Instant};
+
+use pgkv::{Config, Error, NearCache, NearCacheStats, Store};
+use pgkv_suite::{admin, config, table_of};
+
+fn near_store_config(tag: &str) -> Config {
+    config(tag).near_cache(NearCache::new(["flags:", "cfg:"]).max_staleness(Duration::from_secs(60)))
+}
+
+/// Waits until `ready` holds for the near-cache's stats.
+async fn wait_for(s: &Store, what: &str, ready: impl Fn(&NearCacheStats) -> bool) -> NearCacheStats {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats = s.near_cache_stats().expect("a near-cache");
+        if ready(&stats) {
+            return stats;
+        }
+        assert!(Instant::now() < deadline, "waited 20 s for {what}: {stats:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// The listener's channel, as pgkv derives it (FNV-1a of `schema.table`).
+fn channel(s: &Store) -> String {
+    let collection = table_of(s).replace('"', "");
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in collection.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("pgkv_near_{hash:016x}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_sql_from_another_connection_invalidates() {
+    let s = Store::with_config(near_store_config("near_sql")).await.unwrap();
+    let ready = wait_for(&s, "the listener", |st| st.listening).await;
+    s.set("flags:dark_mode", "off").await.unwrap();
+    // The trigger notifies our own write too; once that has arrived, reads
+    // can fill the cache.
+    wait_for(&s, "our own write's notification", |st| st.invalidations > ready.invalidations).await;
+    assert_eq!(
+        s.get_string("flags:dark_mode").await.unwrap().as_deref(),
+        Some("off")
+    );
+    let before = s.near_cache_stats().unwrap();
+    assert_eq!(
+        s.get_string("flags:dark_mode").await.unwrap().as_deref(),
+        Some("off")
+    );
+    let after = s.near_cache_stats().unwrap();
+    assert_eq!(after.hits, before.hits + 1, "the second read is a hit");
+    // Another program changes the row with plain SQL.
+    let sql = format!(
+        "UPDATE {} SET value = 'on' WHERE key = 'flags:dark_mode'",
+        table_of(&s)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&admin(&s))
+        .await
+        .unwrap();
+    wait_for(&s, "the invalidation", |st| {
+        st.invalidations > after.invalidations
+    })
+    .await;
+    assert_eq!(
+        s.get_string("flags:dark_mode").await.unwrap().as_deref(),
+        Some("on")
+    );
+    // An absent key is cached as absent, and its creation invalidates that.
+    assert_eq!(s.get("cfg:missing").await.unwrap(), None);
+    let seen = s.near_cache_stats().unwrap();
+    let sql = format!(
+        "INSERT INTO {} (key, value) VALUES ('cfg:missing', 'now here')",
+        table_of(&s)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&admin(&s))
+        .await
+        .unwrap();
+    wait_for(&s, "the invalidation", |st| st.invalidations > seen.invalidations).await;
+    assert_eq!(
+        s.get_string("cfg:missing").await.unwrap().as_deref(),
+        Some("now here")
+    );
+    // TRUNCATE empties the cache.
+    let seen = s.near_cache_stats().unwrap();
+    let sql = format!("TRUNCATE {}", table_of(&s));
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&admin(&s))
+        .await
+        .unwrap();
+    wait_for(&s, "the truncate", |st| st.invalidations > seen.invalidations).await;
+    assert_eq!(s.get("flags:dark_mode").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn own_writes_are_read_at_once() {
+    let s = Store::with_config(near_store_config("near_own")).await.unwrap();
+    wait_for(&s, "the listener", |st| st.listening).await;
+    for i in 0..20 {
+        s.set("flags:n", i.to_string()).await.unwrap();
+        assert_eq!(s.get_string("flags:n").await.unwrap(), Some(i.to_string()));
+        assert_eq!(s.get_string("flags:n").await.unwrap(), Some(i.to_string()));
+    }
+    assert_eq!(s.increment("flags:count", 1).await.unwrap(), 1);
+    assert_eq!(s.get_string("flags:count").await.unwrap().as_deref(), Some("1"));
+    assert_eq!(s.increment("flags:count", 1).await.unwrap(), 2);
+    assert_eq!(s.get_string("flags:count").await.unwrap().as_deref(), Some("2"));
+    // A transaction's writes: at commit.
+    let mut tx = s.begin().await.unwrap();
+    tx.set("flags:n", "tx").await.unwrap();
+    assert_eq!(tx.get_string("flags:n").await.unwrap().as_deref(), Some("tx"));
+    assert_eq!(s.get_string("flags:n").await.unwrap().as_deref(), Some("19"));
+    tx.commit().await.unwrap();
+    assert_eq!(s.get_string("flags:n").await.unwrap().as_deref(), Some("tx"));
+    s.delete("flags:n").await.unwrap();
+    assert_eq!(s.get("flags:n").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn ttls_are_honoured_locally_and_other_keys_are_not_cached() {
+    let s = Store::with_config(near_store_config("near_ttl")).await.unwrap();
+    wait_for(&s, "the listener", |st| st.listening).await;
+    s.set_ex("flags:short", "v", Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(s.get("flags:short").await.unwrap().is_some());
+    // Served from the cache until the row's expiry, then not.
+    while s.exists("flags:short").await.unwrap() {
+        tokio::task::yield_now().await;
+    }
+    let started = Instant::now();
+    assert_eq!(
+        s.get("flags:short").await.unwrap(),
+        None,
+        "expired after {:?}",
+        started.elapsed()
+    );
+    let before = s.near_cache_stats().unwrap();
+    s.set("other:key", "v").await.unwrap();
+    for _ in 0..3 {
+        assert!(s.get("other:key").await.unwrap().is_some());
+    }
+    let after = s.near_cache_stats().unwrap();
+    assert_eq!((after.hits, after.misses), (before.hits, before.misses));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_stale_value_once_the_listener_connection_is_gone() {
+    let s = Store::with_config(near_store_config("near_kill")).await.unwrap();
+    let listening = wait_for(&s, "the listener", |st| st.listening).await;
+    s.set("cfg:mode", "a").await.unwrap();
+    wait_for(&s, "our own write's notification", |st| st.invalidations > listening.invalidations).await;
+    assert_eq!(s.get_string("cfg:mode").await.unwrap().as_deref(), Some("a"));
+    assert_eq!(s.get_string("cfg:mode").await.unwrap().as_deref(), Some("a"));
+    let ready = s.near_cache_stats().unwrap();
+    assert_eq!(ready.entries, 1);
+    let direct = admin(&s);
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1) t",
+    )
+    .bind(format!("pgkv-near {}", channel(&s)))
+    .fetch_one(&direct)
+    .await
+    .unwrap();
+    assert_eq!(killed, 1);
+    // The listener notices and empties the cache.
+    wait_for(&s, "the flush", |st| st.flushes > ready.flushes).await;
+    let sql = format!("UPDATE {} SET value = 'b' WHERE key = 'cfg:mode'", table_of(&s));
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&direct)
+        .await
+        .unwrap();
+    // Whether or not the listener is back yet, the read is fresh.
+    assert_eq!(s.get_string("cfg:mode").await.unwrap().as_deref(), Some("b"));
+    let back = wait_for(&s, "the listener again", |st| st.listening).await;
+    assert_eq!(s.get_string("cfg:mode").await.unwrap().as_deref(), Some("b"));
+    // And invalidations flow again.
+    let sql = format!("UPDATE {} SET value = 'c' WHERE key = 'cfg:mode'", table_of(&s));
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&direct)
+        .await
+        .unwrap();
+    wait_for(&s, "the invalidation", |st| st.invalidations > back.invalidations).await;
+    assert_eq!(s.get_string("cfg:mode").await.unwrap().as_deref(), Some("c"));
+}
+
+#[tokio::test]
+async fn bad_settings_are_refused() {
+    for near in [
+        NearCache::new(Vec::<String>::new()),
+        NearCache::new([""]),
+        NearCache::new(["a\0"]),
+        NearCache::new(["a"]).capacity(0),
+        NearCache::new(["a"]).capacity(usize::MAX),
+        NearCache::new(["a"]).max_staleness(Duration::ZERO),
+    ] {
+        let err = Store::with_config(config("near_bad").near_cache(near.clone()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig(_)), "{near:?}: {err:?}");
+    }
+    let err = Store::with_config(
+        config("near_bad")
+            .transaction_pooler(true)
+            .near_cache(NearCache::new(["a"])),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig(m) if m.contains("listen_url")),
+        "{err:?}"
+    );
+}
