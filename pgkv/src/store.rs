@@ -195,22 +195,31 @@ async fn install_near_cache(shared: &Shared, config: &Config, near: &NearCache) 
         &shared.sql.collection,
         config.ttl_cleanup_strategy != TtlCleanupStrategy::Disabled,
     );
+    // One transaction of its own (which also pins one server connection
+    // behind a transaction-mode pooler): the prefixes must be in the table
+    // when the triggers are built from it.
     let mut conn = shared.conns.lease().await?;
-    conn.begin_command().await?;
+    conn.roll_back_on_drop();
     let installed = async {
+        conn.wire().execute("BEGIN").await?;
         conn.wire()
-            .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.install.clone())))
-            .await
-            .map_err(write_error)?;
+            .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.prepare.clone())))
+            .await?;
         sqlx::query(sql.add_prefixes.query())
             .bind(&near.prefixes)
             .execute(conn.wire())
-            .await
-            .map_err(write_error)?;
-        Ok(())
+            .await?;
+        conn.wire()
+            .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.install.clone())))
+            .await?;
+        conn.wire().execute("COMMIT").await?;
+        Ok::<_, sqlx::Error>(())
     }
-    .await;
-    conn.end_command(installed).await?;
+    .await
+    .map_err(write_error);
+    conn.observe(&installed);
+    installed?;
+    conn.transaction_ended();
     let options = match &near.listen_url {
         Some(url) => url
             .parse()

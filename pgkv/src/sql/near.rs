@@ -20,8 +20,10 @@ pub(crate) fn channel(collection: &str) -> String {
 #[derive(Debug)]
 pub(crate) struct NearSql {
     pub(crate) channel: String,
-    /// Creates the prefix table, the trigger function and the triggers
-    /// (idempotent, under the DDL lock).
+    /// Takes the DDL lock and creates the prefix table (idempotent); then
+    /// `add_prefixes`, then `install`, in one transaction.
+    pub(crate) prepare: String,
+    /// Creates the trigger function and the triggers from the prefix table.
     pub(crate) install: String,
     /// `$1`: the prefixes to add (text[]).
     pub(crate) add_prefixes: Sql,
@@ -44,37 +46,62 @@ impl NearSql {
         let prefixes = object("_near");
         let function = object("_near_notify");
         let channel = channel(collection);
-        let row_trigger = quote_ident(&format!("{name}_near"));
-        let truncate_trigger = quote_ident(&format!("{name}_near_truncate"));
         // The payload is the key; an empty payload (never a key: keys are
-        // not empty) means "everything" (TRUNCATE).
-        let install = format!(
+        // not empty) means "everything" (TRUNCATE). The triggers' WHEN
+        // clauses hold the declared prefixes, so a write to any other key
+        // never calls the function: they are rebuilt from the prefix table
+        // (quoted by the server, `%L`) whenever a store installs them.
+        let when = |column: &str| {
+            format!(
+                "(SELECT string_agg(format('starts_with({column}.key, %L)', prefix), ' OR ') FROM {prefixes})"
+            )
+        };
+        let prepare = format!(
             "SELECT pg_advisory_xact_lock({lock});\n\
-             CREATE TABLE IF NOT EXISTS {prefixes} (prefix TEXT COLLATE \"C\" PRIMARY KEY);\n\
-             CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $pgkv$\n\
+             CREATE TABLE IF NOT EXISTS {prefixes} (prefix TEXT COLLATE \"C\" PRIMARY KEY);\n",
+            lock = super::DDL_LOCK_KEY,
+        );
+        let install = format!(
+            "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $pgkv$\n\
              BEGIN\n    \
              IF TG_OP = 'TRUNCATE' THEN\n        \
-             PERFORM pg_notify('{channel}', '');\n        \
-             RETURN NULL;\n    \
-             END IF;\n    \
-             IF TG_OP <> 'INSERT' AND EXISTS (SELECT 1 FROM {prefixes} WHERE starts_with(OLD.key, prefix)) THEN\n        \
-             PERFORM pg_notify('{channel}', OLD.key);\n    \
-             END IF;\n    \
-             IF TG_OP <> 'DELETE' AND (TG_OP = 'INSERT' OR NEW.key <> OLD.key)\n       \
-             AND EXISTS (SELECT 1 FROM {prefixes} WHERE starts_with(NEW.key, prefix)) THEN\n        \
+             PERFORM pg_notify('{channel}', '');\n    \
+             ELSIF TG_OP = 'INSERT' THEN\n        \
              PERFORM pg_notify('{channel}', NEW.key);\n    \
+             ELSIF TG_OP = 'DELETE' THEN\n        \
+             PERFORM pg_notify('{channel}', OLD.key);\n    \
+             ELSE\n        \
+             PERFORM pg_notify('{channel}', OLD.key);\n        \
+             IF NEW.key <> OLD.key THEN\n            \
+             PERFORM pg_notify('{channel}', NEW.key);\n        \
+             END IF;\n    \
              END IF;\n    \
              RETURN NULL;\n\
              END\n\
              $pgkv$;\n\
-             CREATE OR REPLACE TRIGGER {row_trigger} AFTER INSERT OR UPDATE OR DELETE ON {table} \
-             FOR EACH ROW EXECUTE FUNCTION {function}();\n\
-             CREATE OR REPLACE TRIGGER {truncate_trigger} AFTER TRUNCATE ON {table} \
+             DO $pgkv$ BEGIN\n    \
+             EXECUTE format('CREATE OR REPLACE TRIGGER {inserts} AFTER INSERT ON {table_q} FOR EACH ROW WHEN (%s) \
+             EXECUTE FUNCTION {function_q}()', {when_new});\n    \
+             EXECUTE format('CREATE OR REPLACE TRIGGER {updates} AFTER UPDATE ON {table_q} FOR EACH ROW WHEN (%s OR %s) \
+             EXECUTE FUNCTION {function_q}()', {when_old}, {when_new});\n    \
+             EXECUTE format('CREATE OR REPLACE TRIGGER {deletes} AFTER DELETE ON {table_q} FOR EACH ROW WHEN (%s) \
+             EXECUTE FUNCTION {function_q}()', {when_old});\n\
+             END $pgkv$;\n\
+             CREATE OR REPLACE TRIGGER {truncates} AFTER TRUNCATE ON {table} \
              FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n",
-            lock = super::DDL_LOCK_KEY,
+            inserts = quote_ident(&format!("{name}_near_ins")),
+            updates = quote_ident(&format!("{name}_near_upd")),
+            deletes = quote_ident(&format!("{name}_near_del")),
+            truncates = quote_ident(&format!("{name}_near_trunc")),
+            // Inside a format() string literal: quotes doubled.
+            table_q = table.replace('\'', "''"),
+            function_q = function.replace('\'', "''"),
+            when_new = when("NEW"),
+            when_old = when("OLD"),
         );
         NearSql {
             channel,
+            prepare,
             install,
             add_prefixes: Sql::new(format!(
                 "INSERT INTO {prefixes} (prefix) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"
