@@ -4,7 +4,7 @@
 
 use crate::call::Conduit;
 use crate::error::{Error, Result};
-use crate::input::MAX_BATCH_BYTES;
+use crate::input::{BATCH_ITEM_OVERHEAD, MAX_BATCH_BYTES};
 use crate::ops;
 
 /// How a batch treats items it cannot apply.
@@ -69,10 +69,12 @@ fn sift<'a, T: ?Sized>(
     let mut refused = Vec::new();
     let mut bytes = 0usize;
     for (index, (key, item)) in items.enumerate() {
-        let fits = check(key, item).and_then(|size| match bytes.checked_add(size) {
+        // Counted as the plain batch methods count it.
+        let size_of = |size: usize| size.saturating_add(BATCH_ITEM_OVERHEAD);
+        let fits = check(key, item).and_then(|size| match bytes.checked_add(size_of(size)) {
             Some(total) if total <= MAX_BATCH_BYTES => Ok(total),
             _ => Err(Error::BatchTooLarge {
-                size: bytes.saturating_add(size),
+                size: bytes.saturating_add(size_of(size)),
                 max: MAX_BATCH_BYTES,
             }),
         });

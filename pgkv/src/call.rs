@@ -87,6 +87,12 @@ pub(crate) trait Conduit: Send {
     /// transaction, which is rolled back and begun again.
     fn resend(&mut self) -> impl Future<Output = Result<()>> + Send;
 
+    /// Between the batches of a command that commits batch by batch
+    /// (`delete_prefix`): behind a transaction-mode pooler, commits the
+    /// command's own transaction and begins another, so its row locks are
+    /// held one batch at a time as they are elsewhere.
+    fn checkpoint(&mut self) -> impl Future<Output = Result<()>> + Send;
+
     /// The statements run in the caller's transaction, so a failed one has
     /// aborted work the caller will commit (false for a store's command,
     /// even behind a pooler, where its own transaction ends with it).
@@ -155,6 +161,16 @@ impl Conduit for PooledCall<'_> {
         match &mut self.lease {
             Some(lease) => lease.restart_command().await,
             None => Ok(()),
+        }
+    }
+
+    async fn checkpoint(&mut self) -> Result<()> {
+        match &mut self.lease {
+            Some(lease) if lease.transaction_pooler() => {
+                lease.end_command(Ok(())).await?;
+                lease.begin_command().await
+            }
+            _ => Ok(()),
         }
     }
 
@@ -229,6 +245,13 @@ impl Conduit for Call<'_> {
         match &mut self.0 {
             Route::Pooled(call) => call.resend().await,
             Route::Transaction(tx) => tx.resend().await,
+        }
+    }
+
+    async fn checkpoint(&mut self) -> Result<()> {
+        match &mut self.0 {
+            Route::Pooled(call) => call.checkpoint().await,
+            Route::Transaction(tx) => tx.checkpoint().await,
         }
     }
 

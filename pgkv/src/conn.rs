@@ -133,6 +133,15 @@ impl Conn {
     fn is_borrowed(&self) -> bool {
         matches!(self.link, Link::Borrowed(_))
     }
+
+    /// Makes dropping it close the connection: a borrowed one would
+    /// otherwise go back to the application's pool as it is (sqlx checks it
+    /// with a ping, which passes inside an open or aborted transaction).
+    fn close_on_drop(&mut self) {
+        if let Link::Borrowed(Some(conn)) = &mut self.link {
+            conn.close_on_drop();
+        }
+    }
 }
 
 impl Drop for Conn {
@@ -442,7 +451,9 @@ impl Connections {
             // locks nor applies later, then close. (Reusing the connection
             // instead would race the cancel signal against the next caller's
             // statement.) Behind a pooler the server process is unknown:
-            // closing makes the pooler drop its server connection.
+            // closing (`close_one`, which really closes a borrowed
+            // connection too) makes the pooler drop its server connection,
+            // and the server rolls the command's transaction back.
             if let Some(pid) = conn.pid {
                 self.cancel(pid).await;
                 drain(conn.get(), CANCEL_DEADLINE).await;
@@ -492,7 +503,9 @@ impl Connections {
 
     /// Closes a connection and frees its slot.
     fn close_one(&self, object: Object) {
-        drop(Object::take(object));
+        let mut conn = Object::take(object);
+        conn.close_on_drop();
+        drop(conn);
         self.returned.notify_waiters();
     }
 }

@@ -23,7 +23,7 @@ pub const MAX_KEY_LENGTH: usize = 2048;
 
 /// Bytes a batch item adds to the statement besides its key and value
 /// (array element lengths).
-const BATCH_ITEM_OVERHEAD: usize = 8;
+pub(crate) const BATCH_ITEM_OVERHEAD: usize = 8;
 
 /// Refuses a batch whose items add up to more than [`MAX_BATCH_BYTES`].
 pub(crate) fn check_batch_size(sizes: impl Iterator<Item = usize>) -> Result<()> {

@@ -141,8 +141,10 @@ impl NamespaceConfig {
             if age.as_micros() == 0 {
                 return invalid("max_age must be at least 1 µs");
             }
-            if i64::try_from(age.as_micros()).is_err() {
-                return invalid(&format!("max_age {age:?} is too long"));
+            if age > crate::input::MAX_TTL {
+                return invalid(&format!(
+                    "max_age {age:?} is longer than pgkv::MAX_TTL (1,000 years)"
+                ));
             }
         }
         let any_limit = self.max_keys.is_some() || self.max_bytes.is_some() || self.max_age.is_some();
@@ -262,6 +264,8 @@ impl Shared {
         };
         let database = match &e {
             Error::Database(db) | Error::OutcomeUnknown { source: db } => db,
+            // Its table's fencing sequence is gone with the table.
+            Error::FenceSequenceMissing { .. } => return gone(),
             _ => return e,
         };
         match sqlstate(database) {
@@ -333,9 +337,16 @@ impl Store {
             let mut script = String::new();
             // The schema exists (the registry is in it): no CREATE SCHEMA,
             // which would need the database's CREATE privilege.
+            // Without IF NOT EXISTS: a table or sequence already under the
+            // new id's name (made by hand, or left by a dropped registry)
+            // fails the creation instead of being adopted, and later dropped.
             for statement in crate::sql::create_table_ddl(&table)
                 .into_iter()
                 .filter(|s| !s.starts_with("CREATE SCHEMA"))
+                .map(|s| match s.starts_with("CREATE ") {
+                    true => s.replacen(" IF NOT EXISTS ", " ", 1),
+                    false => s,
+                })
                 .chain(limit_ddl(schema, id, &config))
             {
                 script.push_str(&statement);
@@ -509,15 +520,23 @@ impl Store {
         let base = &self.shared;
         let schema = base.sql.schema.clone();
         let table = table_name(id);
-        let statements = Statements::new(
+        let mut statements = Statements::new(
             &Config::default()
                 .table_name(&table)
                 .ttl_cleanup_strategy(config.ttl_cleanup_strategy),
             &schema,
         );
+        // The namespace's sequence was made with its table: a missing one
+        // means the namespace is gone, never something to create again.
+        statements.coord.create_sequence = None;
         let evict = (config.policy == Some(LimitPolicy::Evict)).then(|| EvictSql::new(&statements.table));
-        let purge_on_read =
-            config.ttl_cleanup_strategy == TtlCleanupStrategy::OnRead && base.purges_on_read();
+        // A `Reject` namespace's deletes update its usage row, under a row
+        // lock: a read that purged expired rows would wait for writers (and
+        // could deadlock with them), so its expired rows are left to the
+        // sweep; reads still skip them.
+        let purge_on_read = config.ttl_cleanup_strategy == TtlCleanupStrategy::OnRead
+            && config.policy != Some(LimitPolicy::Reject)
+            && base.purges_on_read();
         let mut shared = Shared::new(
             base.conns.clone(),
             statements,

@@ -321,6 +321,7 @@ pub(crate) async fn delete_prefix(s: &mut impl Conduit, prefix: &str) -> Result<
             Some(last) if locked >= batch => plan.start_after(last),
             _ => return Ok(removed),
         }
+        s.checkpoint().await?;
         tokio::task::yield_now().await;
     }
 }

@@ -120,7 +120,13 @@ impl Store {
     /// if the store made it. Later calls fail with [`Error::Closed`]. A store
     /// made by [`from_pool`](Self::from_pool) returns its connections to
     /// your pool and leaves the pool open.
+    ///
+    /// On a namespace's handle ([`Store::namespace`]) it does nothing: the
+    /// connections belong to the store the handle came from.
     pub async fn close(&self) {
+        if self.shared.namespace.is_some() {
+            return;
+        }
         self.shared.conns.close().await;
     }
 
@@ -132,6 +138,12 @@ impl Store {
     /// and connecting only when used, so your queries and the store's calls
     /// never wait for each other. For [`from_pool`](Self::from_pool) it is
     /// the pool you passed in.
+    ///
+    /// It is a plain sqlx pool: behind a transaction-mode pooler
+    /// ([`Config::transaction_pooler`](crate::Config::transaction_pooler))
+    /// its prepared statements meet the problem that switch solves for the
+    /// store, so run your queries there inside explicit transactions and
+    /// with `.persistent(false)`, or through a direct connection.
     pub fn pool(&self) -> &PgPool {
         self.shared.conns.pool()
     }

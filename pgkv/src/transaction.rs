@@ -184,6 +184,11 @@ impl Conduit for Transaction {
     async fn resend(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// The caller's transaction decides when its batches commit.
+    async fn checkpoint(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl Drop for Transaction {

@@ -185,3 +185,80 @@ fn the_suite_really_goes_through_the_pooler() {
     assert!(pgkv_suite::through_pooler());
     assert_ne!(pooler_url(), database_url());
 }
+
+/// A store made with `from_pool` borrows the application's connections: a
+/// call cancelled while its write waits for a lock must not give the
+/// connection back to the application inside its transaction (the
+/// application's next transaction would commit the cancelled write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_write_never_rides_back_into_the_application_pool() {
+    let app_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&pooler_url())
+        .await
+        .unwrap();
+    let s = Store::from_pool(
+        app_pool.clone(),
+        Config::default()
+            .table_name(&unique_table("pool_borrow"))
+            .transaction_pooler(true)
+            .max_connections(1),
+    )
+    .await
+    .unwrap();
+    s.set("x", "old").await.unwrap();
+    let table = table_of(&s);
+    let direct = admin(&s);
+    let mut locker = direct.begin().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {table} SET value = value WHERE key = 'x'"
+    )))
+    .execute(&mut *locker)
+    .await
+    .unwrap();
+    let cut_off = tokio::time::timeout(Duration::from_millis(50), s.set("x", "ghost")).await;
+    assert!(cut_off.is_err());
+    // The store's clean-up ends with the connection closed, not returned.
+    while s.status().size > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The application's own transaction, on its (only) pooled connection.
+    let mut app = app_pool.begin().await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {table} (key, value) VALUES ('app', 'a')"
+    )))
+    .execute(&mut *app)
+    .await
+    .unwrap();
+    app.commit().await.unwrap();
+    locker.commit().await.unwrap();
+    // Once nothing runs on the table any more, the cut-off write's fate is settled.
+    let running = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' AND pid <> pg_backend_pid() AND query LIKE '%{}%'",
+        table.replace('\'', "''")
+    );
+    loop {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(running.clone()))
+            .fetch_one(&direct)
+            .await
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let x: Vec<u8> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT value FROM {table} WHERE key = 'x'"
+    )))
+    .fetch_one(&direct)
+    .await
+    .unwrap();
+    assert_eq!(x, b"old", "the cancelled write was committed");
+    let app_row: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {table} WHERE key = 'app'"
+    )))
+    .fetch_one(&direct)
+    .await
+    .unwrap();
+    assert_eq!(app_row, 1, "the application's own write was committed");
+}

@@ -433,3 +433,49 @@ async fn deleting_under_a_writer_never_leaks_into_a_new_namespace() {
     assert_eq!(raw_row_count(&new).await, 0);
     s.delete_namespace(&n).await.unwrap();
 }
+
+/// Review findings: closing a handle leaves the store alone; a `Reject`
+/// namespace's reads never wait for its writers; locks on a deleted
+/// namespace say so and create nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handles_close_nothing_reads_never_wait_and_deleted_namespaces_stay_deleted() {
+    let s = store("ns_review").await;
+    let n = name("ns_review");
+    let ns = s.create_namespace(&n, reject(10)).await.unwrap();
+    ns.close().await;
+    ns.set("e", "v").await.unwrap();
+    s.set("k", "v").await.unwrap();
+
+    // A writer holds the namespace's usage row in an open transaction; a
+    // read that meets an expired row does not wait for it.
+    pgkv_suite::force_expire(&ns, "e").await;
+    let mut writer = ns.begin().await.unwrap();
+    writer.set("w", "v").await.unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(5), ns.get("e")).await;
+    assert!(matches!(read, Ok(Ok(None))), "{read:?}");
+    writer.commit().await.unwrap();
+
+    let lock_sequences = |n: &str| {
+        format!(
+            "SELECT count(*) FROM pg_class c JOIN pgkv_namespaces r ON c.relname = 'kvns_' || r.id || '_fence_seq' WHERE r.name = '{n}'"
+        )
+    };
+    let before: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(lock_sequences(&n)))
+        .fetch_one(&admin(&s))
+        .await
+        .unwrap();
+    assert_eq!(before, 1, "the namespace has its fencing sequence");
+    let table = table_of(&ns);
+    s.delete_namespace(&n).await.unwrap();
+    assert!(matches!(
+        ns.try_lock("l", Duration::from_secs(5)).await,
+        Err(Error::NamespaceMissing { .. })
+    ));
+    let seq = format!("{}_fence_seq\"", table.trim_end_matches('"'));
+    let left: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(&seq)
+        .fetch_one(&admin(&s))
+        .await
+        .unwrap();
+    assert_eq!(left, None, "no sequence was created for the deleted namespace");
+}
