@@ -107,6 +107,36 @@ DELETE FROM "public"."kv_store" WHERE ctid = ANY(ARRAY(SELECT ctid FROM "public"
 -- cleanup_fleet_batch
 WITH fleet AS (SELECT pg_try_advisory_xact_lock(hashtextextended($2, 7305983471152380417)) AS held), gone AS (DELETE FROM "public"."kv_store" WHERE ctid = ANY(ARRAY(SELECT ctid FROM "public"."kv_store" WHERE (SELECT held FROM fleet) AND expires_at <= statement_timestamp() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)) AND expires_at <= statement_timestamp() RETURNING 1) SELECT (SELECT held FROM fleet), (SELECT count(*) FROM gone);
 
+-- snapshot: begin_save
+BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
+
+-- snapshot: save_count
+SELECT count(*), (EXTRACT(EPOCH FROM now()) * 1000000)::bigint FROM "public"."kv_store" WHERE TRUE;
+
+-- snapshot: save_copy
+COPY (SELECT key, value, expires_at FROM "public"."kv_store" WHERE TRUE) TO STDOUT (FORMAT binary);
+
+-- snapshot: begin_load
+BEGIN;
+
+-- snapshot: create_stage
+CREATE TEMP TABLE pgkv_snapshot_stage (key TEXT COLLATE "C", value BYTEA, expires_at TIMESTAMPTZ) ON COMMIT DROP;
+
+-- snapshot: load_copy
+COPY pg_temp.pgkv_snapshot_stage (key, value, expires_at) FROM STDIN (FORMAT binary);
+
+-- snapshot: clear
+DELETE FROM "public"."kv_store";
+
+-- snapshot: merge
+WITH ins AS (INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) SELECT s.key, s.value, s.expires_at, statement_timestamp(), statement_timestamp() FROM pg_temp.pgkv_snapshot_stage s WHERE TRUE ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at WHERE FALSE RETURNING 1) SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM pg_temp.pgkv_snapshot_stage s WHERE NOT TRUE), (EXTRACT(EPOCH FROM statement_timestamp()) * 1000000)::bigint;
+
+-- snapshot: restore_lock
+SELECT pg_advisory_xact_lock(hashtextextended($1, 7305983471152380419));
+
+-- snapshot: any_live
+SELECT EXISTS (SELECT 1 FROM "public"."kv_store" WHERE TRUE);
+
 -- set_with Always no expiry
 WITH cur AS (SELECT value, expires_at FROM "public"."kv_store" WHERE key = $1 FOR UPDATE), upd AS (UPDATE "public"."kv_store" SET value = $2, expires_at = NULL, created_at = CASE WHEN FALSE THEN statement_timestamp() ELSE "public"."kv_store".created_at END, updated_at = statement_timestamp() FROM cur WHERE "public"."kv_store".key = $1 AND TRUE RETURNING 1), ins AS (INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) SELECT $1, $2, NULL, statement_timestamp(), statement_timestamp() WHERE NOT EXISTS (SELECT 1 FROM cur) AND TRUE ON CONFLICT (key) DO NOTHING RETURNING 1) SELECT EXISTS (SELECT 1 FROM upd) OR EXISTS (SELECT 1 FROM ins), NOT EXISTS (SELECT 1 FROM cur) AND TRUE AND NOT EXISTS (SELECT 1 FROM ins), NULL::bytea;
 

@@ -165,6 +165,28 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A snapshot file could not be written or read: a missing file, a
+    /// directory without write permission, a full disk. A failed save
+    /// leaves the previous snapshot at that path as it was.
+    #[error("snapshot file {path:?}: {source}")]
+    SnapshotIo {
+        /// The snapshot's path (a save writes `<path>.tmp` first).
+        path: std::path::PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A snapshot file was refused (truncated, corrupted, of an unknown
+    /// format version, or of another table) before the table was touched.
+    #[error("snapshot file {path:?} refused: {defect}")]
+    InvalidSnapshot {
+        /// The snapshot's path.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        defect: crate::snapshot::SnapshotDefect,
+    },
+
     /// The key does not exist (or has expired); see [`Error::is_not_found`].
     #[error("key {key:?} not found")]
     NotFound {

@@ -76,6 +76,7 @@ mod record;
 mod scan;
 mod schema;
 mod set_options;
+mod snapshot;
 mod sql;
 mod store;
 mod transaction;
@@ -96,6 +97,7 @@ pub use crate::record::KvRecord;
 pub use crate::scan::{KeyValue, ScanOptions};
 pub use crate::schema::{MIGRATOR, schema_sql};
 pub use crate::set_options::{SetOptions, SetOutcome};
+pub use crate::snapshot::{LoadMode, LoadSummary, SnapshotDefect, SnapshotInfo, WarmRestart};
 pub use crate::store::{PoolStatus, Store};
 pub use crate::transaction::Transaction;
 #[cfg(feature = "json")]

@@ -20,6 +20,7 @@ mod reliability;
 mod scan;
 mod schema;
 mod set_options;
+mod snapshot;
 mod telemetry;
 mod ttl;
 mod tx;

@@ -1,0 +1,148 @@
+//! `Store::save_snapshot`: the table's live rows, from one `REPEATABLE READ`
+//! snapshot, into a file written beside its final path and renamed over it.
+
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+
+use futures_util::StreamExt;
+use sqlx::PgConnection;
+use sqlx::Row;
+use tokio::io::{AsyncSeekExt, AsyncWrite, AsyncWriteExt, BufWriter};
+
+use super::format::{CRC, Header};
+use super::session::Session;
+use super::{SnapshotInfo, from_micros};
+use crate::call::Shared;
+use crate::error::{Error, Result, read_error};
+
+/// Large writes: the `COPY` stream arrives one row per message.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// `<path>.tmp`, in the same directory (so the rename is atomic).
+pub(super) fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+pub(super) async fn save(shared: &Shared, path: &Path) -> Result<SnapshotInfo> {
+    if path.file_name().is_none() {
+        return Err(Error::SnapshotIo {
+            path: path.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file"),
+        });
+    }
+    let temp = temp_path(path);
+    let saved = write(shared, path, &temp).await;
+    if saved.is_err() {
+        // Best effort: the error that matters is the one being returned.
+        let _ = tokio::fs::remove_file(&temp).await;
+    }
+    saved
+}
+
+async fn write(shared: &Shared, path: &Path, temp: &Path) -> Result<SnapshotInfo> {
+    let io = |source: std::io::Error| Error::SnapshotIo {
+        path: path.to_owned(),
+        source,
+    };
+    let sql = &shared.sql.snapshot;
+    let mut session = Session::begin(shared, &sql.begin_save).await?;
+    let row = session.fetch_one(&sql.save_count, read_error).await?;
+    let rows: i64 = row.try_get(0).map_err(read_error)?;
+    let taken_at_micros: i64 = row.try_get(1).map_err(read_error)?;
+    let mut header = Header {
+        table: shared.sql.collection.clone(),
+        rows: u64::try_from(rows).unwrap_or(0),
+        taken_at_micros,
+        payload_len: 0,
+        payload_crc: 0,
+    };
+
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(temp)
+        .await
+        .map_err(io)?;
+    let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+    // A placeholder of the final header's size; rewritten once the payload's
+    // length and checksum are known.
+    out.write_all(&header.encode()).await.map_err(io)?;
+
+    let statement = sql.save_copy.query();
+    let (streamed, clean) = stream_out(session.start_copy(), statement.as_str(), &mut out, path).await;
+    session.copy_over(&streamed, clean);
+    // A write error (a full disk) returns with the COPY unfinished: the
+    // session closes the connection, which ends it.
+    let (payload_len, payload_crc) = streamed?;
+    // Only a read-only snapshot to end: the connection goes back before the
+    // file is synced.
+    session.commit(&sql.commit).await?;
+
+    header.payload_len = payload_len;
+    header.payload_crc = payload_crc;
+    out.flush().await.map_err(io)?;
+    let mut file = out.into_inner();
+    file.seek(SeekFrom::Start(0)).await.map_err(io)?;
+    file.write_all(&header.encode()).await.map_err(io)?;
+    file.sync_all().await.map_err(io)?;
+    drop(file);
+    tokio::fs::rename(temp, path).await.map_err(io)?;
+    sync_dir(path).await.map_err(io)?;
+
+    Ok(SnapshotInfo {
+        path: path.to_owned(),
+        table: header.table.clone(),
+        rows: header.rows,
+        bytes: header.len() + payload_len,
+        taken_at: from_micros(taken_at_micros),
+    })
+}
+
+/// Streams the `COPY` into `out`; returns the payload's length and
+/// checksum, and whether the `COPY` ran to its end (the connection is then
+/// ready for the next statement).
+async fn stream_out(
+    conn: &mut PgConnection,
+    statement: &str,
+    out: &mut (impl AsyncWrite + Unpin),
+    path: &Path,
+) -> (Result<(u64, u32)>, bool) {
+    let mut stream = match conn.copy_out_raw(statement).await {
+        Ok(stream) => stream,
+        Err(e) => return (Err(read_error(e)), false),
+    };
+    let mut digest = CRC.digest();
+    let mut len = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            // After an error from the server, sqlx reads its ready message.
+            Err(e) => {
+                let clean = matches!(e, sqlx::Error::Database(_));
+                return (Err(read_error(e)), clean);
+            }
+        };
+        digest.update(&chunk);
+        len += chunk.len() as u64;
+        if let Err(source) = out.write_all(&chunk).await {
+            let e = Error::SnapshotIo {
+                path: path.to_owned(),
+                source,
+            };
+            return (Err(e), false);
+        }
+    }
+    (Ok((len, digest.finalize())), true)
+}
+
+/// Makes the rename durable: the directory entry is synced too.
+async fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    tokio::fs::File::open(dir).await?.sync_all().await
+}
