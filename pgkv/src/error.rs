@@ -187,6 +187,21 @@ pub enum Error {
         defect: crate::snapshot::SnapshotDefect,
     },
 
+    /// A value could not be encoded or decoded by a [`Codec`](crate::Codec)
+    /// other than JSON (which reports [`Error::Json`]).
+    #[error("value of key {key:?} does not convert to/from {type_name} with the {codec} codec")]
+    Codec {
+        /// The key that was read or written.
+        key: String,
+        /// The Rust type involved.
+        type_name: &'static str,
+        /// The codec's name ([`Codec::NAME`](crate::Codec::NAME)).
+        codec: &'static str,
+        /// What the codec said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The key does not exist (or has expired); see [`Error::is_not_found`].
     #[error("key {key:?} not found")]
     NotFound {

@@ -59,6 +59,8 @@
 
 mod call;
 mod cleanup;
+#[cfg(feature = "json")]
+mod codec;
 mod commands;
 mod config;
 mod conn;
@@ -85,6 +87,13 @@ mod typed;
 mod xorshift;
 
 pub use crate::cleanup::{CleanupHandle, CleanupStats, PassSummary};
+#[cfg(feature = "postcard")]
+pub use crate::codec::Postcard;
+#[cfg(feature = "prost")]
+pub use crate::codec::Protobuf;
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+pub use crate::codec::{Codec, Json};
 pub use crate::commands::KvCommands;
 pub use crate::config::{Config, MAX_CONNECTIONS, MAX_VALUE_SIZE, TableType, TtlCleanupStrategy};
 pub use crate::error::{Error, Result};

@@ -180,6 +180,7 @@ impl Error {
             Error::InvalidUtf8 { .. } => "invalid_utf8",
             #[cfg(feature = "json")]
             Error::Json { .. } => "json",
+            Error::Codec { .. } => "codec",
             Error::SnapshotIo { .. } => "snapshot_io",
             Error::InvalidSnapshot { .. } => "invalid_snapshot",
             Error::NotFound { .. } => "not_found",

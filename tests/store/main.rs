@@ -5,6 +5,7 @@ mod basic;
 mod batch;
 mod cas;
 mod cleanup;
+mod codecs;
 mod commands;
 mod concurrency;
 mod counters;
