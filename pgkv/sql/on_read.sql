@@ -134,6 +134,9 @@ WITH ins AS (INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, crea
 -- snapshot: restore_lock
 SELECT pg_advisory_xact_lock(hashtextextended($1, 7305983471152380419));
 
+-- snapshot: autosave_lock
+SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7305983471152380420));
+
 -- snapshot: any_live
 SELECT EXISTS (SELECT 1 FROM "public"."kv_store" WHERE (expires_at IS NULL OR expires_at > statement_timestamp()));
 

@@ -106,7 +106,10 @@ pub use crate::record::KvRecord;
 pub use crate::scan::{KeyValue, ScanOptions};
 pub use crate::schema::{MIGRATOR, schema_sql};
 pub use crate::set_options::{SetOptions, SetOutcome};
-pub use crate::snapshot::{LoadMode, LoadSummary, SnapshotDefect, SnapshotInfo, WarmRestart};
+pub use crate::snapshot::{
+    AutosaveHandle, AutosaveOptions, AutosaveStats, LoadMode, LoadSummary, SnapshotDefect, SnapshotInfo,
+    WarmRestart,
+};
 pub use crate::store::{PoolStatus, Store};
 pub use crate::transaction::Transaction;
 #[cfg(feature = "json")]

@@ -725,6 +725,10 @@ pub(crate) struct SnapshotSql {
     /// `schema.table`), held until the load's transaction ends, so the
     /// others then find the table filled.
     pub(crate) restore_lock: Sql,
+    /// The autosave task: one instance of the fleet at a time (`$1` is the
+    /// table's `schema.table`); taken without waiting, inside the save's
+    /// snapshot, and held until its file is in place.
+    pub(crate) autosave_lock: Sql,
     /// Whether the table has any live row (warm restart's emptiness test,
     /// run after the lock is held, so it sees what an earlier starter committed).
     pub(crate) any_live: Sql,
@@ -739,6 +743,9 @@ const SNAPSHOT_STAGE: &str = "pg_temp.pgkv_snapshot_stage";
 /// Mixed into the hash of the table name that keys the warm-restart lock
 /// (distinct from the cleanup task's).
 const RESTORE_LOCK_SEED: i64 = 7_305_983_471_152_380_419;
+
+/// Mixed into the hash of the table name that keys the autosave lock.
+const AUTOSAVE_LOCK_SEED: i64 = 7_305_983_471_152_380_420;
 
 /// Server time in microseconds since the Unix epoch (exact: `EXTRACT`
 /// returns `numeric`).
@@ -790,6 +797,9 @@ impl SnapshotSql {
             )),
             restore_lock: Sql::new(format!(
                 "SELECT pg_advisory_xact_lock(hashtextextended($1, {RESTORE_LOCK_SEED}))"
+            )),
+            autosave_lock: Sql::new(format!(
+                "SELECT pg_try_advisory_xact_lock(hashtextextended($1, {AUTOSAVE_LOCK_SEED}))"
             )),
             any_live: Sql::new(format!(
                 "SELECT EXISTS (SELECT 1 FROM {t} WHERE {})",
@@ -904,6 +914,7 @@ mod tests {
             ("snapshot: clear", &s.snapshot.clear),
             ("snapshot: merge", &s.snapshot.merge),
             ("snapshot: restore_lock", &s.snapshot.restore_lock),
+            ("snapshot: autosave_lock", &s.snapshot.autosave_lock),
             ("snapshot: any_live", &s.snapshot.any_live),
         ];
         for (name, read) in [

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use pgkv::{Error, LoadMode, ScanOptions, SnapshotDefect, SnapshotInfo, Store, WarmRestart};
+use pgkv::{
+    AutosaveHandle, AutosaveOptions, AutosaveStats, Error, LoadMode, ScanOptions, SnapshotDefect,
+    SnapshotInfo, Store, WarmRestart,
+};
 use pgkv_suite::{force_expire, store, store_with, table_of, unique_table};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -617,4 +620,81 @@ async fn concurrent_starters_restore_once() {
     }
     assert_eq!(restored, 1, "exactly one starter loads");
     assert_eq!(first.count(ScanOptions::new()).await.unwrap(), 500);
+}
+
+/// Waits (on the task's own progress, not a clock) until `done` holds.
+async fn until(handle: &AutosaveHandle, done: impl Fn(&AutosaveStats) -> bool) -> AutosaveStats {
+    loop {
+        let stats = handle.stats();
+        if done(&stats) {
+            return stats;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn autosaves(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".pgkv"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn autosave_writes_snapshots_and_keeps_the_newest() {
+    let dir = scratch("snap_autosave");
+    let s = store("snap_autosave").await;
+    s.set("k", "v").await.unwrap();
+    std::fs::write(dir.join("mine.pgkv.bak"), "not the task's").unwrap();
+    let handle = s.spawn_autosave(
+        AutosaveOptions::new(&dir)
+            .interval(Duration::from_millis(20))
+            .keep(2),
+    );
+    let stats = until(&handle, |st| st.saves >= 4).await;
+    handle.shutdown().await;
+    assert_eq!(stats.failed, 0, "{:?}", stats.last_error);
+    let names = autosaves(&dir);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(dir.join("mine.pgkv.bak").exists());
+    let last = stats.last_saved.expect("a save");
+    assert_eq!(last.rows, 1);
+    clear(&s).await;
+    match s.warm_restart(&dir).await.unwrap() {
+        WarmRestart::Restored { summary, .. } => assert_eq!(summary.restored, 1),
+        other => panic!("expected Restored, got {other:?}"),
+    }
+    assert_eq!(s.get_string("k").await.unwrap().as_deref(), Some("v"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autosave_has_one_writer_per_fleet() {
+    let dir = scratch("snap_autosave_fleet");
+    let config = pgkv_suite::config("snap_autosave_fleet");
+    let a = Store::with_config(config.clone()).await.unwrap();
+    let b = Store::with_config(config).await.unwrap();
+    a.set("k", "v").await.unwrap();
+    let interval = Duration::from_millis(100);
+    let options = AutosaveOptions::new(&dir).interval(interval).keep(1000);
+    let (ha, hb) = (a.spawn_autosave(options.clone()), b.spawn_autosave(options));
+    // Until both tasks have ticked several times.
+    let sa = until(&ha, |st| st.saves + st.skipped >= 6).await;
+    let sb = until(&hb, |st| st.saves + st.skipped >= 6).await;
+    ha.shutdown().await;
+    hb.shutdown().await;
+    assert_eq!((sa.failed, sb.failed), (0, 0));
+    assert!(sa.saves + sb.saves >= 1, "{sa:?} {sb:?}");
+    // Snapshots by the server's clock: never two within half an interval.
+    let mut times = Vec::new();
+    for name in autosaves(&dir) {
+        times.push(SnapshotInfo::verify(dir.join(name)).await.unwrap().taken_at);
+    }
+    assert_eq!(times.len() as u64, sa.saves + sb.saves);
+    for pair in times.windows(2) {
+        let gap = pair[1].duration_since(pair[0]).unwrap();
+        assert!(gap >= interval / 2, "two snapshots {gap:?} apart");
+    }
 }

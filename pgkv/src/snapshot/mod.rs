@@ -10,6 +10,7 @@
 //! statement, all in one transaction: a load that fails at any point leaves
 //! the table as it was. The file layout is in `format.rs`.
 
+mod autosave;
 mod format;
 mod load;
 mod save;
@@ -19,6 +20,7 @@ mod warm;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use self::autosave::{AutosaveHandle, AutosaveOptions, AutosaveStats};
 pub use self::format::SnapshotDefect;
 pub use self::warm::WarmRestart;
 use crate::error::Result;

@@ -3,6 +3,7 @@
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use sqlx::PgConnection;
@@ -25,40 +26,149 @@ pub(super) fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Where a save writes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Target<'a> {
+    /// This file.
+    File(&'a Path),
+    /// The autosave task: a file in `dir` named after the table and the
+    /// snapshot time, written by one instance of the fleet at a time (a
+    /// transaction-scoped advisory lock, held until the file is in place),
+    /// and only when `dir` holds no snapshot of the table younger than
+    /// `min_age` by the server's clock (another instance just wrote one).
+    Fleet { dir: &'a Path, min_age: Duration },
+}
+
 pub(super) async fn save(shared: &Shared, path: &Path) -> Result<SnapshotInfo> {
-    if path.file_name().is_none() {
+    match save_to(shared, Target::File(path)).await? {
+        Some(info) => Ok(info),
+        None => unreachable!("a save to a file is never skipped"),
+    }
+}
+
+/// Saves to `target`; `None` when a fleet save was skipped.
+pub(super) async fn save_to(shared: &Shared, target: Target<'_>) -> Result<Option<SnapshotInfo>> {
+    if let Target::File(path) = target
+        && path.file_name().is_none()
+    {
         return Err(Error::SnapshotIo {
             path: path.to_owned(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file"),
         });
     }
-    let temp = temp_path(path);
-    let saved = write(shared, path, &temp).await;
-    if saved.is_err() {
-        // Best effort: the error that matters is the one being returned.
-        let _ = tokio::fs::remove_file(&temp).await;
-    }
-    saved
-}
-
-async fn write(shared: &Shared, path: &Path, temp: &Path) -> Result<SnapshotInfo> {
-    let io = |source: std::io::Error| Error::SnapshotIo {
-        path: path.to_owned(),
-        source,
-    };
     let sql = &shared.sql.snapshot;
     let mut session = Session::begin(shared, &sql.begin_save).await?;
+    if let Target::Fleet { .. } = target {
+        let row = session
+            .fetch_one_with(&sql.autosave_lock, &shared.sql.collection, read_error)
+            .await?;
+        let held: bool = row.try_get(0).map_err(read_error)?;
+        if !held {
+            session.abandon(&sql.rollback).await;
+            return Ok(None);
+        }
+    }
     let row = session.fetch_one(&sql.save_count, read_error).await?;
     let rows: i64 = row.try_get(0).map_err(read_error)?;
     let taken_at_micros: i64 = row.try_get(1).map_err(read_error)?;
-    let mut header = Header {
+    let path = match target {
+        Target::File(path) => path.to_owned(),
+        Target::Fleet { dir, min_age } => {
+            let min_age = i64::try_from(min_age.as_micros()).unwrap_or(i64::MAX);
+            let newest = newest_taken_at(dir, &shared.sql.collection).await;
+            if newest.is_some_and(|newest| newest > taken_at_micros.saturating_sub(min_age)) {
+                session.abandon(&sql.rollback).await;
+                return Ok(None);
+            }
+            dir.join(autosave_name(&shared.sql.collection, taken_at_micros))
+        }
+    };
+    let header = Header {
         table: shared.sql.collection.clone(),
         rows: u64::try_from(rows).unwrap_or(0),
         taken_at_micros,
         payload_len: 0,
         payload_crc: 0,
     };
+    let temp = temp_path(&path);
+    let written = write(shared, &mut session, header, &path, &temp).await;
+    if written.is_err() {
+        // Best effort: the error that matters is the one being returned.
+        let _ = tokio::fs::remove_file(&temp).await;
+        return written.map(Some);
+    }
+    // The snapshot ends only now, so a fleet lock is held until the file is
+    // in place for the next instance to see.
+    session.commit(&sql.commit).await?;
+    written.map(Some)
+}
 
+/// The file name an autosave gives a snapshot of `table` taken at `micros`:
+/// names sort by time.
+pub(super) fn autosave_name(table: &str, micros: i64) -> String {
+    format!(
+        "{}{:020}.{}",
+        autosave_prefix(table),
+        micros.max(0),
+        super::warm::EXTENSION
+    )
+}
+
+/// What every autosave file name of `table` starts with: the table's name
+/// with anything but letters, digits, `_` and `.` replaced by `_`.
+pub(super) fn autosave_prefix(table: &str) -> String {
+    let safe: String = table
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}-")
+}
+
+/// The snapshot time of the newest autosave of `table` in `dir` (headers
+/// only; unreadable files are ignored).
+async fn newest_taken_at(dir: &Path, table: &str) -> Option<i64> {
+    let prefix = autosave_prefix(table);
+    let mut entries = tokio::fs::read_dir(dir).await.ok()?;
+    let mut newest = None;
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with(&prefix) || !name.ends_with(&format!(".{}", super::warm::EXTENSION)) {
+            continue;
+        }
+        let Ok(file) = tokio::fs::File::open(entry.path()).await else {
+            continue;
+        };
+        let mut reader = tokio::io::BufReader::new(file);
+        if let Ok(header) = Header::read(&mut reader).await
+            && header.table == table
+        {
+            newest = newest.max(Some(header.taken_at_micros));
+        }
+    }
+    newest
+}
+
+/// Streams the rows into `temp`, then fsyncs it, renames it over `path` and
+/// fsyncs the directory. The session's snapshot stays open (the caller ends it).
+async fn write(
+    shared: &Shared,
+    session: &mut Session,
+    mut header: Header,
+    path: &Path,
+    temp: &Path,
+) -> Result<SnapshotInfo> {
+    let io = |source: std::io::Error| Error::SnapshotIo {
+        path: path.to_owned(),
+        source,
+    };
+    let sql = &shared.sql.snapshot;
     let file = tokio::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -77,9 +187,6 @@ async fn write(shared: &Shared, path: &Path, temp: &Path) -> Result<SnapshotInfo
     // A write error (a full disk) returns with the COPY unfinished: the
     // session closes the connection, which ends it.
     let (payload_len, payload_crc) = streamed?;
-    // Only a read-only snapshot to end: the connection goes back before the
-    // file is synced.
-    session.commit(&sql.commit).await?;
 
     header.payload_len = payload_len;
     header.payload_crc = payload_crc;
@@ -97,7 +204,7 @@ async fn write(shared: &Shared, path: &Path, temp: &Path) -> Result<SnapshotInfo
         table: header.table.clone(),
         rows: header.rows,
         bytes: header.len() + payload_len,
-        taken_at: from_micros(taken_at_micros),
+        taken_at: from_micros(header.taken_at_micros),
     })
 }
 
