@@ -38,6 +38,11 @@
 //! command at once; [`TtlCleanupStrategy`] decides who deletes the row, and
 //! [`Store::spawn_cleanup`] runs a background sweep.
 //!
+//! # Snapshots
+//! [`Store::save_snapshot`] and [`Store::load_snapshot`] keep an UNLOGGED
+//! table's contents in a file; [`Store::warm_restart`] refills an empty table
+//! at start-up and [`Store::spawn_autosave`] writes snapshots periodically.
+//!
 //! # Errors
 //! One [`Error`] enum. Ask [`Error::is_recoverable`] and
 //! [`Error::is_not_found`] rather than matching; [`Error::OutcomeUnknown`]
@@ -51,6 +56,8 @@
 //! | `derive` | yes | `#[derive(KvRecord)]` (implies `json`) |
 //! | `tls-rustls` | no | TLS to the server with rustls |
 //! | `tls-native-tls` | no | TLS to the server with the platform's library |
+//! | `postcard` | no | the `Postcard` [`Codec`]: compact binary values |
+//! | `prost` | no | the `Protobuf` [`Codec`] for prost messages |
 //!
 //! The repository's README covers trade-offs (UNLOGGED or Regular, cleanup
 //! strategies), the reliability suite and benchmark figures.
