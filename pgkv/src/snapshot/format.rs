@@ -59,9 +59,10 @@ pub enum SnapshotDefect {
     /// The file ends before its header or payload does.
     #[error("truncated: {found} bytes of payload where the header promises {expected}")]
     Truncated {
-        /// Payload bytes the header announces.
+        /// Payload bytes the header announces (0 when the header itself is
+        /// cut short).
         expected: u64,
-        /// Payload bytes present.
+        /// Payload bytes present (0 when the header itself is cut short).
         found: u64,
     },
     /// The file has bytes after the payload the header announces.

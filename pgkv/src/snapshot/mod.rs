@@ -29,6 +29,7 @@ use crate::store::Store;
 /// How [`Store::load_snapshot`] combines a snapshot with the rows already in
 /// the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LoadMode {
     /// The table ends up holding exactly the snapshot's rows that are still
     /// live: every existing row is deleted in the same transaction (rows
