@@ -7,10 +7,12 @@
 //! PGKV_ROWS=1000000 scripts/with-postgres cargo run --release --example warm_restart
 //! ```
 //!
-//! After a crash (`pg_ctl stop -m immediate`, a power cut), PostgreSQL's
-//! recovery resets every UNLOGGED table to empty. The example reaches the
-//! same state with `TRUNCATE`, which needs no control over the server; the
-//! fault tests (`tests/faults`) crash a server of their own for real.
+//! Run through `scripts/with-postgres` (which starts a throwaway cluster and
+//! says where it is), the example crashes that server for real with
+//! `pg_ctl stop -m immediate` and starts it again: crash recovery resets
+//! every UNLOGGED table to empty. Against a server of your own
+//! (`DATABASE_URL` set, no `PGKV_PGDATA`) it never touches the server and
+//! empties the table with `TRUNCATE` instead, the same end state.
 
 use std::time::{Duration, Instant};
 
@@ -76,19 +78,35 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     while store.exists("session:short").await? {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let table = "\"public\".\"warm_restart_example\"";
-    sqlx::query(sqlx::AssertSqlSafe(format!("TRUNCATE {table}")))
-        .execute(store.pool())
-        .await?;
-    store.close().await;
+    match Server::from_env() {
+        Some(server) => {
+            store.close().await;
+            server.pg_ctl(&["stop", "-m", "immediate", "-w", "-t", "60"])?;
+            let started = Instant::now();
+            server.pg_ctl(&["start", "-w", "-t", "60"])?;
+            println!(
+                "crash:    pg_ctl stop -m immediate, then start: server back after {:.2?} of crash recovery",
+                started.elapsed()
+            );
+        }
+        None => {
+            let table = "\"public\".\"warm_restart_example\"";
+            sqlx::query(sqlx::AssertSqlSafe(format!("TRUNCATE {table}")))
+                .execute(store.pool())
+                .await?;
+            store.close().await;
+            println!("crash:    simulated with TRUNCATE (not the wrapper's own server)");
+        }
+    }
     let probe: Vec<String> = (0..1_000).map(|i| key(i * rows.max(1) / 1_000)).collect();
 
     // 4a. A cold start: the service is up at once, but every read misses.
     let started = Instant::now();
     let cold = Store::with_config(config.clone()).await?;
+    let rows_after_crash = cold.count(pgkv::ScanOptions::new()).await?;
     let hits = hit_count(&cold, &probe).await?;
     println!(
-        "cold start: up in {:.2?}, {hits}/{} probe reads hit (every miss goes to the backend)",
+        "cold start: up in {:.2?}, {rows_after_crash} rows in the table, {hits}/{} probe reads hit (every miss goes to the backend)",
         started.elapsed(),
         probe.len()
     );
@@ -131,4 +149,50 @@ fn key(i: usize) -> String {
 async fn hit_count(store: &Store, keys: &[String]) -> pgkv::Result<usize> {
     let found = store.get_many(keys).await?;
     Ok(found.iter().filter(|v| v.is_some()).count())
+}
+
+/// The throwaway server `scripts/with-postgres` started, from what it exports.
+struct Server {
+    bin: std::path::PathBuf,
+    data: String,
+    user: Option<String>,
+    opts: String,
+    log: String,
+}
+
+impl Server {
+    fn from_env() -> Option<Server> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Some(Server {
+            bin: var("PGKV_PG_BIN")?.into(),
+            data: var("PGKV_PGDATA")?,
+            user: var("PGKV_PG_USER"),
+            opts: var("PGKV_PG_OPTS").unwrap_or_default(),
+            log: var("PGKV_PG_LOG")?,
+        })
+    }
+
+    /// `pg_ctl -D data -l log -o opts <args>`, as the server's user.
+    fn pg_ctl(&self, args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let mut cmd = match &self.user {
+            Some(user) => {
+                let mut c = std::process::Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&pg_ctl);
+                c
+            }
+            None => std::process::Command::new(&pg_ctl),
+        };
+        let status = cmd
+            .args(["-D", &self.data, "-l", &self.log, "-o", &self.opts])
+            .args(args)
+            .current_dir(std::env::temp_dir())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        if !status.success() {
+            return Err(format!("pg_ctl {args:?} failed ({status}); see {}", self.log).into());
+        }
+        Ok(())
+    }
 }
