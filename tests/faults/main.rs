@@ -1,7 +1,7 @@
 //! Faults: a server restart under load, a crash (and a warm restart from a
-//! snapshot after one), a backend terminated mid-write and an exhausted pool, each against a private PostgreSQL
-//! cluster this binary creates, restarts, crashes and deletes (never the
-//! shared server in `DATABASE_URL`).
+//! snapshot after one), a backend terminated mid-write and an exhausted
+//! pool, each against a private PostgreSQL cluster this binary creates,
+//! restarts, crashes and deletes (never the shared server in `DATABASE_URL`).
 //!
 //! Run it through `scripts/with-postgres cargo test --test faults`, which
 //! exports the server binaries' location (`PGKV_PG_BIN`, and `PGKV_PG_USER`
