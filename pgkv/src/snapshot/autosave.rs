@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::SnapshotInfo;
-use super::save::{Target, autosave_prefix, save_to};
+use super::save::{Target, autosave_prefix, header_of, save_to};
 use crate::cleanup::Jitter;
 use crate::store::Store;
 
@@ -215,21 +215,25 @@ async fn run(
 }
 
 /// Deletes the task's files of `table` in `dir` beyond the newest `keep`
-/// (names sort by snapshot time). Other files are never touched.
+/// (names sort by snapshot time). Other files are never touched: a file
+/// must have the task's name pattern and a header naming `table` (two
+/// tables' names can map to the same file-name prefix).
 async fn prune(dir: &Path, table: &str, keep: usize) -> std::io::Result<()> {
     let prefix = autosave_prefix(table);
     let suffix = format!(".{}", super::warm::EXTENSION);
     let mut names = Vec::new();
     let mut entries = tokio::fs::read_dir(dir).await?;
     while let Some(entry) = entries.next_entry().await? {
-        if let Some(name) = entry.file_name().to_str()
-            && name.starts_with(&prefix)
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let ours = name.starts_with(&prefix)
             && name.ends_with(&suffix)
             && name[prefix.len()..name.len() - suffix.len()]
                 .bytes()
-                .all(|b| b.is_ascii_digit())
-        {
-            names.push(name.to_owned());
+                .all(|b| b.is_ascii_digit());
+        if ours && header_of(&entry.path()).await.is_some_and(|h| h.table == table) {
+            names.push(name);
         }
     }
     names.sort();

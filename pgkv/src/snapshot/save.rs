@@ -98,8 +98,12 @@ pub(super) async fn save_to(shared: &Shared, target: Target<'_>) -> Result<Optio
         return written.map(Some);
     }
     // The snapshot ends only now, so a fleet lock is held until the file is
-    // in place for the next instance to see.
-    session.commit(&sql.commit).await?;
+    // in place for the next instance to see. The file is complete whatever
+    // the end of a read-only transaction says (a failed one is rolled back
+    // or its connection closed when the session drops).
+    if let Err(e) = session.commit(&sql.commit).await {
+        tracing::debug!(target: "pgkv::snapshot", error = %e, "ending a save's snapshot failed after the file was written");
+    }
     written.map(Some)
 }
 
@@ -130,6 +134,12 @@ pub(super) fn autosave_prefix(table: &str) -> String {
     format!("{safe}-")
 }
 
+/// The header of the snapshot file at `path`, if it reads as one.
+pub(super) async fn header_of(path: &Path) -> Option<Header> {
+    let file = tokio::fs::File::open(path).await.ok()?;
+    Header::read(&mut tokio::io::BufReader::new(file)).await.ok()
+}
+
 /// The snapshot time of the newest autosave of `table` in `dir` (headers
 /// only; unreadable files are ignored).
 async fn newest_taken_at(dir: &Path, table: &str) -> Option<i64> {
@@ -142,11 +152,7 @@ async fn newest_taken_at(dir: &Path, table: &str) -> Option<i64> {
         if !name.starts_with(&prefix) || !name.ends_with(&format!(".{}", super::warm::EXTENSION)) {
             continue;
         }
-        let Ok(file) = tokio::fs::File::open(entry.path()).await else {
-            continue;
-        };
-        let mut reader = tokio::io::BufReader::new(file);
-        if let Ok(header) = Header::read(&mut reader).await
+        if let Some(header) = header_of(&entry.path()).await
             && header.table == table
         {
             newest = newest.max(Some(header.taken_at_micros));
