@@ -125,6 +125,9 @@ CREATE TEMP TABLE pgkv_snapshot_stage (key TEXT COLLATE "C", value BYTEA, expire
 -- snapshot: load_copy
 COPY pg_temp.pgkv_snapshot_stage (key, value, expires_at) FROM STDIN (FORMAT binary);
 
+-- snapshot: check_stage
+SELECT count(*), min(left(key, 64)) FROM pg_temp.pgkv_snapshot_stage WHERE key IS NULL OR key = '' OR octet_length(key) > $1 OR value IS NULL OR octet_length(value) > $2;
+
 -- snapshot: clear
 DELETE FROM "public"."kv_store";
 

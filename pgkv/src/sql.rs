@@ -713,6 +713,10 @@ pub(crate) struct SnapshotSql {
     /// The staging table: the session's own, dropped at commit (or rollback).
     pub(crate) create_stage: Sql,
     pub(crate) load_copy: Sql,
+    /// The staged rows the store's API would refuse: no key, an empty key,
+    /// a key longer than `$1` bytes, no value or a value larger than `$2`
+    /// bytes. Returns how many, and the first such key (by key order).
+    pub(crate) check_stage: Sql,
     /// `LoadMode::Replace`: empties the table inside the load's transaction.
     pub(crate) clear: Sql,
     /// The one statement that moves the staged rows into the table: rows
@@ -785,6 +789,10 @@ impl SnapshotSql {
             ),
             load_copy: Sql::new(format!(
                 "COPY {SNAPSHOT_STAGE} (key, value, expires_at) FROM STDIN (FORMAT binary)"
+            )),
+            check_stage: Sql::new(format!(
+                "SELECT count(*), min(left(key, 64)) FROM {SNAPSHOT_STAGE} WHERE key IS NULL OR key = '' \
+                 OR octet_length(key) > $1 OR value IS NULL OR octet_length(value) > $2"
             )),
             clear: Sql::new(format!("DELETE FROM {t}")),
             merge: Sql::new(format!(
@@ -911,6 +919,7 @@ mod tests {
             ("snapshot: begin_load", &s.snapshot.begin_load),
             ("snapshot: create_stage", &s.snapshot.create_stage),
             ("snapshot: load_copy", &s.snapshot.load_copy),
+            ("snapshot: check_stage", &s.snapshot.check_stage),
             ("snapshot: clear", &s.snapshot.clear),
             ("snapshot: merge", &s.snapshot.merge),
             ("snapshot: restore_lock", &s.snapshot.restore_lock),

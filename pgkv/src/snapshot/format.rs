@@ -87,6 +87,17 @@ pub enum SnapshotDefect {
         /// The store's table (`schema.table`).
         expected: String,
     },
+    /// The payload holds rows the store would refuse: a missing or empty
+    /// key, a key longer than
+    /// [`max_key_length`](crate::Config::max_key_length), a missing value or
+    /// one larger than [`max_value_size`](crate::Config::max_value_size).
+    #[error("{count} rows break the store's key or value limits (the first: key {first:?})")]
+    RowsOutOfLimits {
+        /// How many rows.
+        count: u64,
+        /// The first such row's key (its first 64 characters; `None` when it has none).
+        first: Option<String>,
+    },
     /// The payload held a different number of rows than the header says.
     #[error("the payload holds {found} rows where the header says {expected}")]
     RowCountMismatch {

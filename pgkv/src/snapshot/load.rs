@@ -171,6 +171,26 @@ async fn fill(
         ));
     }
 
+    let limit = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let row = session
+        .fetch_one_with_limits(
+            &sql.check_stage,
+            limit(shared.limits.max_key_length),
+            limit(shared.limits.max_value_size),
+            read_error,
+        )
+        .await?;
+    let bad: i64 = row.try_get(0).map_err(read_error)?;
+    if bad > 0 {
+        let first: Option<String> = row.try_get(1).map_err(read_error)?;
+        return Err(refused(
+            path,
+            SnapshotDefect::RowsOutOfLimits {
+                count: u64::try_from(bad).unwrap_or(0),
+                first,
+            },
+        ));
+    }
     if mode == LoadMode::Replace {
         session.execute(&sql.clear, read_error).await?;
     }

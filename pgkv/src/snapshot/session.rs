@@ -76,6 +76,24 @@ impl Session {
         result
     }
 
+    /// Runs a statement with two integer parameters that returns one row.
+    pub(super) async fn fetch_one_with_limits(
+        &mut self,
+        sql: &Sql,
+        first: i64,
+        second: i64,
+        classify: fn(sqlx::Error) -> Error,
+    ) -> Result<PgRow> {
+        let result = sqlx::query(sql.query())
+            .bind(first)
+            .bind(second)
+            .fetch_one(self.lease.for_statement())
+            .await
+            .map_err(classify);
+        self.lease.observe(&result);
+        result
+    }
+
     /// The connection, for a `COPY`: until [`copy_ended`](Self::copy_ended),
     /// dropping the session closes the connection.
     pub(super) fn start_copy(&mut self) -> &mut PgConnection {
