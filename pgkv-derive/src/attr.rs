@@ -9,7 +9,7 @@ use syn::meta::ParseNestedMeta;
 use syn::{Attribute, Data, DeriveInput, Expr, Field, Fields, Meta, Path};
 
 /// Options accepted in the struct's `#[kv(...)]`.
-const STRUCT_OPTIONS: &[&str] = &["prefix", "ttl"];
+const STRUCT_OPTIONS: &[&str] = &["prefix", "ttl", "codec"];
 /// Options accepted in a field's `#[kv(...)]`.
 const FIELD_OPTIONS: &[&str] = &["key"];
 
@@ -30,6 +30,8 @@ pub(crate) struct Input<'a> {
     pub(crate) prefix: Option<(Path, Option<Expr>)>,
     /// `ttl = <expr>`, likewise.
     pub(crate) ttl: Option<(Path, Option<Expr>)>,
+    /// `codec = <expr>`, likewise.
+    pub(crate) codec: Option<(Path, Option<Expr>)>,
     /// A `prefix` may have been written where it could not be read (a
     /// misspelling of it, an attribute that did not parse): "missing prefix"
     /// would only repeat that error.
@@ -59,6 +61,7 @@ impl<'a> Input<'a> {
             first_attr: None,
             prefix: None,
             ttl: None,
+            codec: None,
             prefix_unreadable: false,
             keys: Vec::new(),
             wants_key: false,
@@ -84,11 +87,11 @@ impl<'a> Input<'a> {
     fn struct_option(&mut self, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
         let name = path_name(&meta.path);
         match name.as_str() {
-            "prefix" | "ttl" => {
-                let slot = if name == "prefix" {
-                    &mut self.prefix
-                } else {
-                    &mut self.ttl
+            "prefix" | "ttl" | "codec" => {
+                let slot = match name.as_str() {
+                    "prefix" => &mut self.prefix,
+                    "ttl" => &mut self.ttl,
+                    _ => &mut self.codec,
                 };
                 if slot.is_some() {
                     self.errors.push(syn::Error::new_spanned(
@@ -101,10 +104,10 @@ impl<'a> Input<'a> {
                 // parse must not also be reported as missing.
                 let slot = slot.insert((meta.path.clone(), None));
                 if !meta.input.peek(syn::Token![=]) {
-                    let example = if name == "prefix" {
-                        "prefix = \"game-\""
-                    } else {
-                        "ttl = 3600"
+                    let example = match name.as_str() {
+                        "prefix" => "prefix = \"game-\"",
+                        "ttl" => "ttl = 3600",
+                        _ => "codec = \"postcard\"",
                     };
                     self.errors.push(syn::Error::new_spanned(
                         &meta.path,
@@ -272,7 +275,7 @@ fn unknown_option(what: &str, name: &str, valid: &[&str]) -> String {
 
 /// The valid option nearest to `name`, if it is near enough to be a typo:
 /// at most one edit per three characters (a transposition counts as one).
-fn closest<'v>(name: &str, valid: &[&'v str]) -> Option<&'v str> {
+pub(crate) fn closest<'v>(name: &str, valid: &[&'v str]) -> Option<&'v str> {
     let name = name.to_lowercase();
     valid
         .iter()

@@ -29,6 +29,17 @@ pub(crate) fn derive(record: &Record<'_>) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let save = record.key.map(|(name, ty)| save(input, &where_clause, name, ty));
+    let codec = record.codec.as_ref().map(|codec| {
+        quote! {
+            fn encode_value(&self, key: &str) -> ::pgkv::Result<::std::vec::Vec<u8>> {
+                <#codec as ::pgkv::__private::Codec<Self>>::encode(key, self)
+            }
+
+            fn decode_value(key: &str, bytes: &[u8]) -> ::pgkv::Result<Self> {
+                <#codec as ::pgkv::__private::Codec<Self>>::decode(key, bytes)
+            }
+        }
+    });
 
     quote! {
         const _: () = {
@@ -36,6 +47,7 @@ pub(crate) fn derive(record: &Record<'_>) -> TokenStream {
             impl #impl_generics ::pgkv::KvRecord for #ident #ty_generics #where_clause {
                 const PREFIX: &'static str = #prefix;
                 const TTL: ::core::option::Option<::core::time::Duration> = #ttl;
+                #codec
             }
 
             #save

@@ -21,6 +21,8 @@ pub(crate) struct Record<'a> {
     pub(crate) ttl: Option<(u64, Span)>,
     /// The `#[kv(key)]` field's name and type.
     pub(crate) key: Option<(&'a Ident, &'a Type)>,
+    /// The codec type when not the default (JSON).
+    pub(crate) codec: Option<syn::Path>,
 }
 
 /// The record described by `input`, or all the errors in it combined.
@@ -46,6 +48,10 @@ pub(crate) fn check<'a>(input: &Input<'a>) -> syn::Result<Record<'a>> {
         Some((_, Some(value))) => check_ttl(value, &mut errors),
         _ => None,
     };
+    let codec = match &input.codec {
+        Some((_, Some(value))) => check_codec(value, &mut errors),
+        _ => None,
+    };
 
     errors.finish()?;
     Ok(Record {
@@ -55,7 +61,47 @@ pub(crate) fn check<'a>(input: &Input<'a>) -> syn::Result<Record<'a>> {
         prefix: prefix.ok_or_else(|| syn::Error::new_spanned(&input.derive.ident, MISSING_PREFIX))?,
         ttl,
         key,
+        codec,
     })
+}
+
+/// The codecs `codec = "..."` names.
+const CODECS: &[&str] = &["json", "postcard"];
+
+/// `codec = "json"` (the default: `None`), `codec = "postcard"`, or a path
+/// to a type implementing `pgkv::Codec<Self>`.
+fn check_codec(value: &Expr, errors: &mut Errors) -> Option<syn::Path> {
+    match ungroup(value) {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => match lit.value().as_str() {
+            "json" => None,
+            "postcard" => Some(syn::parse_quote_spanned!(lit.span()=> ::pgkv::Postcard)),
+            other => {
+                let hint = match crate::attr::closest(other, CODECS) {
+                    Some(near) => format!("; did you mean \"{near}\"?"),
+                    None => String::new(),
+                };
+                errors.push(syn::Error::new_spanned(
+                    lit,
+                    format!(
+                        "unknown codec {other:?}: write \"json\" (the default) or \"postcard\", \
+                         or the path of a type implementing `pgkv::Codec`{hint}"
+                    ),
+                ));
+                None
+            }
+        },
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => Some(path.path.clone()),
+        _ => {
+            errors.push(syn::Error::new_spanned(
+                value,
+                "codec must be \"json\", \"postcard\" or the path of a type implementing \
+                 `pgkv::Codec`, as in `codec = \"postcard\"`",
+            ));
+            None
+        }
+    }
 }
 
 const MISSING_PREFIX: &str = "missing kv option `prefix`: a KvRecord needs a key prefix, as in \

@@ -107,6 +107,42 @@ DELETE FROM "public"."kv_store" WHERE ctid = ANY(ARRAY(SELECT ctid FROM "public"
 -- cleanup_fleet_batch
 WITH fleet AS (SELECT pg_try_advisory_xact_lock(hashtextextended($2, 7305983471152380417)) AS held), gone AS (DELETE FROM "public"."kv_store" WHERE ctid = ANY(ARRAY(SELECT ctid FROM "public"."kv_store" WHERE (SELECT held FROM fleet) AND expires_at <= statement_timestamp() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)) AND expires_at <= statement_timestamp() RETURNING 1) SELECT (SELECT held FROM fleet), (SELECT count(*) FROM gone);
 
+-- snapshot: begin_save
+BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
+
+-- snapshot: save_count
+SELECT count(*), (EXTRACT(EPOCH FROM now()) * 1000000)::bigint FROM "public"."kv_store" WHERE (expires_at IS NULL OR expires_at > now());
+
+-- snapshot: save_copy
+COPY (SELECT key, value, expires_at FROM "public"."kv_store" WHERE (expires_at IS NULL OR expires_at > now())) TO STDOUT (FORMAT binary);
+
+-- snapshot: begin_load
+BEGIN;
+
+-- snapshot: create_stage
+CREATE TEMP TABLE pgkv_snapshot_stage (key TEXT COLLATE "C", value BYTEA, expires_at TIMESTAMPTZ) ON COMMIT DROP;
+
+-- snapshot: load_copy
+COPY pg_temp.pgkv_snapshot_stage (key, value, expires_at) FROM STDIN (FORMAT binary);
+
+-- snapshot: check_stage
+SELECT count(*), min(left(key, 64)) FROM pg_temp.pgkv_snapshot_stage WHERE key IS NULL OR key = '' OR octet_length(key) > $1 OR value IS NULL OR octet_length(value) > $2;
+
+-- snapshot: clear
+DELETE FROM "public"."kv_store";
+
+-- snapshot: merge
+WITH ins AS (INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) SELECT s.key, s.value, s.expires_at, statement_timestamp(), statement_timestamp() FROM pg_temp.pgkv_snapshot_stage s WHERE (s.expires_at IS NULL OR s.expires_at > statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at WHERE kv.expires_at <= EXCLUDED.updated_at RETURNING 1) SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM pg_temp.pgkv_snapshot_stage s WHERE NOT (s.expires_at IS NULL OR s.expires_at > statement_timestamp())), (EXTRACT(EPOCH FROM statement_timestamp()) * 1000000)::bigint;
+
+-- snapshot: restore_lock
+SELECT pg_advisory_xact_lock(hashtextextended($1, 7305983471152380419));
+
+-- snapshot: autosave_lock
+SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7305983471152380420));
+
+-- snapshot: any_live
+SELECT EXISTS (SELECT 1 FROM "public"."kv_store" WHERE (expires_at IS NULL OR expires_at > statement_timestamp()));
+
 -- lock_acquire
 INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, decode(nextval('"public"."kv_store_fence_seq"')::text || ' ' || ((extract(epoch FROM statement_timestamp()) * 1000000)::bigint + $3)::text || ' ' || $2, 'escape'), NULL, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = NULL, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at WHERE CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN TRUE ELSE split_part(encode(kv.value, 'escape'), ' ', 2)::bigint <= split_part(encode(EXCLUDED.value, 'escape'), ' ', 2)::bigint - $3 AND split_part(encode(kv.value, 'escape'), ' ', 1)::bigint < split_part(encode(EXCLUDED.value, 'escape'), ' ', 1)::bigint END RETURNING split_part(encode(value, 'escape'), ' ', 1)::bigint;
 

@@ -344,10 +344,10 @@ async fn run(
 
 /// The interval's jitter: it needs to differ between instances, not to be
 /// unpredictable.
-struct Jitter(XorShift);
+pub(crate) struct Jitter(XorShift);
 
 impl Jitter {
-    fn new() -> Jitter {
+    pub(crate) fn new() -> Jitter {
         // Tasks started in the same instant must still differ: std's
         // RandomState is seeded randomly per process and varies per call.
         let mut hasher = RandomState::new().build_hasher();
@@ -360,7 +360,7 @@ impl Jitter {
     }
 
     /// `interval` scaled by a factor in [0.9, 1.1].
-    fn around(&mut self, interval: Duration) -> Duration {
+    pub(crate) fn around(&mut self, interval: Duration) -> Duration {
         interval.mul_f64(0.9 + 0.2 * self.0.unit())
     }
 }

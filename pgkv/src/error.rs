@@ -165,6 +165,43 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A snapshot file could not be written or read: a missing file, a
+    /// directory without write permission, a full disk. A failed save
+    /// leaves the previous snapshot at that path as it was.
+    #[error("snapshot file {path:?}: {source}")]
+    SnapshotIo {
+        /// The snapshot's path (a save writes `<path>.tmp` first).
+        path: std::path::PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A snapshot file was refused (truncated, corrupted, of an unknown
+    /// format version, or of another table) before the table was touched.
+    #[error("snapshot file {path:?} refused: {defect}")]
+    InvalidSnapshot {
+        /// The snapshot's path.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        defect: crate::snapshot::SnapshotDefect,
+    },
+
+    /// A value could not be encoded or decoded by a [`Codec`](crate::Codec)
+    /// other than JSON (which reports [`Error::Json`]).
+    #[error("value of key {key:?} does not convert to/from {type_name} with the {codec} codec")]
+    Codec {
+        /// The key that was read or written.
+        key: String,
+        /// The Rust type involved.
+        type_name: &'static str,
+        /// The codec's name ([`Codec::NAME`](crate::Codec::NAME)).
+        codec: &'static str,
+        /// What the codec said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The key does not exist (or has expired); see [`Error::is_not_found`].
     #[error("key {key:?} not found")]
     NotFound {

@@ -29,7 +29,3 @@ pub(crate) fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> 
         source,
     })
 }
-
-pub(crate) fn decode_opt<T: DeserializeOwned>(key: &str, bytes: Option<Vec<u8>>) -> Result<Option<T>> {
-    bytes.map(|b| decode(key, &b)).transpose()
-}

@@ -47,6 +47,11 @@
 //! command at once; [`TtlCleanupStrategy`] decides who deletes the row, and
 //! [`Store::spawn_cleanup`] runs a background sweep.
 //!
+//! # Snapshots
+//! [`Store::save_snapshot`] and [`Store::load_snapshot`] keep an UNLOGGED
+//! table's contents in a file; [`Store::warm_restart`] refills an empty table
+//! at start-up and [`Store::spawn_autosave`] writes snapshots periodically.
+//!
 //! # Errors
 //! One [`Error`] enum. Ask [`Error::is_recoverable`] and
 //! [`Error::is_not_found`] rather than matching; [`Error::OutcomeUnknown`]
@@ -60,6 +65,8 @@
 //! | `derive` | yes | `#[derive(KvRecord)]` (implies `json`) |
 //! | `tls-rustls` | no | TLS to the server with rustls |
 //! | `tls-native-tls` | no | TLS to the server with the platform's library |
+//! | `postcard` | no | the `Postcard` [`Codec`]: compact binary values |
+//! | `prost` | no | the `Protobuf` [`Codec`] for prost messages |
 //!
 //! The repository's README covers trade-offs (UNLOGGED or Regular, cleanup
 //! strategies), the reliability suite and benchmark figures.
@@ -69,6 +76,8 @@
 mod batch;
 mod call;
 mod cleanup;
+#[cfg(feature = "json")]
+mod codec;
 mod commands;
 mod compute;
 mod config;
@@ -91,6 +100,7 @@ mod record;
 mod scan;
 mod schema;
 mod set_options;
+mod snapshot;
 mod sql;
 mod store;
 mod transaction;
@@ -101,6 +111,13 @@ mod xorshift;
 
 pub use crate::batch::{BatchGet, BatchMode, BatchReport, Refused};
 pub use crate::cleanup::{CleanupHandle, CleanupStats, PassSummary};
+#[cfg(feature = "postcard")]
+pub use crate::codec::Postcard;
+#[cfg(feature = "prost")]
+pub use crate::codec::Protobuf;
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+pub use crate::codec::{Codec, Json};
 pub use crate::commands::KvCommands;
 pub use crate::compute::ComputeOptions;
 pub use crate::config::{Config, MAX_CONNECTIONS, MAX_VALUE_SIZE, TableType, TtlCleanupStrategy};
@@ -118,6 +135,10 @@ pub use crate::record::KvRecord;
 pub use crate::scan::{KeyValue, ScanOptions};
 pub use crate::schema::{MIGRATOR, schema_sql};
 pub use crate::set_options::{SetOptions, SetOutcome};
+pub use crate::snapshot::{
+    AutosaveHandle, AutosaveOptions, AutosaveStats, LoadMode, LoadSummary, SnapshotDefect, SnapshotInfo,
+    WarmRestart,
+};
 pub use crate::store::{PoolStatus, Store};
 pub use crate::transaction::Transaction;
 #[cfg(feature = "json")]

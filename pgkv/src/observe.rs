@@ -202,6 +202,9 @@ impl Error {
             Error::InvalidUtf8 { .. } => "invalid_utf8",
             #[cfg(feature = "json")]
             Error::Json { .. } => "json",
+            Error::Codec { .. } => "codec",
+            Error::SnapshotIo { .. } => "snapshot_io",
+            Error::InvalidSnapshot { .. } => "invalid_snapshot",
             Error::NotFound { .. } => "not_found",
             Error::InvalidConfig(_) => "invalid_config",
             Error::TableMissing { .. } => "table_missing",

@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::codec::{Codec, Json};
 use crate::commands::KvCommands;
 use crate::error::Result;
-use crate::json::{decode_opt, encode};
 
 /// A record stored as JSON under `PREFIX + key`, expiring after `TTL`.
 ///
@@ -25,9 +25,12 @@ use crate::json::{decode_opt, encode};
 /// - **Handles**: every method takes the handle to run on by value: `&store`
 ///   for a pooled connection, `&mut tx` inside a [`Transaction`](crate::Transaction)
 ///   (anything that implements [`KvCommands`]).
-/// - **JSON**: values are serde_json text, so they stay readable and
-///   queryable from SQL (`convert_from(value, 'UTF8')::jsonb`) and survive
-///   adding optional fields.
+/// - **JSON**: values are serde_json text by default, so they stay readable
+///   and queryable from SQL (`convert_from(value, 'UTF8')::jsonb`) and
+///   survive adding optional fields. Another [`Codec`] is chosen by
+///   overriding [`encode_value`](Self::encode_value) and
+///   [`decode_value`](Self::decode_value), which the derive does for
+///   `#[kv(codec = "postcard")]` (or `codec = path::To::YourCodec`).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -62,12 +65,22 @@ pub trait KvRecord: Serialize + DeserializeOwned + Send + Sync + Sized {
         full
     }
 
+    /// The bytes stored for this record under `key` (default: JSON).
+    fn encode_value(&self, key: &str) -> Result<Vec<u8>> {
+        <Json as Codec<Self>>::encode(key, self)
+    }
+
+    /// The record stored as `bytes` under `key` (default: JSON).
+    fn decode_value(key: &str, bytes: &[u8]) -> Result<Self> {
+        <Json as Codec<Self>>::decode(key, bytes)
+    }
+
     /// Stores this record under `key_format(key)` with `TTL`, through any
     /// handle: `&store`, or `&mut tx` inside a transaction.
     fn set_ex(&self, mut kv: impl KvCommands, key: &str) -> impl Future<Output = Result<()>> + Send {
         // Encoded before the future is built, so the future holds no `&Self`.
         let key = Self::key_format(key);
-        let encoded = encode(&key, self);
+        let encoded = self.encode_value(&key);
         async move {
             let bytes = encoded?;
             match Self::TTL {
@@ -80,7 +93,7 @@ pub trait KvRecord: Serialize + DeserializeOwned + Send + Sync + Sized {
     /// The record under `key_format(key)`.
     fn get(mut kv: impl KvCommands, key: &str) -> impl Future<Output = Result<Option<Self>>> + Send {
         let key = Self::key_format(key);
-        async move { decode_opt(&key, kv.get(&key).await?) }
+        async move { decode_opt::<Self>(&key, kv.get(&key).await?) }
     }
 
     /// The record under `key_format(key)`, with its expiry reset to now +
@@ -92,7 +105,7 @@ pub trait KvRecord: Serialize + DeserializeOwned + Send + Sync + Sized {
                 Some(ttl) => kv.get_ex(&key, ttl).await?,
                 None => kv.get(&key).await?,
             };
-            decode_opt(&key, bytes)
+            decode_opt::<Self>(&key, bytes)
         }
     }
 
@@ -102,7 +115,7 @@ pub trait KvRecord: Serialize + DeserializeOwned + Send + Sync + Sized {
     /// which key it was.
     fn get_del(mut kv: impl KvCommands, key: &str) -> impl Future<Output = Result<Option<Self>>> + Send {
         let key = Self::key_format(key);
-        async move { decode_opt(&key, kv.get_and_delete(&key).await?) }
+        async move { decode_opt::<Self>(&key, kv.get_and_delete(&key).await?) }
     }
 
     /// Deletes the record; true if it existed.
@@ -112,11 +125,17 @@ pub trait KvRecord: Serialize + DeserializeOwned + Send + Sync + Sized {
     }
 }
 
+fn decode_opt<R: KvRecord>(key: &str, bytes: Option<Vec<u8>>) -> Result<Option<R>> {
+    bytes.map(|b| R::decode_value(key, &b)).transpose()
+}
+
 /// Support for the code `#[derive(KvRecord)]` generates, re-exported from
 /// `pgkv::__private`. Not public API.
 pub(crate) mod derive_support {
     pub use serde::Serialize;
     pub use serde::de::DeserializeOwned;
+
+    pub use crate::codec::Codec;
 
     use std::future::Future;
 

@@ -1,5 +1,5 @@
-//! `TypedStore<T>`: the raw commands with JSON-encoded values of one type,
-//! over a store or inside a transaction.
+//! `TypedStore<T>`: the raw commands with values of one type, encoded by a
+//! [`Codec`] (JSON by default), over a store or inside a transaction.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -8,14 +8,15 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::codec::{Codec, Json};
 use crate::commands::KvCommands;
 use crate::error::Result;
-use crate::json::{decode, decode_opt, encode};
 use crate::store::Store;
 use crate::transaction::Transaction;
 
 /// A view of a [`Store`] (or of a [`Transaction`]) whose values are `T`,
-/// stored as JSON.
+/// stored as JSON, or with another [`Codec`] `C` (from
+/// [`Store::typed_with`]).
 ///
 /// Each method is the raw command of the same name plus serde_json, so each
 /// is one statement. A stored value that does not decode as `T` is an
@@ -41,16 +42,25 @@ use crate::transaction::Transaction;
 /// # Ok(())
 /// # }
 /// ```
-pub struct TypedStore<T, H = Store> {
+pub struct TypedStore<T, H = Store, C = Json> {
     kv: H,
-    // `fn() -> T`: the view neither owns a `T` nor restricts Send/Sync.
-    _values: PhantomData<fn() -> T>,
+    // `fn() -> (T, C)`: the view neither owns a `T` nor restricts Send/Sync.
+    _values: PhantomData<fn() -> (T, C)>,
 }
 
 impl Store {
     /// A view of this store whose values are `T`, as JSON.
     pub fn typed<T: Serialize + DeserializeOwned>(&self) -> TypedStore<T> {
         TypedStore::new(self)
+    }
+
+    /// A view of this store whose values are `T`, encoded with `C`:
+    /// `store.typed_with::<Profile, pgkv::Postcard>()`.
+    pub fn typed_with<T, C: Codec<T>>(&self) -> TypedStore<T, Store, C> {
+        TypedStore {
+            kv: self.clone(),
+            _values: PhantomData,
+        }
     }
 }
 
@@ -62,11 +72,29 @@ impl Transaction {
             _values: PhantomData,
         }
     }
+
+    /// A view of this transaction whose values are `T`, encoded with `C`.
+    pub fn typed_with<T, C: Codec<T>>(&mut self) -> TypedStore<T, &mut Transaction, C> {
+        TypedStore {
+            kv: self,
+            _values: PhantomData,
+        }
+    }
 }
 
 impl<T: Serialize + DeserializeOwned> TypedStore<T> {
-    /// A view of `store` (cloned: it shares the pool).
+    /// A view of `store` (cloned: it shares the pool), as JSON.
     pub fn new(store: &Store) -> Self {
+        TypedStore {
+            kv: store.clone(),
+            _values: PhantomData,
+        }
+    }
+}
+
+impl<T, C: Codec<T>> TypedStore<T, Store, C> {
+    /// A view of `store` (cloned: it shares the pool) with codec `C`.
+    pub fn with_codec(store: &Store) -> Self {
         TypedStore {
             kv: store.clone(),
             _values: PhantomData,
@@ -75,22 +103,22 @@ impl<T: Serialize + DeserializeOwned> TypedStore<T> {
 
     /// Stores `value` under `key`; clears any TTL.
     pub async fn set(&self, key: impl AsRef<str>, value: &T) -> Result<()> {
-        set(&self.kv, key.as_ref(), value).await
+        set::<T, C>(&self.kv, key.as_ref(), value).await
     }
 
     /// The value under `key`, decoded.
     pub async fn get(&self, key: impl AsRef<str>) -> Result<Option<T>> {
-        get(&self.kv, key.as_ref()).await
+        get::<T, C>(&self.kv, key.as_ref()).await
     }
 
     /// Stores `value` under `key`, expiring after `ttl`.
     pub async fn set_ex(&self, key: impl AsRef<str>, value: &T, ttl: Duration) -> Result<()> {
-        set_ex(&self.kv, key.as_ref(), value, ttl).await
+        set_ex::<T, C>(&self.kv, key.as_ref(), value, ttl).await
     }
 
     /// Reads `key` and moves its expiry to now + `ttl` (one statement).
     pub async fn get_ex(&self, key: impl AsRef<str>, ttl: Duration) -> Result<Option<T>> {
-        get_ex(&self.kv, key.as_ref(), ttl).await
+        get_ex::<T, C>(&self.kv, key.as_ref(), ttl).await
     }
 
     /// Deletes `key`; true if a live key was removed.
@@ -100,42 +128,42 @@ impl<T: Serialize + DeserializeOwned> TypedStore<T> {
 
     /// The values of `keys`, aligned with `keys`.
     pub async fn get_many<K: AsRef<str> + Sync>(&self, keys: &[K]) -> Result<Vec<Option<T>>> {
-        get_many(&self.kv, keys).await
+        get_many::<T, C>(&self.kv, keys).await
     }
 
     /// Stores every pair in one statement, all or nothing.
     pub async fn set_many<K: AsRef<str>>(&self, items: &[(K, T)]) -> Result<()> {
-        set_many(&self.kv, items).await
+        set_many::<T, C>(&self.kv, items).await
     }
 
     /// Deletes `key` and returns its decoded value. If the stored value does
     /// not decode, it has still been deleted and the error says so.
     pub async fn get_and_delete(&self, key: impl AsRef<str>) -> Result<Option<T>> {
-        get_and_delete(&self.kv, key.as_ref()).await
+        get_and_delete::<T, C>(&self.kv, key.as_ref()).await
     }
 }
 
 /// The same commands inside a transaction; see the methods of
 /// `TypedStore<T, Store>` for what each does.
-impl<T: Serialize + DeserializeOwned> TypedStore<T, &mut Transaction> {
+impl<T, C: Codec<T>> TypedStore<T, &mut Transaction, C> {
     /// Stores `value` under `key`; clears any TTL.
     pub async fn set(&mut self, key: impl AsRef<str>, value: &T) -> Result<()> {
-        set(&mut *self.kv, key.as_ref(), value).await
+        set::<T, C>(&mut *self.kv, key.as_ref(), value).await
     }
 
     /// The value under `key`, decoded.
     pub async fn get(&mut self, key: impl AsRef<str>) -> Result<Option<T>> {
-        get(&mut *self.kv, key.as_ref()).await
+        get::<T, C>(&mut *self.kv, key.as_ref()).await
     }
 
     /// Stores `value` under `key`, expiring after `ttl`.
     pub async fn set_ex(&mut self, key: impl AsRef<str>, value: &T, ttl: Duration) -> Result<()> {
-        set_ex(&mut *self.kv, key.as_ref(), value, ttl).await
+        set_ex::<T, C>(&mut *self.kv, key.as_ref(), value, ttl).await
     }
 
     /// Reads `key` and moves its expiry to now + `ttl` (one statement).
     pub async fn get_ex(&mut self, key: impl AsRef<str>, ttl: Duration) -> Result<Option<T>> {
-        get_ex(&mut *self.kv, key.as_ref(), ttl).await
+        get_ex::<T, C>(&mut *self.kv, key.as_ref(), ttl).await
     }
 
     /// Deletes `key`; true if a live key was removed.
@@ -145,68 +173,69 @@ impl<T: Serialize + DeserializeOwned> TypedStore<T, &mut Transaction> {
 
     /// The values of `keys`, aligned with `keys`.
     pub async fn get_many<K: AsRef<str> + Sync>(&mut self, keys: &[K]) -> Result<Vec<Option<T>>> {
-        get_many(&mut *self.kv, keys).await
+        get_many::<T, C>(&mut *self.kv, keys).await
     }
 
     /// Stores every pair in one statement, all or nothing.
     pub async fn set_many<K: AsRef<str>>(&mut self, items: &[(K, T)]) -> Result<()> {
-        set_many(&mut *self.kv, items).await
+        set_many::<T, C>(&mut *self.kv, items).await
     }
 
     /// Deletes `key` and returns its decoded value (deleted even if it does
     /// not decode).
     pub async fn get_and_delete(&mut self, key: impl AsRef<str>) -> Result<Option<T>> {
-        get_and_delete(&mut *self.kv, key.as_ref()).await
+        get_and_delete::<T, C>(&mut *self.kv, key.as_ref()).await
     }
 }
 
-// Each typed command once, over any handle.
+// Each typed command once, over any handle and codec.
 
-async fn set<T: Serialize>(mut kv: impl KvCommands, key: &str, value: &T) -> Result<()> {
-    let bytes = encode(key, value)?;
+async fn set<T, C: Codec<T>>(mut kv: impl KvCommands, key: &str, value: &T) -> Result<()> {
+    let bytes = C::encode(key, value)?;
     kv.set(key, bytes).await
 }
 
-async fn set_ex<T: Serialize>(mut kv: impl KvCommands, key: &str, value: &T, ttl: Duration) -> Result<()> {
-    let bytes = encode(key, value)?;
+async fn set_ex<T, C: Codec<T>>(mut kv: impl KvCommands, key: &str, value: &T, ttl: Duration) -> Result<()> {
+    let bytes = C::encode(key, value)?;
     kv.set_ex(key, bytes, ttl).await
 }
 
-async fn get<T: DeserializeOwned>(mut kv: impl KvCommands, key: &str) -> Result<Option<T>> {
-    decode_opt(key, kv.get(key).await?)
+fn decode_opt<T, C: Codec<T>>(key: &str, bytes: Option<Vec<u8>>) -> Result<Option<T>> {
+    bytes.map(|b| C::decode(key, &b)).transpose()
 }
 
-async fn get_ex<T: DeserializeOwned>(mut kv: impl KvCommands, key: &str, ttl: Duration) -> Result<Option<T>> {
-    decode_opt(key, kv.get_ex(key, ttl).await?)
+async fn get<T, C: Codec<T>>(mut kv: impl KvCommands, key: &str) -> Result<Option<T>> {
+    decode_opt::<T, C>(key, kv.get(key).await?)
 }
 
-async fn get_many<T: DeserializeOwned>(
+async fn get_ex<T, C: Codec<T>>(mut kv: impl KvCommands, key: &str, ttl: Duration) -> Result<Option<T>> {
+    decode_opt::<T, C>(key, kv.get_ex(key, ttl).await?)
+}
+
+async fn get_many<T, C: Codec<T>>(
     mut kv: impl KvCommands,
     keys: &[impl AsRef<str> + Sync],
 ) -> Result<Vec<Option<T>>> {
     let values = kv.get_many(keys).await?;
     keys.iter()
         .zip(values)
-        .map(|(key, bytes)| decode_opt(key.as_ref(), bytes))
+        .map(|(key, bytes)| decode_opt::<T, C>(key.as_ref(), bytes))
         .collect()
 }
 
-async fn set_many<T: Serialize>(mut kv: impl KvCommands, items: &[(impl AsRef<str>, T)]) -> Result<()> {
+async fn set_many<T, C: Codec<T>>(mut kv: impl KvCommands, items: &[(impl AsRef<str>, T)]) -> Result<()> {
     let encoded = items
         .iter()
-        .map(|(key, value)| Ok((key.as_ref(), encode(key.as_ref(), value)?)))
+        .map(|(key, value)| Ok((key.as_ref(), C::encode(key.as_ref(), value)?)))
         .collect::<Result<Vec<_>>>()?;
     kv.set_many(&encoded).await
 }
 
-async fn get_and_delete<T: DeserializeOwned>(mut kv: impl KvCommands, key: &str) -> Result<Option<T>> {
-    match kv.get_and_delete(key).await? {
-        None => Ok(None),
-        Some(bytes) => decode(key, &bytes).map(Some),
-    }
+async fn get_and_delete<T, C: Codec<T>>(mut kv: impl KvCommands, key: &str) -> Result<Option<T>> {
+    decode_opt::<T, C>(key, kv.get_and_delete(key).await?)
 }
 
-impl<T, H: Clone> Clone for TypedStore<T, H> {
+impl<T, H: Clone, C> Clone for TypedStore<T, H, C> {
     fn clone(&self) -> Self {
         TypedStore {
             kv: self.kv.clone(),
@@ -215,10 +244,11 @@ impl<T, H: Clone> Clone for TypedStore<T, H> {
     }
 }
 
-impl<T, H: fmt::Debug> fmt::Debug for TypedStore<T, H> {
+impl<T, H: fmt::Debug, C> fmt::Debug for TypedStore<T, H, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TypedStore")
             .field("type", &std::any::type_name::<T>())
+            .field("codec", &std::any::type_name::<C>())
             .field("handle", &self.kv)
             .finish()
     }

@@ -1,13 +1,14 @@
-//! Faults: a server restart under load, a crash, a backend terminated
-//! mid-write and an exhausted pool, each against a private PostgreSQL
-//! cluster this binary creates, restarts, crashes and deletes (never the
-//! shared server in `DATABASE_URL`).
+//! Faults: a server restart under load, a crash (and a warm restart from a
+//! snapshot after one), a backend terminated mid-write and an exhausted
+//! pool, each against a private PostgreSQL cluster this binary creates,
+//! restarts, crashes and deletes (never the shared server in `DATABASE_URL`).
 //!
 //! Run it through `scripts/with-postgres cargo test --test faults`, which
 //! exports the server binaries' location (`PGKV_PG_BIN`, and `PGKV_PG_USER`
 //! for root); the cases run one after another in a single test.
 
 mod cluster;
+mod warm;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +52,7 @@ fn reliability_under_server_faults() {
         terminated_backend(&cluster).await;
         restart_under_load(&cluster).await;
         crash_recovery(&cluster).await;
+        warm::warm_restart_after_a_crash(&cluster).await;
     });
     drop(rt);
     drop(cluster);
