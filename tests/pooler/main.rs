@@ -19,6 +19,8 @@ mod batch_modes;
 mod cas;
 #[path = "../store/cleanup.rs"]
 mod cleanup;
+#[path = "../store/codecs.rs"]
+mod codecs;
 #[path = "../store/commands.rs"]
 mod commands;
 #[path = "../store/compute.rs"]
@@ -47,6 +49,8 @@ mod records;
 mod scan;
 #[path = "../store/set_options.rs"]
 mod set_options;
+#[path = "../store/snapshot.rs"]
+mod snapshot;
 #[path = "../store/ttl.rs"]
 mod ttl;
 #[path = "../store/tx.rs"]

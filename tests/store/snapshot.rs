@@ -39,7 +39,7 @@ async fn expiries(s: &Store) -> Vec<(String, Option<i64>)> {
         table_of(s)
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .fetch_all(s.pool())
+        .fetch_all(&pgkv_suite::admin(s))
         .await
         .unwrap()
 }
@@ -47,7 +47,7 @@ async fn expiries(s: &Store) -> Vec<(String, Option<i64>)> {
 async fn clear(s: &Store) {
     let sql = format!("DELETE FROM {}", table_of(s));
     sqlx::query(sqlx::AssertSqlSafe(sql))
-        .execute(s.pool())
+        .execute(&pgkv_suite::admin(s))
         .await
         .unwrap();
 }

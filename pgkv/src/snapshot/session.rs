@@ -39,9 +39,11 @@ impl Session {
         Ok(session)
     }
 
-    /// Runs a statement that returns no rows.
+    /// Runs a statement without parameters that returns no rows, in the
+    /// simple protocol: one exchange, so `BEGIN` itself cannot be split
+    /// across server connections behind a transaction-mode pooler.
     pub(super) async fn execute(&mut self, sql: &Sql, classify: fn(sqlx::Error) -> Error) -> Result<u64> {
-        let result = sqlx::query(sql.query())
+        let result = sqlx::raw_sql(sql.query())
             .execute(self.lease.wire())
             .await
             .map(|done| done.rows_affected())
