@@ -22,9 +22,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     while !store.near_cache_stats().is_some_and(|s| s.listening) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    store.set("flags:checkout_v2", "off").await?;
     // Our own write's notification comes back too; wait for it to pass.
     let seen = store.near_cache_stats().unwrap_or_default().invalidations;
+    store.set("flags:checkout_v2", "off").await?;
     while store.near_cache_stats().unwrap_or_default().invalidations == seen {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
