@@ -479,3 +479,29 @@ async fn handles_close_nothing_reads_never_wait_and_deleted_namespaces_stay_dele
         .unwrap();
     assert_eq!(left, None, "no sequence was created for the deleted namespace");
 }
+
+/// A namespace's handle is a store: it snapshots and restores its own keys
+/// only, and a `Reject` namespace's load is counted against its limit.
+#[tokio::test]
+async fn a_namespace_snapshots_its_own_keys() {
+    let s = store("ns_snap").await;
+    let n = name("ns_snap");
+    let ns = s.create_namespace(&n, reject(3)).await.unwrap();
+    ns.set_many(&[("a", "1"), ("b", "2")]).await.unwrap();
+    s.set("base", "x").await.unwrap();
+    let path = std::env::temp_dir().join(format!("{n}.pgkv"));
+    let info = ns.save_snapshot(&path).await.unwrap();
+    assert_eq!(info.rows, 2);
+    ns.delete_many(&["a", "b"]).await.unwrap();
+    ns.load_snapshot(&path, pgkv::LoadMode::Replace).await.unwrap();
+    assert_eq!(
+        ns.get_many(&["a", "b"]).await.unwrap(),
+        vec![Some(b"1".to_vec()), Some(b"2".to_vec())]
+    );
+    assert_eq!(s.get_string("base").await.unwrap().as_deref(), Some("x"));
+    // Two keys back in a namespace with room for three: one more fits, two do not.
+    ns.set("c", "3").await.unwrap();
+    assert!(matches!(ns.set("d", "4").await, Err(Error::LimitExceeded { .. })));
+    std::fs::remove_file(&path).unwrap();
+    s.delete_namespace(&n).await.unwrap();
+}
