@@ -262,3 +262,41 @@ async fn a_cancelled_write_never_rides_back_into_the_application_pool() {
     .unwrap();
     assert_eq!(app_row, 1, "the application's own write was committed");
 }
+
+/// Behind the pooler the near-cache listens on a direct connection of its
+/// own (`NearCache::listen_url`), and invalidations flow as without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_near_cache_listens_on_its_own_direct_connection() {
+    let s = Store::with_config(
+        config("pool_near").near_cache(pgkv::NearCache::new(["flags:"]).listen_url(&database_url())),
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let stats = || s.near_cache_stats().expect("a near-cache");
+    while !stats().listening {
+        assert!(std::time::Instant::now() < deadline, "{:?}", stats());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let before = stats().invalidations;
+    s.set("flags:a", "1").await.unwrap();
+    while stats().invalidations == before {
+        assert!(std::time::Instant::now() < deadline, "{:?}", stats());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(s.get_string("flags:a").await.unwrap().as_deref(), Some("1"));
+    let hits = stats().hits;
+    assert_eq!(s.get_string("flags:a").await.unwrap().as_deref(), Some("1"));
+    assert_eq!(stats().hits, hits + 1);
+    let seen = stats().invalidations;
+    let sql = format!("UPDATE {} SET value = '2' WHERE key = 'flags:a'", table_of(&s));
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&admin(&s))
+        .await
+        .unwrap();
+    while stats().invalidations == seen {
+        assert!(std::time::Instant::now() < deadline, "{:?}", stats());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(s.get_string("flags:a").await.unwrap().as_deref(), Some("2"));
+}
