@@ -110,7 +110,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         let spread =
             Store::with_config(Config::new(&url).table_name("bench_distributed").citus(true)).await?;
         for s in [&local, &spread] {
-            s.delete_prefix("").await?;
+            s.delete_prefix_atomic("").await?;
         }
         println!("Citus: a plain table on the coordinator vs a distributed table (32 shards, 2 workers)\n");
         compare(["plain", "distributed"], [&local, &spread]).await?;
@@ -123,7 +123,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let one = Store::with_config(Config::new(&url).table_name("bench_one")).await?;
     let parts = Store::with_config(Config::new(&url).table_name("bench_parts").partitions(16)).await?;
     for s in [&one, &parts] {
-        s.delete_prefix("").await?;
+        s.delete_prefix_atomic("").await?;
         load(s, rows).await?;
     }
     println!("one server: one table vs 16 hash partitions, {rows} rows each\n");

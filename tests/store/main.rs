@@ -18,6 +18,7 @@ mod locks;
 mod model;
 mod namespaces;
 mod pages;
+mod partitions;
 mod pool;
 mod records;
 mod regressions;
