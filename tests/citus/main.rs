@@ -14,8 +14,8 @@
 //! `explain_cleanup` lock rows over several shards (refused); namespaces
 //! use triggers (refused); and tests that count raw rows after the cleanup
 //! task see its lease row. `routing::every_single_key_statement_runs_on_one_shard`
-//! fails for the same statements (29 refused, `cas_absent` and `append`
-//! planned in three single-shard steps) and passes for the other 33.
+//! fails for the same statements (27 of 64 refused, `cas_absent` and
+//! `append` planned in three single-shard steps); the other 35 are routed.
 //!
 //! Not here yet: a worker stopped mid-load and shards moved with
 //! `block_writes` (they need a binary of their own, so that they do not
