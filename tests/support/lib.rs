@@ -54,15 +54,6 @@ pub fn through_citus() -> bool {
     })
 }
 
-/// For a test that cannot run on Citus: true in the citus binary, after
-/// saying loudly that the test did not run and why.
-pub fn not_on_citus(test: &str, why: &str) -> bool {
-    if through_citus() {
-        eprintln!("NOT RUN on Citus: {test}: {why} (it runs in tests/store)");
-    }
-    through_citus()
-}
-
 /// `PGKV_TEST_PARTITIONS=n`: every store the suite makes uses a table
 /// hash-partitioned into `n` (`Config::partitions`), so the whole store
 /// suite can be run against partitioned tables:
