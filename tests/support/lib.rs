@@ -38,7 +38,7 @@ pub fn through_pooler() -> bool {
     })
 }
 
-/// True in the `citus` test binary (tests/citus), which runs store test
+/// True in the `citus` and `citus_faults` test binaries (tests/citus), which run store test
 /// modules against a Citus cluster (`scripts/with-citus`): [`config`] then
 /// turns on `Config::citus(true)`. Decided by the binary's name.
 pub fn through_citus() -> bool {
@@ -47,8 +47,10 @@ pub fn through_citus() -> bool {
         std::env::current_exe()
             .ok()
             .and_then(|exe| {
-                exe.file_name()
-                    .map(|name| name.to_string_lossy().starts_with("citus-"))
+                exe.file_name().map(|name| {
+                    let name = name.to_string_lossy();
+                    name.starts_with("citus-") || name.starts_with("citus_faults-")
+                })
             })
             .unwrap_or(false)
     })
