@@ -8,7 +8,10 @@
 #[cfg(not(pgkv_citus))]
 #[test]
 fn citus_faults() {
-    eprintln!(
+    // Written past the test harness's output capture, so it is seen.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
         "NOT RUN: Citus fault tests: no Citus cluster (PGKV_CITUS is not set). \
          Run: scripts/with-citus cargo test --test citus_faults"
     );
