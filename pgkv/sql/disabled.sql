@@ -107,6 +107,27 @@ DELETE FROM "public"."kv_store" WHERE ctid = ANY(ARRAY(SELECT ctid FROM "public"
 -- cleanup_fleet_batch
 WITH fleet AS (SELECT pg_try_advisory_xact_lock(hashtextextended($2, 7305983471152380417)) AS held), gone AS (DELETE FROM "public"."kv_store" WHERE ctid = ANY(ARRAY(SELECT ctid FROM "public"."kv_store" WHERE (SELECT held FROM fleet) AND expires_at <= statement_timestamp() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)) AND expires_at <= statement_timestamp() RETURNING 1) SELECT (SELECT held FROM fleet), (SELECT count(*) FROM gone);
 
+-- lock_acquire
+INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, decode(nextval('"public"."kv_store_fence_seq"')::text || ' ' || ((extract(epoch FROM statement_timestamp()) * 1000000)::bigint + $3)::text || ' ' || $2, 'escape'), NULL, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = NULL, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at WHERE CASE WHEN FALSE THEN TRUE ELSE split_part(encode(kv.value, 'escape'), ' ', 2)::bigint <= split_part(encode(EXCLUDED.value, 'escape'), ' ', 2)::bigint - $3 AND split_part(encode(kv.value, 'escape'), ' ', 1)::bigint < split_part(encode(EXCLUDED.value, 'escape'), ' ', 1)::bigint END RETURNING split_part(encode(value, 'escape'), ' ', 1)::bigint;
+
+-- lock_release
+UPDATE "public"."kv_store" SET value = decode($2::text || ' 0 ' || $3, 'escape'), updated_at = statement_timestamp() WHERE key = $1 AND TRUE AND CASE WHEN split_part(encode(value, 'escape'), ' ', 1) = $2::text AND split_part(encode(value, 'escape'), ' ', 3) = $3 THEN split_part(encode(value, 'escape'), ' ', 2)::bigint > (extract(epoch FROM statement_timestamp()) * 1000000)::bigint ELSE FALSE END;
+
+-- lock_extend
+UPDATE "public"."kv_store" SET value = decode($2::text || ' ' || ((extract(epoch FROM statement_timestamp()) * 1000000)::bigint + $4)::text || ' ' || $3, 'escape'), updated_at = statement_timestamp() WHERE key = $1 AND TRUE AND CASE WHEN split_part(encode(value, 'escape'), ' ', 1) = $2::text AND split_part(encode(value, 'escape'), ' ', 3) = $3 THEN split_part(encode(value, 'escape'), ' ', 2)::bigint > (extract(epoch FROM statement_timestamp()) * 1000000)::bigint ELSE FALSE END;
+
+-- rate_fixed
+INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, decode('1', 'escape'), statement_timestamp() + $3, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = CASE WHEN FALSE THEN EXCLUDED.value ELSE decode(LEAST((CASE WHEN encode(kv.value, 'escape') ~ '^(0|-?[1-9][0-9]*)$' THEN encode(kv.value, 'escape') ELSE 'x' || encode(kv.value, 'escape') END)::bigint + 1, $2 + 1)::text, 'escape') END, expires_at = CASE WHEN FALSE THEN EXCLUDED.expires_at ELSE kv.expires_at END, created_at = CASE WHEN FALSE THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at RETURNING encode(value, 'escape')::bigint, expires_at - updated_at;
+
+-- rate_gcra
+INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, decode(((extract(epoch FROM statement_timestamp()) * 1000000)::bigint + $2)::text || ' 1 ' || (extract(epoch FROM statement_timestamp()) * 1000000)::bigint::text, 'escape'), statement_timestamp() + $4, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = CASE WHEN FALSE THEN EXCLUDED.value WHEN GREATEST(split_part(encode(kv.value, 'escape'), ' ', 1)::bigint, split_part(encode(EXCLUDED.value, 'escape'), ' ', 3)::bigint) + $2 - split_part(encode(EXCLUDED.value, 'escape'), ' ', 3)::bigint <= $3 THEN decode((GREATEST(split_part(encode(kv.value, 'escape'), ' ', 1)::bigint, split_part(encode(EXCLUDED.value, 'escape'), ' ', 3)::bigint) + $2)::text || ' 1 ' || split_part(encode(EXCLUDED.value, 'escape'), ' ', 3)::bigint::text, 'escape') ELSE decode(split_part(encode(kv.value, 'escape'), ' ', 1)::bigint::text || ' 0 ' || split_part(encode(EXCLUDED.value, 'escape'), ' ', 3)::bigint::text, 'escape') END, expires_at = EXCLUDED.expires_at, created_at = CASE WHEN FALSE THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at RETURNING encode(value, 'escape');
+
+-- compute_read
+SELECT value, expires_at - statement_timestamp() FROM "public"."kv_store" WHERE key = $1 AND TRUE;
+
+-- delete_if_equals
+DELETE FROM "public"."kv_store" WHERE key = $1 AND value = $2;
+
 -- snapshot: begin_save
 BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
 
@@ -142,27 +163,6 @@ SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7305983471152380420));
 
 -- snapshot: any_live
 SELECT EXISTS (SELECT 1 FROM "public"."kv_store" WHERE TRUE);
-
--- lock_acquire
-INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, decode(nextval('"public"."kv_store_fence_seq"')::text || ' ' || ((extract(epoch FROM statement_timestamp()) * 1000000)::bigint + $3)::text || ' ' || $2, 'escape'), NULL, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = NULL, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at WHERE CASE WHEN FALSE THEN TRUE ELSE split_part(encode(kv.value, 'escape'), ' ', 2)::bigint <= split_part(encode(EXCLUDED.value, 'escape'), ' ', 2)::bigint - $3 AND split_part(encode(kv.value, 'escape'), ' ', 1)::bigint < split_part(encode(EXCLUDED.value, 'escape'), ' ', 1)::bigint END RETURNING split_part(encode(value, 'escape'), ' ', 1)::bigint;
-
--- lock_release
-UPDATE "public"."kv_store" SET value = decode($2::text || ' 0 ' || $3, 'escape'), updated_at = statement_timestamp() WHERE key = $1 AND TRUE AND CASE WHEN split_part(encode(value, 'escape'), ' ', 1) = $2::text AND split_part(encode(value, 'escape'), ' ', 3) = $3 THEN split_part(encode(value, 'escape'), ' ', 2)::bigint > (extract(epoch FROM statement_timestamp()) * 1000000)::bigint ELSE FALSE END;
-
--- lock_extend
-UPDATE "public"."kv_store" SET value = decode($2::text || ' ' || ((extract(epoch FROM statement_timestamp()) * 1000000)::bigint + $4)::text || ' ' || $3, 'escape'), updated_at = statement_timestamp() WHERE key = $1 AND TRUE AND CASE WHEN split_part(encode(value, 'escape'), ' ', 1) = $2::text AND split_part(encode(value, 'escape'), ' ', 3) = $3 THEN split_part(encode(value, 'escape'), ' ', 2)::bigint > (extract(epoch FROM statement_timestamp()) * 1000000)::bigint ELSE FALSE END;
-
--- rate_fixed
-INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, decode('1', 'escape'), statement_timestamp() + $3, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = CASE WHEN FALSE THEN EXCLUDED.value ELSE decode(LEAST((CASE WHEN encode(kv.value, 'escape') ~ '^(0|-?[1-9][0-9]*)$' THEN encode(kv.value, 'escape') ELSE 'x' || encode(kv.value, 'escape') END)::bigint + 1, $2 + 1)::text, 'escape') END, expires_at = CASE WHEN FALSE THEN EXCLUDED.expires_at ELSE kv.expires_at END, created_at = CASE WHEN FALSE THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at RETURNING encode(value, 'escape')::bigint, expires_at - updated_at;
-
--- rate_gcra
-INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, decode(((extract(epoch FROM statement_timestamp()) * 1000000)::bigint + $2)::text || ' 1 ' || (extract(epoch FROM statement_timestamp()) * 1000000)::bigint::text, 'escape'), statement_timestamp() + $4, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = CASE WHEN FALSE THEN EXCLUDED.value WHEN GREATEST(split_part(encode(kv.value, 'escape'), ' ', 1)::bigint, split_part(encode(EXCLUDED.value, 'escape'), ' ', 3)::bigint) + $2 - split_part(encode(EXCLUDED.value, 'escape'), ' ', 3)::bigint <= $3 THEN decode((GREATEST(split_part(encode(kv.value, 'escape'), ' ', 1)::bigint, split_part(encode(EXCLUDED.value, 'escape'), ' ', 3)::bigint) + $2)::text || ' 1 ' || split_part(encode(EXCLUDED.value, 'escape'), ' ', 3)::bigint::text, 'escape') ELSE decode(split_part(encode(kv.value, 'escape'), ' ', 1)::bigint::text || ' 0 ' || split_part(encode(EXCLUDED.value, 'escape'), ' ', 3)::bigint::text, 'escape') END, expires_at = EXCLUDED.expires_at, created_at = CASE WHEN FALSE THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at RETURNING encode(value, 'escape');
-
--- compute_read
-SELECT value, expires_at - statement_timestamp() FROM "public"."kv_store" WHERE key = $1 AND TRUE;
-
--- delete_if_equals
-DELETE FROM "public"."kv_store" WHERE key = $1 AND value = $2;
 
 -- set_with Always no expiry
 WITH cur AS (SELECT value, expires_at FROM "public"."kv_store" WHERE key = $1 FOR UPDATE), upd AS (UPDATE "public"."kv_store" SET value = $2, expires_at = NULL, created_at = CASE WHEN FALSE THEN statement_timestamp() ELSE "public"."kv_store".created_at END, updated_at = statement_timestamp() FROM cur WHERE "public"."kv_store".key = $1 AND TRUE RETURNING 1), ins AS (INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) SELECT $1, $2, NULL, statement_timestamp(), statement_timestamp() WHERE NOT EXISTS (SELECT 1 FROM cur) AND TRUE ON CONFLICT (key) DO NOTHING RETURNING 1) SELECT EXISTS (SELECT 1 FROM upd) OR EXISTS (SELECT 1 FROM ins), NOT EXISTS (SELECT 1 FROM cur) AND TRUE AND NOT EXISTS (SELECT 1 FROM ins), NULL::bytea;

@@ -3,7 +3,9 @@
 //! Both delete in bounded batches (`LIMIT n FOR UPDATE SKIP LOCKED` on the
 //! partial expiry index, the expiry re-checked in the DELETE itself), one
 //! autocommit statement per batch, so a sweep never holds a long transaction
-//! and can be cancelled between any two statements.
+//! and can be cancelled between any two statements. A partitioned table is
+//! swept one partition after the other; on Citus every shard runs the same
+//! bounded batch on itself, all shards at once (`run_command_on_shards`).
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher, RandomState};
@@ -112,6 +114,12 @@ impl fmt::Debug for CleanupHandle {
     }
 }
 
+/// Citus mode: the key of the lease row that lets one cleanup task of a
+/// fleet run a pass at a time (advisory locks are per node there, so they
+/// cannot). The row is an ordinary key of the table, with a TTL: it shows
+/// in scans and counts while a pass runs.
+pub const CLEANUP_LEASE_KEY: &str = "pgkv:cleanup-lease";
+
 /// The shortest interval used; a zero interval would spin.
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -127,21 +135,41 @@ impl Store {
     /// statement each, until a batch comes back short. Rows that another
     /// session holds locked are skipped; it does not wait for the cleanup
     /// task of another instance, and does not take its lock.
+    ///
+    /// A partitioned table is swept partition by partition. On Citus each
+    /// statement deletes up to the batch size on every shard at once, until
+    /// every shard's batch comes back short; a shard that fails ends the
+    /// sweep with [`Error::ShardFailed`](crate::Error::ShardFailed).
     pub async fn cleanup_expired(&self) -> Result<u64> {
-        let batch = self.shared.cleanup_batch;
+        let batch = self.shared.cleanup_batch.unsigned_abs();
         let mut total = 0;
-        loop {
-            // A checkout (and, behind a transaction-mode pooler, a
-            // transaction) per batch: row locks are held one batch at a time.
-            let mut call = PooledCall::new(&self.shared);
-            let result = sweep_batch(&mut call).await;
-            let deleted = call.finish(result).await?;
-            total += deleted;
-            if deleted < batch.unsigned_abs() {
-                return Ok(total);
+        if self.shared.sql.citus {
+            loop {
+                let mut call = PooledCall::new(&self.shared);
+                let result = shard_sweep_batch(&mut call).await;
+                let (deleted, most) = call.finish(result).await?;
+                total += deleted;
+                if most < batch {
+                    return Ok(total);
+                }
+                tokio::task::yield_now().await;
             }
-            tokio::task::yield_now().await;
         }
+        for target in 0..self.shared.sql.sweeps.len() {
+            loop {
+                // A checkout (and, behind a transaction-mode pooler, a
+                // transaction) per batch: row locks are held one batch at a time.
+                let mut call = PooledCall::new(&self.shared);
+                let result = sweep_batch(&mut call, target).await;
+                let deleted = call.finish(result).await?;
+                total += deleted;
+                if deleted < batch {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(total)
     }
 
     /// The background cleanup loop, for `tokio::spawn`:
@@ -194,7 +222,7 @@ impl Store {
 }
 
 async fn explain_batch(s: &mut impl Conduit) -> Result<String> {
-    let explain = format!("EXPLAIN {}", s.shared().sql.cleanup_batch.query().as_str());
+    let explain = format!("EXPLAIN {}", s.shared().sql.sweeps[0].batch.query().as_str());
     let batch = s.shared().cleanup_batch;
     let lines: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(explain))
         .bind(batch)
@@ -204,9 +232,10 @@ async fn explain_batch(s: &mut impl Conduit) -> Result<String> {
     Ok(lines.into_iter().map(|(l,)| l).collect::<Vec<_>>().join("\n"))
 }
 
-/// One batch of the manual sweep: the number of rows it deleted.
-async fn sweep_batch(s: &mut impl Conduit) -> Result<u64> {
-    let sql = s.shared().sql.cleanup_batch.query();
+/// One batch of the manual sweep on sweep target `target` (a partition, or
+/// the table): the number of rows it deleted.
+async fn sweep_batch(s: &mut impl Conduit, target: usize) -> Result<u64> {
+    let sql = s.shared().sql.sweeps[target].batch.query();
     let deleted = sqlx::query(sql)
         .bind(s.shared().cleanup_batch)
         .execute(s.connection().await?)
@@ -214,6 +243,21 @@ async fn sweep_batch(s: &mut impl Conduit) -> Result<u64> {
         .map_err(write_error)?
         .rows_affected();
     Ok(deleted)
+}
+
+/// One Citus batch on every shard: the rows deleted, and the most deleted
+/// on one shard.
+async fn shard_sweep_batch(s: &mut impl Conduit) -> Result<(u64, u64)> {
+    let sql = s.shared().sql.shard_sweep.query();
+    let (deleted, most, failed) = sqlx::query_as::<_, (i64, i64, Option<String>)>(sql)
+        .bind(s.shared().cleanup_batch)
+        .fetch_one(s.connection().await?)
+        .await
+        .map_err(write_error)?;
+    if let Some(detail) = failed {
+        return Err(crate::Error::ShardFailed { detail });
+    }
+    Ok((deleted.unsigned_abs(), most.unsigned_abs()))
 }
 
 /// True once `shutdown` has been asked for.
@@ -235,12 +279,18 @@ async fn fleet_pass(store: &Store, stop: &watch::Receiver<bool>) -> PassSummary 
         error: None,
     };
     let shared = &store.shared;
-    while !stop_requested(stop) {
+    if shared.sql.citus {
+        citus_pass(store, stop, &mut summary).await;
+        summary.duration = started.elapsed();
+        return summary;
+    }
+    let mut target = 0;
+    while !stop_requested(stop) && target < shared.sql.sweeps.len() {
         // A fresh checkout per batch: the connection goes back to the pool
         // between batches, so the sweep never starves the application.
         let mut call = PooledCall::new(shared);
         let result = async {
-            let sql = shared.sql.cleanup_fleet_batch.query();
+            let sql = shared.sql.sweeps[target].fleet_batch.query();
             sqlx::query_as::<_, (bool, i64)>(sql)
                 .bind(shared.cleanup_batch)
                 .bind(&shared.sql.table)
@@ -263,7 +313,8 @@ async fn fleet_pass(store: &Store, stop: &watch::Receiver<bool>) -> PassSummary 
                 summary.batches += 1;
                 summary.rows_deleted += deleted.unsigned_abs();
                 if deleted < shared.cleanup_batch {
-                    break;
+                    // This partition (or the table) is done.
+                    target += 1;
                 }
             }
         }
@@ -271,6 +322,56 @@ async fn fleet_pass(store: &Store, stop: &watch::Receiver<bool>) -> PassSummary 
     }
     summary.duration = started.elapsed();
     summary
+}
+
+/// How long a Citus pass's lease lasts: a task that dies mid-pass holds
+/// off the others for this long at most. A pass that outlives it lets a
+/// second one start, which is harmless (both delete only expired rows).
+const LEASE: Duration = Duration::from_secs(60);
+
+/// A Citus pass: under the lease row, batches on every shard until each
+/// shard's batch comes back short. The lease is taken with the store's own
+/// `SET NX EX` and given back (deleted only while it still holds this
+/// pass's token) at the end.
+async fn citus_pass(store: &Store, stop: &watch::Receiver<bool>, summary: &mut PassSummary) {
+    let token = format!("{:016x}", Jitter::new().0.next_u64());
+    match store.set_nx_ex(CLEANUP_LEASE_KEY, token.as_bytes(), LEASE).await {
+        Err(e) => {
+            summary.error = Some(e.to_string());
+            return;
+        }
+        Ok(false) => {
+            summary.yielded = true;
+            return;
+        }
+        Ok(true) => {}
+    }
+    let batch = store.shared.cleanup_batch.unsigned_abs();
+    while !stop_requested(stop) {
+        let mut call = PooledCall::new(&store.shared);
+        let result = shard_sweep_batch(&mut call).await;
+        match call.finish(result).await {
+            Err(e) => {
+                summary.error = Some(e.to_string());
+                break;
+            }
+            Ok((deleted, most)) => {
+                summary.batches += 1;
+                summary.rows_deleted += deleted;
+                if most < batch {
+                    break;
+                }
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+    let mut call = PooledCall::new(&store.shared);
+    let result = crate::compute::delete_if_equals(&mut call, CLEANUP_LEASE_KEY, token.as_bytes()).await;
+    if let Err(e) = call.finish(result).await
+        && summary.error.is_none()
+    {
+        summary.error = Some(e.to_string());
+    }
 }
 
 async fn run(

@@ -78,6 +78,9 @@ pub struct Config {
     pub(crate) max_lifetime: Duration,
     pub(crate) transaction_pooler: bool,
     pub(crate) near_cache: Option<crate::near_cache::NearCache>,
+    /// `None`: one plain table; `Some(n)`: hash-partitioned on `key` into `n`.
+    pub(crate) partitions: Option<u32>,
+    pub(crate) citus: bool,
 }
 
 /// Longest table name accepted: PostgreSQL truncates identifiers at 63 bytes,
@@ -94,6 +97,11 @@ pub const MAX_VALUE_SIZE: usize = 512 * 1024 * 1024;
 /// The largest [`Config::max_connections`] accepted: PostgreSQL's own ceiling
 /// on `max_connections` (2^18 - 1 backends).
 pub const MAX_CONNECTIONS: u32 = (1 << 18) - 1;
+
+/// The largest [`Config::partitions`] accepted. Every partition is a table
+/// with two indexes, planned and locked by statements that do not name a
+/// key; beyond about a thousand that overhead outgrows any gain.
+pub const MAX_PARTITIONS: u32 = 1024;
 
 impl Config {
     /// Defaults for the database at `url` (not parsed until the store connects).
@@ -115,6 +123,8 @@ impl Config {
             max_lifetime: Duration::from_secs(30 * 60),
             transaction_pooler: false,
             near_cache: None,
+            partitions: None,
+            citus: false,
         }
     }
 
@@ -260,6 +270,50 @@ impl Config {
         self
     }
 
+    /// Creates the table hash-partitioned on `key` into `n` partitions
+    /// (`1..=`[`MAX_PARTITIONS`](crate::MAX_PARTITIONS)), named
+    /// `<table>_p0` ... `<table>_p<n-1>`, each UNLOGGED or regular as
+    /// [`table_type`](Self::table_type) says (PostgreSQL 15 does not pass
+    /// UNLOGGED from a partitioned table to its partitions, so each is
+    /// created so), each with its own partial index on `expires_at`.
+    ///
+    /// A single-key call touches one partition, found by the planner from
+    /// `key = $1`; scans, counts and prefix deletes read every partition;
+    /// the expiry sweeps go partition by partition. Smaller tables mean
+    /// smaller indexes and autovacuum runs that each cover one partition.
+    ///
+    /// An existing table must have the same layout: a store refuses to start
+    /// with [`Error::InvalidConfig`](crate::Error::InvalidConfig) when the
+    /// table it finds is partitioned differently (or not at all). Not
+    /// combinable with [`citus`](Self::citus) yet.
+    pub fn partitions(mut self, n: u32) -> Self {
+        self.partitions = Some(n);
+        self
+    }
+
+    /// Citus mode (default false): the table is a Citus distributed table,
+    /// hash-distributed on `key`.
+    ///
+    /// With it on, a store that creates its table distributes it with
+    /// `create_distributed_table(table, 'key')` (and [`schema_sql`](crate::schema_sql)
+    /// prints that call); the DDL is sent one statement at a time; reads
+    /// under [`OnRead`](crate::TtlCleanupStrategy::OnRead) purge an expired
+    /// key with a plain single-shard `DELETE` (which may wait for a writer's
+    /// row lock, where the one-server form skips locked rows) and batch reads
+    /// do not purge; the sweeps run a bounded batch on every shard at once
+    /// (`run_command_on_shards`); and the cleanup task's one-pass-at-a-time
+    /// rule uses a lease row, the key [`CLEANUP_LEASE_KEY`](crate::CLEANUP_LEASE_KEY),
+    /// written with `SET NX EX`, because advisory locks are per node.
+    ///
+    /// The store checks at start-up that the `citus` extension is installed
+    /// in the database, and fails with
+    /// [`Error::CitusMissing`](crate::Error::CitusMissing) before creating
+    /// anything if it is not.
+    pub fn citus(mut self, on: bool) -> Self {
+        self.citus = on;
+        self
+    }
+
     /// Checks every setting; run by the store before it connects.
     pub(crate) fn validate(&self) -> Result<()> {
         check_identifier("table name", &self.table_name, MAX_TABLE_NAME)?;
@@ -313,6 +367,18 @@ impl Config {
         }
         if let Some(near) = &self.near_cache {
             near.validate(self.max_key_length, self.transaction_pooler)?;
+        }
+        if let Some(n) = self.partitions {
+            if n == 0 || n > MAX_PARTITIONS {
+                return Err(Error::InvalidConfig(format!(
+                    "partitions must be between 1 and pgkv::MAX_PARTITIONS ({MAX_PARTITIONS}); got {n}"
+                )));
+            }
+            if self.citus {
+                return Err(Error::InvalidConfig(
+                    "partitions and citus cannot be combined (a distributed table is already split into shards)".into(),
+                ));
+            }
         }
         if let Some(name) = &self.application_name
             && name.contains('\0')
@@ -378,6 +444,8 @@ impl fmt::Debug for Config {
             .field("max_lifetime", &self.max_lifetime)
             .field("transaction_pooler", &self.transaction_pooler)
             .field("near_cache", &self.near_cache.as_ref().map(|n| &n.prefixes))
+            .field("partitions", &self.partitions)
+            .field("citus", &self.citus)
             .finish()
     }
 }
@@ -427,6 +495,18 @@ mod tests {
                 .validate()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn partition_counts_are_checked() {
+        for bad in [0, MAX_PARTITIONS + 1, u32::MAX] {
+            let err = Config::new("x").partitions(bad).validate().unwrap_err();
+            assert!(matches!(err, Error::InvalidConfig(_)), "{bad} accepted");
+        }
+        assert!(Config::new("x").partitions(1).validate().is_ok());
+        assert!(Config::new("x").partitions(MAX_PARTITIONS).validate().is_ok());
+        let err = Config::new("x").partitions(4).citus(true).validate().unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig(_)));
     }
 
     #[test]

@@ -222,6 +222,23 @@ pub enum Error {
         table: String,
     },
 
+    /// [`Config::citus`](crate::Config::citus) is on but the database has no
+    /// `citus` extension; the store created nothing.
+    #[error(
+        "Config::citus is on, but the extension citus is not installed in this database \
+         (CREATE EXTENSION citus on the coordinator, with citus in shared_preload_libraries); nothing was created"
+    )]
+    CitusMissing,
+
+    /// Citus mode: a sweep's batch failed on at least one shard (a worker
+    /// down, say); the shards that answered were swept. Recoverable: the
+    /// next pass retries.
+    #[error("the expiry sweep failed on a shard: {detail}")]
+    ShardFailed {
+        /// The first failing shard's error, as Citus reported it.
+        detail: String,
+    },
+
     /// The existing table is not of the [`TableType`](crate::TableType) the
     /// config asked for. Change the table (`ALTER TABLE ... SET LOGGED` or
     /// `SET UNLOGGED`, which rewrites it) or the config.
@@ -397,6 +414,7 @@ impl Error {
             Error::PoolTimedOut
             | Error::OutcomeUnknown { .. }
             | Error::Contended { .. }
+            | Error::ShardFailed { .. }
             | Error::Connect { .. } => true,
             Error::Database(e) => is_recoverable_sqlx(e),
             _ => false,

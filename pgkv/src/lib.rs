@@ -110,7 +110,7 @@ mod wire;
 mod xorshift;
 
 pub use crate::batch::{BatchGet, BatchMode, BatchReport, Refused};
-pub use crate::cleanup::{CleanupHandle, CleanupStats, PassSummary};
+pub use crate::cleanup::{CLEANUP_LEASE_KEY, CleanupHandle, CleanupStats, PassSummary};
 #[cfg(feature = "postcard")]
 pub use crate::codec::Postcard;
 #[cfg(feature = "prost")]
@@ -120,7 +120,9 @@ pub use crate::codec::Protobuf;
 pub use crate::codec::{Codec, Json};
 pub use crate::commands::KvCommands;
 pub use crate::compute::ComputeOptions;
-pub use crate::config::{Config, MAX_CONNECTIONS, MAX_VALUE_SIZE, TableType, TtlCleanupStrategy};
+pub use crate::config::{
+    Config, MAX_CONNECTIONS, MAX_PARTITIONS, MAX_VALUE_SIZE, TableType, TtlCleanupStrategy,
+};
 pub use crate::error::{Error, Result};
 pub use crate::expiry::{ExpireWhen, Expiry};
 pub use crate::input::{MAX_BATCH_BYTES, MAX_KEY_LENGTH, MAX_TTL};
@@ -162,6 +164,13 @@ pub mod __private {
     #[cfg(feature = "json")]
     pub use crate::record::derive_support::*;
     pub use crate::xorshift::XorShift;
+    /// Every statement a store sends, named (tests/citus checks their routing).
+    pub fn statements(store: &crate::Store) -> Vec<(String, String)> {
+        crate::sql::every_statement(&store.shared.sql)
+            .into_iter()
+            .map(|(name, sql)| (name, sql.query().as_str().to_owned()))
+            .collect()
+    }
 }
 
 /// The sqlx crate pgkv is built on, so `PgPool` and friends match its version.

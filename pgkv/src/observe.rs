@@ -208,6 +208,8 @@ impl Error {
             Error::NotFound { .. } => "not_found",
             Error::InvalidConfig(_) => "invalid_config",
             Error::TableMissing { .. } => "table_missing",
+            Error::CitusMissing => "citus_missing",
+            Error::ShardFailed { .. } => "shard_failed",
             Error::TableTypeMismatch { .. } => "table_type_mismatch",
             Error::Connect { .. } => "connect",
             Error::Closed => "closed",

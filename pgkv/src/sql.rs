@@ -147,8 +147,15 @@ pub(crate) struct Statements {
     /// `SET` with options, by [`Statements::set_with_index`].
     pub(crate) set_with: Vec<Sql>,
     pub(crate) get_and_delete: Sql,
-    pub(crate) cleanup_batch: Sql,
-    pub(crate) cleanup_fleet_batch: Sql,
+    /// The sweep's batches: one pair per partition, in partition order, or
+    /// one for a plain table.
+    pub(crate) sweeps: Vec<SweepSql>,
+    /// Citus mode: one batch of at most `$1` expired rows on every shard at
+    /// once (`run_command_on_shards`): the rows deleted, the most any shard
+    /// deleted (below `$1`: every shard is done), and the first shard error.
+    pub(crate) shard_sweep: Sql,
+    /// The store runs in Citus mode ([`Config::citus`]).
+    pub(crate) citus: bool,
     pub(crate) keys: RangeSql,
     pub(crate) scan: RangeSql,
     pub(crate) count: RangeSql,
@@ -167,6 +174,16 @@ pub(crate) struct Statements {
     pub(crate) coord: CoordSql,
     /// Snapshot save and load (the section at the end of this file).
     pub(crate) snapshot: SnapshotSql,
+}
+
+/// One batch of the expiry sweep on one table (a partition, or the table).
+#[derive(Debug)]
+pub(crate) struct SweepSql {
+    /// `$1` rows at most: the rows deleted.
+    pub(crate) batch: Sql,
+    /// The same batch under the fleet lock (`$2` the table name, keying
+    /// it): whether the lock was free, and the rows deleted.
+    pub(crate) fleet_batch: Sql,
 }
 
 /// Mixed into the hash of the table name that keys the cleanup advisory
@@ -188,7 +205,7 @@ pub(crate) fn qualified_table(schema: Option<&str>, table: &str) -> String {
 }
 
 /// Serialises table creation between instances starting at once.
-const DDL_LOCK_KEY: i64 = 7_305_983_471_152_380_418;
+pub(crate) const DDL_LOCK_KEY: i64 = 7_305_983_471_152_380_418;
 
 /// The DDL as one script for the simple protocol, which runs it as one
 /// implicit transaction: the transaction-scoped advisory lock at its head
@@ -213,14 +230,31 @@ pub(crate) fn create_table_ddl(config: &Config) -> Vec<String> {
     if let Some(schema) = &config.schema {
         ddl.push(format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema)));
     }
+    // PostgreSQL 15 refuses UNLOGGED on a partitioned table and would not
+    // pass it on anyway: each partition is created UNLOGGED itself.
+    let (parent_unlogged, partitioned) = match config.partitions {
+        Some(_) => ("", " PARTITION BY HASH (key)"),
+        None => (unlogged, ""),
+    };
     ddl.push(format!(
-        "CREATE {unlogged}TABLE IF NOT EXISTS {table} (\n    \
+        "CREATE {parent_unlogged}TABLE IF NOT EXISTS {table} (\n    \
          key        TEXT COLLATE \"C\" PRIMARY KEY,\n    \
          value      BYTEA NOT NULL,\n    \
          expires_at TIMESTAMPTZ,\n    \
          created_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n    \
-         updated_at TIMESTAMPTZ NOT NULL DEFAULT now()\n)"
+         updated_at TIMESTAMPTZ NOT NULL DEFAULT now()\n){partitioned}"
     ));
+    if let Some(n) = config.partitions {
+        for (i, partition) in partition_names(config.schema.as_deref(), &config.table_name, n)
+            .into_iter()
+            .enumerate()
+        {
+            ddl.push(format!(
+                "CREATE {unlogged}TABLE IF NOT EXISTS {partition} PARTITION OF {table} \
+                 FOR VALUES WITH (MODULUS {n}, REMAINDER {i})"
+            ));
+        }
+    }
     // The expiry index is found by what it is, not by its name: a name like
     // `t_expires_at_idx` may already belong to another table's relation, and
     // `CREATE INDEX IF NOT EXISTS name` would then silently create nothing.
@@ -241,7 +275,23 @@ pub(crate) fn create_table_ddl(config: &Config) -> Vec<String> {
          END IF;\n\
          END $pgkv$"
     ));
+    // Distributed last, so the index is created with the shards; a table
+    // that is already distributed is left as it is.
+    if config.citus {
+        ddl.push(format!(
+            "SELECT create_distributed_table('{table}', 'key') WHERE NOT EXISTS \
+             (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = '{table}'::regclass)"
+        ));
+    }
     ddl
+}
+
+/// The quoted names of the `n` hash partitions of `table` (`<table>_p<i>`),
+/// in `schema` when there is one.
+pub(crate) fn partition_names(schema: Option<&str>, table: &str, n: u32) -> Vec<String> {
+    (0..n)
+        .map(|i| qualified_table(schema, &format!("{table}_p{i}")))
+        .collect()
 }
 
 /// SQL that is true when the table `regclass` has an index on `expires_at`
@@ -259,12 +309,20 @@ fn expiry_index_exists(regclass: &str) -> String {
 /// when there is no such table), whether its expiry index exists, whether
 /// this session is read-only (a read-only role or database, or a standby),
 /// and the schema the table is in (or, when it is missing, the current
-/// schema, where an unqualified CREATE puts it; NULL if there is none).
+/// schema, where an unqualified CREATE puts it; NULL if there is none); then
+/// its partition count (NULL: not partitioned) and whether the `citus`
+/// extension is installed. A partitioned table's persistence is its
+/// partitions' (`p` if any is regular).
 pub(crate) fn startup_check() -> String {
     let has_index = expiry_index_exists("c.oid");
+    let partitions = "(SELECT p.relpersistence::text FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid \
+         WHERE i.inhparent = c.oid ORDER BY p.relpersistence LIMIT 1)";
     format!(
-        "SELECT c.relpersistence::text, {has_index}, current_setting('transaction_read_only') = 'on', \
-         COALESCE((SELECT nspname::text FROM pg_namespace WHERE oid = c.relnamespace), current_schema()::text) \
+        "SELECT CASE WHEN c.relkind = 'p' THEN COALESCE({partitions}, c.relpersistence::text) \
+         ELSE c.relpersistence::text END, {has_index}, current_setting('transaction_read_only') = 'on', \
+         COALESCE((SELECT nspname::text FROM pg_namespace WHERE oid = c.relnamespace), current_schema()::text), \
+         CASE WHEN c.relkind = 'p' THEN (SELECT count(*) FROM pg_inherits i WHERE i.inhparent = c.oid) END, \
+         EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') \
          FROM (SELECT to_regclass($1) AS oid) r LEFT JOIN pg_class c ON c.oid = r.oid AND c.relkind IN ('r', 'p')"
     )
 }
@@ -272,6 +330,7 @@ pub(crate) fn startup_check() -> String {
 /// The pieces of SQL that differ between TTL strategies.
 struct Expiry {
     strategy: TtlCleanupStrategy,
+    citus: bool,
 }
 
 impl Expiry {
@@ -298,8 +357,17 @@ impl Expiry {
     /// replace it, say) is left to that writer or to the sweep, so a read
     /// never waits for a lock and never takes part in a deadlock. The DELETE
     /// re-checks the expiry on the row it locked.
+    ///
+    /// On Citus the locking subquery is planned as a query of its own over
+    /// every shard, so there the purge is a plain single-shard DELETE (it
+    /// may wait for a writer's row lock), and reads of several keys, which
+    /// could then wait on several shards, do not purge.
     fn purge(&self, table: &str, key_filter: &str) -> String {
         match self.strategy {
+            TtlCleanupStrategy::OnRead if self.citus && key_filter == "key = $1" => format!(
+                "WITH purged AS (DELETE FROM {table} WHERE {key_filter} AND expires_at <= statement_timestamp()) "
+            ),
+            TtlCleanupStrategy::OnRead if self.citus => String::new(),
             TtlCleanupStrategy::OnRead => format!(
                 "WITH purged AS (DELETE FROM {table} WHERE key IN (SELECT key FROM {table} \
                  WHERE {key_filter} AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) \
@@ -322,6 +390,7 @@ impl Statements {
         let t = qualified_table(Some(schema), &config.table_name);
         let x = Expiry {
             strategy: config.ttl_cleanup_strategy,
+            citus: config.citus,
         };
         let live = x.live("expires_at");
         let expired = x.conflict_expired();
@@ -404,11 +473,16 @@ impl Statements {
         // which measured 7x faster per batch (11 ms instead of 77 ms for
         // 5,000 rows). The addresses come from the same statement, under the
         // rows' locks, so they cannot go stale.
-        let victims = |gate: &str| {
+        // (One partition at a time: ctids are unique only within one.)
+        let victims = |t: &str, gate: &str| {
             format!(
                 "ctid = ANY(ARRAY(SELECT ctid FROM {t} WHERE {gate} AND expires_at <= {now} \
                  ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED))"
             )
+        };
+        let swept = match config.partitions {
+            Some(n) => partition_names(Some(schema), &config.table_name, n),
+            None => vec![t.clone()],
         };
 
         let page = " ORDER BY key LIMIT $3 OFFSET $4";
@@ -442,7 +516,13 @@ impl Statements {
             ),
             // A plain DELETE that says whether the removed row was live: no
             // CTE, which measured about 10 % slower on the server.
-            delete: Sql::new(format!("DELETE FROM {t} WHERE key = $1 RETURNING {live}")),
+            // Citus refuses the clock in RETURNING: there the DELETE
+            // returns the expiry and an outer SELECT (same shard) reads it.
+            delete: Sql::new(if config.citus {
+                format!("WITH d AS (DELETE FROM {t} WHERE key = $1 RETURNING expires_at) SELECT {live} FROM d")
+            } else {
+                format!("DELETE FROM {t} WHERE key = $1 RETURNING {live}")
+            }),
             get_ex: Sql::new(format!(
                 "{purge_one}UPDATE {t} SET expires_at = statement_timestamp() + $2 \
                  WHERE key = $1 AND {live} RETURNING value"
@@ -483,11 +563,21 @@ impl Statements {
             ),
             // Rows are locked in key order (the same order set_many writes
             // in), so two batches over the same keys cannot deadlock.
-            delete_many: Sql::new(format!(
-                "WITH d AS (DELETE FROM {t} WHERE key IN \
-                 (SELECT key FROM {t} WHERE key = ANY($1) ORDER BY key FOR UPDATE) RETURNING expires_at) \
-                 SELECT count(*) FROM d WHERE {live}"
-            )),
+            // On Citus a locking subquery over several shards is refused;
+            // there a multi-shard DELETE takes its shards' locks in shard
+            // order itself.
+            delete_many: Sql::new(if config.citus {
+                format!(
+                    "WITH d AS (DELETE FROM {t} WHERE key = ANY($1) RETURNING expires_at) \
+                     SELECT count(*) FROM d WHERE {live}"
+                )
+            } else {
+                format!(
+                    "WITH d AS (DELETE FROM {t} WHERE key IN \
+                     (SELECT key FROM {t} WHERE key = ANY($1) ORDER BY key FOR UPDATE) RETURNING expires_at) \
+                     SELECT count(*) FROM d WHERE {live}"
+                )
+            }),
             increment: Sql::new(counter("NULL", "kv.expires_at")),
             // INCRBY + EXPIRE NX as one step (the rate-limit pattern): the
             // TTL is set when the counter starts, never moved afterwards.
@@ -651,26 +741,50 @@ impl Statements {
                 ))
             }),
             // NULL when the removed row had expired.
-            get_and_delete: Sql::new(format!(
-                "DELETE FROM {t} WHERE key = $1 RETURNING CASE WHEN {live} THEN value END"
-            )),
+            get_and_delete: Sql::new(if config.citus {
+                format!(
+                    "WITH d AS (DELETE FROM {t} WHERE key = $1 RETURNING value, expires_at) \
+                     SELECT CASE WHEN {live} THEN value END FROM d"
+                )
+            } else {
+                format!("DELETE FROM {t} WHERE key = $1 RETURNING CASE WHEN {live} THEN value END")
+            }),
             // The sweep walks the partial expiry index in bounded batches and
             // skips rows other sessions hold; the outer DELETE re-checks the
             // expiry so a row extended meanwhile survives.
-            cleanup_batch: Sql::new(format!(
-                "DELETE FROM {t} WHERE {victims} AND expires_at <= {now}",
-                victims = victims("TRUE")
-            )),
+            sweeps: swept
+                .iter()
+                .map(|t| SweepSql {
+                    batch: Sql::new(format!(
+                        "DELETE FROM {t} WHERE {victims} AND expires_at <= {now}",
+                        victims = victims(t, "TRUE")
+                    )),
             // The background task's batch also takes the fleet lock, for this
             // statement's implicit transaction only: while one instance's
             // pass runs, the others' batches find the lock taken and stop.
             // (A session-level lock would stick to a pooled connection.)
-            cleanup_fleet_batch: Sql::new(format!(
-                "WITH fleet AS (SELECT pg_try_advisory_xact_lock(hashtextextended($2, {CLEANUP_LOCK_SEED})) AS held), \
-                 gone AS (DELETE FROM {t} WHERE {victims} AND expires_at <= {now} RETURNING 1) \
-                 SELECT (SELECT held FROM fleet), (SELECT count(*) FROM gone)",
-                victims = victims("(SELECT held FROM fleet)")
+                    fleet_batch: Sql::new(format!(
+                        "WITH fleet AS (SELECT pg_try_advisory_xact_lock(hashtextextended($2, {CLEANUP_LOCK_SEED})) AS held), \
+                         gone AS (DELETE FROM {t} WHERE {victims} AND expires_at <= {now} RETURNING 1) \
+                         SELECT (SELECT held FROM fleet), (SELECT count(*) FROM gone)",
+                        victims = victims(t, "(SELECT held FROM fleet)")
+                    )),
+                })
+                .collect(),
+            // Each shard runs the one-server batch on itself (`%1$s` is the
+            // shard's name), all shards in parallel; the batch size is
+            // spliced into the command as an integer.
+            shard_sweep: Sql::new(format!(
+                "SELECT COALESCE(sum(result::bigint) FILTER (WHERE success), 0)::bigint, \
+                 COALESCE(max(result::bigint) FILTER (WHERE success), 0)::bigint, \
+                 min(result) FILTER (WHERE NOT success) \
+                 FROM run_command_on_shards({table}, 'WITH d AS (DELETE FROM %1$s WHERE ctid = ANY(ARRAY(\
+                 SELECT ctid FROM %1$s WHERE expires_at <= statement_timestamp() ORDER BY expires_at LIMIT ' \
+                 || $1::bigint || ' FOR UPDATE SKIP LOCKED)) AND expires_at <= statement_timestamp() RETURNING 1) \
+                 SELECT count(*) FROM d')",
+                table = quote_literal(&t)
             )),
+            citus: config.citus,
             keys: RangeSql::build(range("SELECT key", page)),
             scan: RangeSql::build(range("SELECT key, value", page)),
             count: RangeSql::build(range("SELECT count(*)", "")),
@@ -937,6 +1051,7 @@ impl SnapshotSql {
         };
         let x = Expiry {
             strategy: config.ttl_cleanup_strategy,
+            citus: config.citus,
         };
         let live = x.live("s.expires_at");
         let expired = x.conflict_expired();
@@ -986,6 +1101,100 @@ impl SnapshotSql {
             rollback: Sql::new("ROLLBACK".to_owned()),
         }
     }
+}
+
+/// Every statement of `s`, named, in declaration order (both forms of a
+/// read, every shape of a range).
+pub(crate) fn every_statement(s: &Statements) -> Vec<(String, &Sql)> {
+    let mut all: Vec<(String, &Sql)> = Vec::new();
+    let plain = [
+        ("set", &s.set),
+        ("set_ex", &s.set_ex),
+        ("set_nx", &s.set_nx),
+        ("set_nx_ex", &s.set_nx_ex),
+        ("replace", &s.replace),
+        ("delete", &s.delete),
+        ("get_ex", &s.get_ex),
+        ("get_persist", &s.get_persist),
+        ("persist", &s.persist),
+        ("set_many", &s.set_many),
+        ("set_many_ex", &s.set_many_ex),
+        ("delete_many", &s.delete_many),
+        ("increment", &s.increment),
+        ("increment_ex", &s.increment_ex),
+        ("increment_float", &s.increment_float),
+        ("cas_absent", &s.cas_absent),
+        ("cas_present", &s.cas_present),
+        ("get_and_set", &s.get_and_set),
+        ("get_and_delete", &s.get_and_delete),
+        ("append", &s.append),
+        ("rename", &s.rename),
+        ("rename_nx", &s.rename_nx),
+        ("set_many_nx", &s.set_many_nx),
+        ("copy", &s.copy[0]),
+        ("copy (REPLACE)", &s.copy[1]),
+        ("cleanup_batch", &s.sweeps[0].batch),
+        ("cleanup_fleet_batch", &s.sweeps[0].fleet_batch),
+        ("lock_acquire", &s.coord.lock_acquire),
+        ("lock_release", &s.coord.lock_release),
+        ("lock_extend", &s.coord.lock_extend),
+        ("rate_fixed", &s.coord.rate_fixed),
+        ("rate_gcra", &s.coord.rate_gcra),
+        ("compute_read", &s.coord.compute_read),
+        ("delete_if_equals", &s.coord.delete_if_equals),
+        ("snapshot: begin_save", &s.snapshot.begin_save),
+        ("snapshot: save_count", &s.snapshot.save_count),
+        ("snapshot: save_copy", &s.snapshot.save_copy),
+        ("snapshot: begin_load", &s.snapshot.begin_load),
+        ("snapshot: create_stage", &s.snapshot.create_stage),
+        ("snapshot: load_copy", &s.snapshot.load_copy),
+        ("snapshot: check_stage", &s.snapshot.check_stage),
+        ("snapshot: clear", &s.snapshot.clear),
+        ("snapshot: merge", &s.snapshot.merge),
+        ("snapshot: restore_lock", &s.snapshot.restore_lock),
+        ("snapshot: autosave_lock", &s.snapshot.autosave_lock),
+        ("snapshot: any_live", &s.snapshot.any_live),
+    ];
+    for (name, read) in [
+        ("get", &s.get),
+        ("exists", &s.exists),
+        ("ttl", &s.ttl),
+        ("get_many", &s.get_many),
+    ] {
+        all.push((format!("{name} (purging)"), read.pick(true)));
+        all.push((format!("{name} (read-only session)"), read.pick(false)));
+    }
+    all.extend(plain.into_iter().map(|(name, sql)| (name.to_owned(), sql)));
+    for (i, sql) in s.set_with.iter().enumerate() {
+        let when = SetWhen::ALL[i / (EXPIRY_KINDS * 2)];
+        let expiry = ["no expiry", "EX", "EXAT", "KEEPTTL"][i / 2 % EXPIRY_KINDS];
+        let get = if i % 2 == 1 { " GET" } else { "" };
+        all.push((format!("set_with {when:?} {expiry}{get}"), sql));
+    }
+    for when in ExpireWhen::ALL {
+        all.push((format!("expire {when:?}"), &s.expire_in[when.index()]));
+        all.push((format!("expire_at {when:?}"), &s.expire_at[when.index()]));
+    }
+    for (name, range) in [
+        ("keys", &s.keys),
+        ("scan", &s.scan),
+        ("count", &s.count),
+        ("keys_matching", &s.keys_matching),
+        ("scan_matching", &s.scan_matching),
+        ("count_matching", &s.count_matching),
+        ("delete_range", &s.delete_range),
+        ("delete_range_batch", &s.delete_range_batch),
+    ] {
+        for (inclusive, bounded) in [(true, true), (true, false), (false, true), (false, false)] {
+            let shape = format!(
+                "{name} (key {} $1{})",
+                if inclusive { ">=" } else { ">" },
+                if bounded { ", key < $2" } else { "" }
+            );
+            all.push((shape, range.pick(inclusive, bounded)));
+        }
+    }
+    all
 }
 
 #[cfg(test)]
@@ -1053,100 +1262,6 @@ mod tests {
         }
     }
 
-    /// Every statement of `s`, named, in declaration order (both forms of a
-    /// read, every shape of a range).
-    fn every_statement(s: &Statements) -> Vec<(String, &Sql)> {
-        let mut all: Vec<(String, &Sql)> = Vec::new();
-        let plain = [
-            ("set", &s.set),
-            ("set_ex", &s.set_ex),
-            ("set_nx", &s.set_nx),
-            ("set_nx_ex", &s.set_nx_ex),
-            ("replace", &s.replace),
-            ("delete", &s.delete),
-            ("get_ex", &s.get_ex),
-            ("get_persist", &s.get_persist),
-            ("persist", &s.persist),
-            ("set_many", &s.set_many),
-            ("set_many_ex", &s.set_many_ex),
-            ("delete_many", &s.delete_many),
-            ("increment", &s.increment),
-            ("increment_ex", &s.increment_ex),
-            ("increment_float", &s.increment_float),
-            ("cas_absent", &s.cas_absent),
-            ("cas_present", &s.cas_present),
-            ("get_and_set", &s.get_and_set),
-            ("get_and_delete", &s.get_and_delete),
-            ("append", &s.append),
-            ("rename", &s.rename),
-            ("rename_nx", &s.rename_nx),
-            ("set_many_nx", &s.set_many_nx),
-            ("copy", &s.copy[0]),
-            ("copy (REPLACE)", &s.copy[1]),
-            ("cleanup_batch", &s.cleanup_batch),
-            ("cleanup_fleet_batch", &s.cleanup_fleet_batch),
-            ("snapshot: begin_save", &s.snapshot.begin_save),
-            ("snapshot: save_count", &s.snapshot.save_count),
-            ("snapshot: save_copy", &s.snapshot.save_copy),
-            ("snapshot: begin_load", &s.snapshot.begin_load),
-            ("snapshot: create_stage", &s.snapshot.create_stage),
-            ("snapshot: load_copy", &s.snapshot.load_copy),
-            ("snapshot: check_stage", &s.snapshot.check_stage),
-            ("snapshot: clear", &s.snapshot.clear),
-            ("snapshot: merge", &s.snapshot.merge),
-            ("snapshot: restore_lock", &s.snapshot.restore_lock),
-            ("snapshot: autosave_lock", &s.snapshot.autosave_lock),
-            ("snapshot: any_live", &s.snapshot.any_live),
-            ("lock_acquire", &s.coord.lock_acquire),
-            ("lock_release", &s.coord.lock_release),
-            ("lock_extend", &s.coord.lock_extend),
-            ("rate_fixed", &s.coord.rate_fixed),
-            ("rate_gcra", &s.coord.rate_gcra),
-            ("compute_read", &s.coord.compute_read),
-            ("delete_if_equals", &s.coord.delete_if_equals),
-        ];
-        for (name, read) in [
-            ("get", &s.get),
-            ("exists", &s.exists),
-            ("ttl", &s.ttl),
-            ("get_many", &s.get_many),
-        ] {
-            all.push((format!("{name} (purging)"), read.pick(true)));
-            all.push((format!("{name} (read-only session)"), read.pick(false)));
-        }
-        all.extend(plain.into_iter().map(|(name, sql)| (name.to_owned(), sql)));
-        for (i, sql) in s.set_with.iter().enumerate() {
-            let when = SetWhen::ALL[i / (EXPIRY_KINDS * 2)];
-            let expiry = ["no expiry", "EX", "EXAT", "KEEPTTL"][i / 2 % EXPIRY_KINDS];
-            let get = if i % 2 == 1 { " GET" } else { "" };
-            all.push((format!("set_with {when:?} {expiry}{get}"), sql));
-        }
-        for when in ExpireWhen::ALL {
-            all.push((format!("expire {when:?}"), &s.expire_in[when.index()]));
-            all.push((format!("expire_at {when:?}"), &s.expire_at[when.index()]));
-        }
-        for (name, range) in [
-            ("keys", &s.keys),
-            ("scan", &s.scan),
-            ("count", &s.count),
-            ("keys_matching", &s.keys_matching),
-            ("scan_matching", &s.scan_matching),
-            ("count_matching", &s.count_matching),
-            ("delete_range", &s.delete_range),
-            ("delete_range_batch", &s.delete_range_batch),
-        ] {
-            for (inclusive, bounded) in [(true, true), (true, false), (false, true), (false, false)] {
-                let shape = format!(
-                    "{name} (key {} $1{})",
-                    if inclusive { ">=" } else { ">" },
-                    if bounded { ", key < $2" } else { "" }
-                );
-                all.push((shape, range.pick(inclusive, bounded)));
-            }
-        }
-        all
-    }
-
     /// The checked-in text of every statement, per TTL strategy and table
     /// type (`pgkv/sql/*.sql`), so a reviewer reads each statement whole and
     /// sees its diff. `PGKV_SQL_OVERWRITE=1 cargo test -p pgkv sql` rewrites
@@ -1189,6 +1304,46 @@ mod tests {
             }
             check(&dir.join(format!("{file}.sql")), &text, overwrite, &mut stale);
         }
+        // Scale-out: the DDL of a partitioned table and of a distributed
+        // one, and what differs on Citus (the purges and the shard sweep).
+        for (file, config, what) in [
+            (
+                "create_partitioned",
+                Config::new("x").partitions(4),
+                "Config::partitions(4)",
+            ),
+            (
+                "create_citus",
+                Config::new("x").citus(true),
+                "Config::citus(true)",
+            ),
+        ] {
+            let ddl = format!(
+                "-- The DDL a store with {what} runs (one statement at a time on Citus);\n\
+                 -- schema_sql prints the same.\n{}",
+                create_table_ddl(&config)
+                    .into_iter()
+                    .map(|s| s + ";\n")
+                    .collect::<String>()
+            );
+            check(&dir.join(format!("{file}.sql")), &ddl, overwrite, &mut stale);
+        }
+        let citus = Statements::new(&Config::new("x").citus(true), "public");
+        let mut text = String::from(
+            "-- Citus mode (TtlCleanupStrategy::OnRead): the statements that differ from on_read.sql.\n",
+        );
+        let plain = Statements::new(&Config::new("x"), "public");
+        let before: std::collections::HashMap<String, String> = every_statement(&plain)
+            .into_iter()
+            .map(|(name, sql)| (name, sql.text().to_owned()))
+            .collect();
+        for (name, sql) in every_statement(&citus) {
+            if before.get(&name).map(String::as_str) != Some(sql.text()) {
+                text.push_str(&format!("\n-- {name}\n{};\n", sql.text()));
+            }
+        }
+        text.push_str(&format!("\n-- shard_sweep\n{};\n", citus.shard_sweep.text()));
+        check(&dir.join("citus_on_read.sql"), &text, overwrite, &mut stale);
         assert!(
             stale.is_empty(),
             "SQL changed: {stale:?}; review, then rerun with PGKV_SQL_OVERWRITE=1 to accept"

@@ -12,7 +12,7 @@ use crate::error::{Error, Result, read_error, write_error};
 use crate::input::Limits;
 use crate::near_cache::{Near, NearCache, NearCacheStats};
 use crate::sql::near::NearSql;
-use crate::sql::{Statements, create_table_script, qualified_table, startup_check};
+use crate::sql::{Statements, create_table_ddl, create_table_script, qualified_table, startup_check};
 use crate::transaction::Transaction;
 
 /// A key/value store in one PostgreSQL table.
@@ -81,7 +81,11 @@ impl Store {
     }
 
     async fn start(conns: Arc<Connections>, config: &Config) -> Result<Store> {
-        let Prepared { schema, read_only } = prepare_table(&conns, config).await?;
+        let Prepared {
+            schema,
+            read_only,
+            partitions,
+        } = prepare_table(&conns, config).await?;
         let limits = Limits {
             max_key_length: config.max_key_length,
             max_value_size: config.max_value_size,
@@ -89,7 +93,13 @@ impl Store {
         let purge_on_read = config.ttl_cleanup_strategy == TtlCleanupStrategy::OnRead && !read_only;
         let mut shared = Shared::new(
             conns,
-            Statements::new(config, &schema),
+            Statements::new(
+                &Config {
+                    partitions,
+                    ..config.clone()
+                },
+                &schema,
+            ),
             limits,
             i64::from(config.cleanup_batch_size),
             purge_on_read,
@@ -248,6 +258,8 @@ struct Prepared {
     /// The schema the table is in.
     schema: String,
     read_only: bool,
+    /// The partition count of the table as found (or as created).
+    partitions: Option<u32>,
 }
 
 /// Checks the table (creating it and its expiry index if allowed).
@@ -267,7 +279,21 @@ async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<Prep
     };
     let (persistence, has_index, read_only) = (found.kind, found.has_index, found.read_only);
     let table = qualified_table(Some(&schema), &config.table_name);
-    let prepared = Prepared { schema, read_only };
+    if config.citus && !found.citus {
+        return Err(Error::CitusMissing);
+    }
+    // Without Config::partitions an existing table is used as it is (its
+    // partitions, if any, are swept one by one); with it, the layout must match.
+    let partitions = match found.partitions {
+        Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX)),
+        None if persistence.is_some() => None,
+        None => config.partitions,
+    };
+    let prepared = Prepared {
+        schema,
+        read_only,
+        partitions,
+    };
     if let (Some(found), Some(wanted)) = (persistence, config.table_type)
         && found != wanted
     {
@@ -281,6 +307,17 @@ async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<Prep
             wanted,
             hint,
         });
+    }
+    if persistence.is_some() && config.partitions.is_some() && partitions != config.partitions {
+        let shape = |n: Option<u32>| match n {
+            Some(n) => format!("hash-partitioned into {n}"),
+            None => "not partitioned".to_owned(),
+        };
+        return Err(Error::InvalidConfig(format!(
+            "table {table} is {}, but Config::partitions asks for a table {}",
+            shape(partitions),
+            shape(config.partitions),
+        )));
     }
     if persistence.is_some() && (has_index || !config.auto_create_table) {
         if !has_index {
@@ -312,6 +349,25 @@ async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<Prep
         },
         None => config.clone(),
     };
+    if config.citus {
+        // Citus passes each DDL statement's text on to the workers, and
+        // refuses a text holding several ("cannot insert multiple commands
+        // into a prepared statement"): one statement at a time, in one
+        // transaction that starts with the DDL lock.
+        let mut script = vec![
+            "BEGIN".to_owned(),
+            format!("SELECT pg_advisory_xact_lock({})", crate::sql::DDL_LOCK_KEY),
+        ];
+        script.extend(create_table_ddl(&create));
+        script.push("COMMIT".to_owned());
+        let wire = conn.for_statement();
+        for statement in script {
+            wire.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(statement)))
+                .await
+                .map_err(read_error)?;
+        }
+        return Ok(prepared);
+    }
     conn.for_statement()
         .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create_table_script(&create))))
         .await
@@ -327,19 +383,22 @@ struct Found {
     read_only: bool,
     /// Where the table is, or where it would be created.
     schema: Option<String>,
+    /// Its partition count when it is partitioned.
+    partitions: Option<i64>,
+    /// The `citus` extension is installed.
+    citus: bool,
 }
 
 async fn inspect_table(conns: &Arc<Connections>, table: &str) -> Result<Found> {
     let mut conn = conns.lease().await?;
     conn.begin_command().await?;
-    let result = sqlx::query_as::<_, (Option<String>, bool, bool, Option<String>)>(sqlx::AssertSqlSafe(
-        startup_check(),
-    ))
-    .bind(table)
-    .fetch_one(conn.wire())
-    .await
-    .map_err(read_error);
-    let (persistence, has_index, read_only, schema) = conn.end_command(result).await?;
+    type Row = (Option<String>, bool, bool, Option<String>, Option<i64>, bool);
+    let result = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(startup_check()))
+        .bind(table)
+        .fetch_one(conn.wire())
+        .await
+        .map_err(read_error);
+    let (persistence, has_index, read_only, schema, partitions, citus) = conn.end_command(result).await?;
     let kind = persistence.map(|p| match p.as_str() {
         "u" => TableType::Unlogged,
         _ => TableType::Regular,
@@ -349,6 +408,8 @@ async fn inspect_table(conns: &Arc<Connections>, table: &str) -> Result<Found> {
         has_index,
         read_only,
         schema,
+        partitions,
+        citus,
     })
 }
 

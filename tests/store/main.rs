@@ -20,6 +20,7 @@ mod model;
 mod namespaces;
 mod near_cache;
 mod pages;
+mod partitions;
 mod pool;
 mod records;
 mod regressions;

@@ -38,6 +38,33 @@ pub fn through_pooler() -> bool {
     })
 }
 
+/// True in the `citus` and `citus_faults` test binaries (tests/citus), which run store test
+/// modules against a Citus cluster (`scripts/with-citus`): [`config`] then
+/// turns on `Config::citus(true)`. Decided by the binary's name.
+pub fn through_citus() -> bool {
+    static THROUGH_CITUS: OnceLock<bool> = OnceLock::new();
+    *THROUGH_CITUS.get_or_init(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| {
+                exe.file_name().map(|name| {
+                    let name = name.to_string_lossy();
+                    name.starts_with("citus-") || name.starts_with("citus_faults-")
+                })
+            })
+            .unwrap_or(false)
+    })
+}
+
+/// `PGKV_TEST_PARTITIONS=n`: every store the suite makes uses a table
+/// hash-partitioned into `n` (`Config::partitions`), so the whole store
+/// suite can be run against partitioned tables:
+/// `PGKV_TEST_PARTITIONS=8 scripts/with-postgres cargo test --test store`.
+pub fn test_partitions() -> Option<u32> {
+    let n = std::env::var("PGKV_TEST_PARTITIONS").ok()?;
+    Some(n.parse().expect("PGKV_TEST_PARTITIONS must be a partition count"))
+}
+
 /// PgBouncer in transaction mode in front of the test server, from
 /// `PGKV_POOLER_URL` (set by `scripts/with-postgres --pooler`).
 pub fn pooler_url() -> String {
@@ -127,7 +154,16 @@ pub fn config(tag: &str) -> Config {
     } else {
         Config::new(database_url())
     };
-    config.table_name(&unique_table(tag)).max_connections(8)
+    let config = config.table_name(&unique_table(tag)).max_connections(8);
+    let config = if through_citus() {
+        config.citus(true)
+    } else {
+        config
+    };
+    match test_partitions() {
+        Some(n) if !through_citus() => config.partitions(n),
+        _ => config,
+    }
 }
 
 /// A store on a fresh table of its own.

@@ -196,7 +196,7 @@ pub(crate) fn drop_ddl(schema: &str, id: i64) -> String {
 /// Mixed into the advisory-lock key of a namespace's eviction, so one
 /// instance of a fleet evicts at a time (concurrent passes would each see
 /// the same excess and together delete too much).
-const EVICT_LOCK_SEED: i64 = 7_305_983_471_152_380_419;
+const EVICT_LOCK_SEED: i64 = 7_305_983_471_152_380_421;
 
 /// The statements of one eviction pass over a namespace's table, oldest
 /// rows (by `created_at`: first written, FIFO) first. Each takes the
