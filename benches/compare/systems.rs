@@ -214,7 +214,7 @@ impl FloorSql {
         let purge = |filter: &str| {
             if on_read {
                 format!(
-                    "WITH purged AS (DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE {filter} \
+                    "WITH purged AS (DELETE FROM {t} WHERE {filter} AND key IN (SELECT key FROM {t} WHERE {filter} \
                      AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) \
                      AND expires_at <= statement_timestamp()) "
                 )

@@ -3,25 +3,25 @@
 -- PGKV_SQL_OVERWRITE=1 cargo test -p pgkv sql). One statement per call.
 
 -- get (purging)
-WITH purged AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = $1 AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) SELECT value FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
+WITH purged AS (DELETE FROM "public"."kv_store" WHERE key = $1 AND key IN (SELECT key FROM "public"."kv_store" WHERE key = $1 AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) SELECT value FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
 
 -- get (read-only session)
 SELECT value FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
 
 -- exists (purging)
-WITH purged AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = $1 AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) SELECT EXISTS (SELECT 1 FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()));
+WITH purged AS (DELETE FROM "public"."kv_store" WHERE key = $1 AND key IN (SELECT key FROM "public"."kv_store" WHERE key = $1 AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) SELECT EXISTS (SELECT 1 FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()));
 
 -- exists (read-only session)
 SELECT EXISTS (SELECT 1 FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()));
 
 -- ttl (purging)
-WITH purged AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = $1 AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) SELECT expires_at - statement_timestamp() FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
+WITH purged AS (DELETE FROM "public"."kv_store" WHERE key = $1 AND key IN (SELECT key FROM "public"."kv_store" WHERE key = $1 AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) SELECT expires_at - statement_timestamp() FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
 
 -- ttl (read-only session)
 SELECT expires_at - statement_timestamp() FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
 
 -- get_many (purging)
-WITH purged AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = ANY($1) AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) SELECT key, value FROM "public"."kv_store" WHERE key = ANY($1) AND (expires_at IS NULL OR expires_at > statement_timestamp());
+WITH purged AS (DELETE FROM "public"."kv_store" WHERE key = ANY($1) AND key IN (SELECT key FROM "public"."kv_store" WHERE key = ANY($1) AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) SELECT key, value FROM "public"."kv_store" WHERE key = ANY($1) AND (expires_at IS NULL OR expires_at > statement_timestamp());
 
 -- get_many (read-only session)
 SELECT key, value FROM "public"."kv_store" WHERE key = ANY($1) AND (expires_at IS NULL OR expires_at > statement_timestamp());
@@ -45,10 +45,10 @@ UPDATE "public"."kv_store" SET value = $2, updated_at = statement_timestamp() WH
 DELETE FROM "public"."kv_store" WHERE key = $1 RETURNING (expires_at IS NULL OR expires_at > statement_timestamp());
 
 -- get_ex
-WITH purged AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = $1 AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) UPDATE "public"."kv_store" SET expires_at = statement_timestamp() + $2 WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) RETURNING value;
+WITH purged AS (DELETE FROM "public"."kv_store" WHERE key = $1 AND key IN (SELECT key FROM "public"."kv_store" WHERE key = $1 AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) UPDATE "public"."kv_store" SET expires_at = statement_timestamp() + $2 WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) RETURNING value;
 
 -- get_persist
-WITH purged AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = $1 AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) UPDATE "public"."kv_store" SET expires_at = NULL WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) RETURNING value;
+WITH purged AS (DELETE FROM "public"."kv_store" WHERE key = $1 AND key IN (SELECT key FROM "public"."kv_store" WHERE key = $1 AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) UPDATE "public"."kv_store" SET expires_at = NULL WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp()) RETURNING value;
 
 -- persist
 UPDATE "public"."kv_store" SET expires_at = NULL WHERE key = $1 AND expires_at IS NOT NULL AND (expires_at IS NULL OR expires_at > statement_timestamp());

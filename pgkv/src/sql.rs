@@ -368,8 +368,11 @@ impl Expiry {
                 "WITH purged AS (DELETE FROM {table} WHERE {key_filter} AND expires_at <= statement_timestamp()) "
             ),
             TtlCleanupStrategy::OnRead if self.citus => String::new(),
+            // The key filter is repeated on the DELETE itself: over a
+            // partitioned table it lets the planner keep to the key's
+            // partition, where `key IN (subquery)` alone would visit all.
             TtlCleanupStrategy::OnRead => format!(
-                "WITH purged AS (DELETE FROM {table} WHERE key IN (SELECT key FROM {table} \
+                "WITH purged AS (DELETE FROM {table} WHERE {key_filter} AND key IN (SELECT key FROM {table} \
                  WHERE {key_filter} AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) \
                  AND expires_at <= statement_timestamp()) "
             ),
