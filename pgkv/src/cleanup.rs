@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
+use crate::background::Background;
 use crate::call::{Conduit, PooledCall};
 use crate::error::{Result, read_error, write_error};
 use crate::store::Store;
@@ -73,11 +73,7 @@ pub struct CleanupStats {
 /// cleanup.shutdown().await; // stops after the batch in flight
 /// # }
 /// ```
-pub struct CleanupHandle {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-    stats: Arc<Mutex<CleanupStats>>,
-}
+pub struct CleanupHandle(Background<CleanupStats>);
 
 impl CleanupHandle {
     /// Stops the task and waits for it. A pass in progress stops after the
@@ -86,31 +82,24 @@ impl CleanupHandle {
     /// returns).
     pub async fn shutdown(self) {
         // The task checks the flag between batches and while it sleeps, so
-        // it stops within one batch's time. If the task is gone the send
-        // fails, which is fine.
-        let _ = self.stop.send(true);
-        // The task never panics; a JoinError could only mean the runtime is
-        // shutting down, and then there is nothing left to stop.
-        let _ = self.task.await;
+        // it stops within one batch's time.
+        self.0.shutdown().await;
     }
 
     /// Totals so far and a summary of the last pass.
     pub fn stats(&self) -> CleanupStats {
-        self.stats.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0.stats()
     }
 
     /// True once the task has stopped.
     pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
+        self.0.is_finished()
     }
 }
 
 impl fmt::Debug for CleanupHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CleanupHandle")
-            .field("finished", &self.task.is_finished())
-            .field("stats", &self.stats())
-            .finish()
+        self.0.debug("CleanupHandle", f)
     }
 }
 
@@ -206,10 +195,10 @@ impl Store {
     /// # Panics
     /// When called outside a tokio runtime, as `tokio::spawn` does.
     pub fn spawn_cleanup(&self, interval: Duration) -> CleanupHandle {
-        let (stop, stopped) = watch::channel(false);
-        let stats = Arc::new(Mutex::new(CleanupStats::default()));
-        let task = tokio::spawn(run(self.clone(), interval, stats.clone(), stopped));
-        CleanupHandle { stop, task, stats }
+        let store = self.clone();
+        CleanupHandle(Background::spawn(move |stats, stopped| {
+            run(store, interval, stats, stopped)
+        }))
     }
 
     /// The server's `EXPLAIN` of one cleanup batch: a diagnostic showing

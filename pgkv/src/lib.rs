@@ -73,6 +73,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod background;
 mod batch;
 mod call;
 mod cleanup;

@@ -15,6 +15,25 @@ fn single_server_url() -> String {
     format!("{base}/pgkv_single")
 }
 
+/// Waits until no statement on `table` is running on the server (other than
+/// this check): then the fate of a write cut off on it is settled.
+async fn nothing_runs_on(direct: &sqlx::PgPool, table: &str) {
+    let running = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' AND pid <> pg_backend_pid() AND query LIKE '%{}%'",
+        table.replace('\'', "''")
+    );
+    loop {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(running.clone()))
+            .fetch_one(direct)
+            .await
+            .unwrap();
+        if n == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn without_the_switch_a_store_gets_the_typed_error_that_names_it() {
     let table = unique_table("pool_noswitch");
@@ -126,20 +145,7 @@ async fn a_cancelled_write_behind_the_pooler_never_commits() {
     }
     locker.commit().await.unwrap();
     // Once no statement on the table is left running, the write's fate is settled.
-    let running = format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' AND pid <> pg_backend_pid() AND query LIKE '%{}%'",
-        table.replace('\'', "''")
-    );
-    loop {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(running.clone()))
-            .fetch_one(&direct)
-            .await
-            .unwrap();
-        if n == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    nothing_runs_on(&direct, &table).await;
     assert_eq!(s.get_string("k").await.unwrap().as_deref(), Some("old"));
     s.set("k", "newer").await.unwrap();
     assert_eq!(s.get_string("k").await.unwrap().as_deref(), Some("newer"));
@@ -233,20 +239,7 @@ async fn a_cancelled_write_never_rides_back_into_the_application_pool() {
     app.commit().await.unwrap();
     locker.commit().await.unwrap();
     // Once nothing runs on the table any more, the cut-off write's fate is settled.
-    let running = format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' AND pid <> pg_backend_pid() AND query LIKE '%{}%'",
-        table.replace('\'', "''")
-    );
-    loop {
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(running.clone()))
-            .fetch_one(&direct)
-            .await
-            .unwrap();
-        if n == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    nothing_runs_on(&direct, &table).await;
     let x: Vec<u8> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT value FROM {table} WHERE key = 'x'"
     )))

@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::SnapshotInfo;
 use super::save::{Target, autosave_prefix, header_of, save_to};
+use crate::background::Background;
 use crate::cleanup::Jitter;
 use crate::store::Store;
 
@@ -82,37 +82,29 @@ pub struct AutosaveStats {
 ///
 /// Dropping the handle leaves the task running; call
 /// [`shutdown`](Self::shutdown) to stop it.
-pub struct AutosaveHandle {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-    stats: Arc<Mutex<AutosaveStats>>,
-}
+pub struct AutosaveHandle(Background<AutosaveStats>);
 
 impl AutosaveHandle {
     /// Stops the task and waits for it. A snapshot in progress is finished
     /// first (an interrupted one would only leave a temporary file behind).
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
+        self.0.shutdown().await;
     }
 
     /// Totals so far.
     pub fn stats(&self) -> AutosaveStats {
-        self.stats.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0.stats()
     }
 
     /// True once the task has stopped.
     pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
+        self.0.is_finished()
     }
 }
 
 impl fmt::Debug for AutosaveHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AutosaveHandle")
-            .field("finished", &self.task.is_finished())
-            .field("stats", &self.stats())
-            .finish()
+        self.0.debug("AutosaveHandle", f)
     }
 }
 
@@ -151,10 +143,10 @@ impl Store {
     /// # }
     /// ```
     pub fn spawn_autosave(&self, options: AutosaveOptions) -> AutosaveHandle {
-        let (stop, stopped) = watch::channel(false);
-        let stats = Arc::new(Mutex::new(AutosaveStats::default()));
-        let task = tokio::spawn(run(self.clone(), options, stats.clone(), stopped));
-        AutosaveHandle { stop, task, stats }
+        let store = self.clone();
+        AutosaveHandle(Background::spawn(move |stats, stopped| {
+            run(store, options, stats, stopped)
+        }))
     }
 }
 
