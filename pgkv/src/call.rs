@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::coalesce::{Coalescer, Queue};
 use crate::conn::{Connections, Lease};
 use crate::error::Result;
 use crate::input::Limits;
@@ -34,6 +35,8 @@ pub(crate) struct Shared {
     pub(crate) near: Option<Arc<crate::near_cache::Near>>,
     /// The get-or-compute loads running in this process, by key.
     pub(crate) flights: crate::compute::Flights,
+    /// Batching of concurrent calls (`None`: off).
+    pub(crate) coalescer: Option<Coalescer>,
 }
 
 impl Shared {
@@ -53,6 +56,7 @@ impl Shared {
             namespace: None,
             near: None,
             flights: Default::default(),
+            coalescer: None,
         }
     }
 
@@ -97,6 +101,12 @@ pub(crate) trait Conduit: Send {
     /// aborted work the caller will commit (false for a store's command,
     /// even behind a pooler, where its own transaction ends with it).
     fn in_transaction(&self) -> bool;
+
+    /// For a command that may be batched with others (see `coalesce`),
+    /// before its first statement: `None` when it runs alone (a free
+    /// connection was found and is now the call's, or the handle does not
+    /// batch), else the queue that will carry it.
+    fn coalesce(&mut self) -> impl Future<Output = Result<Option<Queue>>> + Send;
 }
 
 /// A single call's connection, leased on first use.
@@ -110,13 +120,19 @@ pub(crate) trait Conduit: Send {
 /// `ROLLBACK` after an error) with `finish`.
 #[derive(Debug)]
 pub(crate) struct PooledCall<'a> {
-    shared: &'a Shared,
+    shared: &'a Arc<Shared>,
     lease: Option<Lease>,
 }
 
 impl<'a> PooledCall<'a> {
-    pub(crate) fn new(shared: &'a Shared) -> PooledCall<'a> {
+    pub(crate) fn new(shared: &'a Arc<Shared>) -> PooledCall<'a> {
         PooledCall { shared, lease: None }
+    }
+
+    /// Makes `lease` the call's connection, before its first statement.
+    pub(crate) async fn start_with(&mut self, lease: Lease) -> Result<()> {
+        debug_assert!(self.lease.is_none(), "a call has one connection");
+        self.lease.insert(lease).begin_command().await
     }
 
     /// Ends the call: its statements are over, and a lost connection is not
@@ -177,6 +193,19 @@ impl Conduit for PooledCall<'_> {
     fn in_transaction(&self) -> bool {
         false
     }
+
+    async fn coalesce(&mut self) -> Result<Option<Queue>> {
+        if self.shared.coalescer.is_none() || self.lease.is_some() {
+            return Ok(None);
+        }
+        match self.shared.conns.try_lease().await? {
+            Some(lease) => {
+                self.start_with(lease).await?;
+                Ok(None)
+            }
+            None => Ok(Some(Queue::new(self.shared.clone()))),
+        }
+    }
 }
 
 /// One command's way to the server, for [`KvCommands`](crate::KvCommands).
@@ -193,7 +222,7 @@ enum Route<'a> {
 
 impl<'a> Call<'a> {
     /// A command of a store: a pooled connection, leased on first use.
-    pub(crate) fn pooled(shared: &'a Shared) -> Call<'a> {
+    pub(crate) fn pooled(shared: &'a Arc<Shared>) -> Call<'a> {
         Call(Route::Pooled(PooledCall::new(shared)))
     }
 
@@ -259,6 +288,13 @@ impl Conduit for Call<'_> {
         match &self.0 {
             Route::Pooled(call) => call.in_transaction(),
             Route::Transaction(tx) => tx.in_transaction(),
+        }
+    }
+
+    async fn coalesce(&mut self) -> Result<Option<Queue>> {
+        match &mut self.0 {
+            Route::Pooled(call) => call.coalesce().await,
+            Route::Transaction(tx) => tx.coalesce().await,
         }
     }
 }

@@ -81,6 +81,7 @@ pub struct Config {
     /// `None`: one plain table; `Some(n)`: hash-partitioned on `key` into `n`.
     pub(crate) partitions: Option<u32>,
     pub(crate) citus: bool,
+    pub(crate) batch_concurrent_calls: bool,
 }
 
 /// Longest table name accepted: PostgreSQL truncates identifiers at 63 bytes,
@@ -125,6 +126,7 @@ impl Config {
             near_cache: None,
             partitions: None,
             citus: false,
+            batch_concurrent_calls: true,
         }
     }
 
@@ -232,6 +234,33 @@ impl Config {
     /// are picked up. A connection in use is closed when it comes back.
     pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
         self.max_lifetime = lifetime;
+        self
+    }
+
+    /// Batch concurrent calls when every connection is busy (default on).
+    ///
+    /// A `get`, `exists`, `set`, `set_ex` or `delete` of a store that finds
+    /// a free connection runs alone, as it would without batching: no timer,
+    /// no added latency. One that finds all [`max_connections`](Self::max_connections)
+    /// busy queues instead; the next connection to come free takes every
+    /// queued call of that kind and sends them as one statement, handing each
+    /// caller its own result. Under load, a connection then carries many
+    /// calls per round trip instead of one.
+    ///
+    /// Each caller still gets what its call alone would have returned at
+    /// some instant between its start and its return: bad input is refused
+    /// before the call queues; calls on one key in one batch take effect in
+    /// arrival order; a caller cancelled while queued is never sent; a failed
+    /// statement fails exactly the calls it carried, with the same error
+    /// (`OutcomeUnknown` for writes whose fate is unknown). Not batched:
+    /// commands inside a transaction, read-modify-write commands, reads of
+    /// near-cached keys, namespaces with [`LimitPolicy::Reject`](crate::LimitPolicy::Reject)
+    /// (one write over the limit would fail its neighbours) and
+    /// [`citus`](Self::citus) mode (a batch fans out over shards).
+    /// [`Store::batching_stats`](crate::Store::batching_stats) counts what
+    /// was batched.
+    pub fn batch_concurrent_calls(mut self, on: bool) -> Self {
+        self.batch_concurrent_calls = on;
         self
     }
 

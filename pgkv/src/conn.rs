@@ -363,13 +363,37 @@ impl Connections {
             // deadline is the only one.
             Ok(Err(_)) | Err(_) => return Err(Error::PoolTimedOut),
         };
-        Ok(Lease {
+        Ok(self.leased(object))
+    }
+
+    /// A connection if one is free now (idle, or a slot to open one in),
+    /// without waiting for a busy one: `None` if every slot is taken.
+    /// Opening a connection still takes at most the acquire timeout.
+    pub(crate) async fn try_lease(self: &Arc<Self>) -> Result<Option<Lease>> {
+        let now = managed::Timeouts {
+            wait: Some(Duration::ZERO),
+            ..managed::Timeouts::new()
+        };
+        let checkout =
+            tokio::time::timeout(self.manager().limits.acquire_timeout, self.pool.timeout_get(&now));
+        let object = match checkout.await {
+            Ok(Ok(object)) => object,
+            Ok(Err(managed::PoolError::Timeout(managed::TimeoutType::Wait))) => return Ok(None),
+            Ok(Err(managed::PoolError::Backend(e))) => return Err(e),
+            Ok(Err(managed::PoolError::Closed)) => return Err(Error::Closed),
+            Ok(Err(_)) | Err(_) => return Err(Error::PoolTimedOut),
+        };
+        Ok(Some(self.leased(object)))
+    }
+
+    fn leased(self: &Arc<Self>, object: Object) -> Lease {
+        Lease {
             conns: self.clone(),
             conn: Some(object),
             in_flight: false,
             discard: false,
             roll_back: false,
-        })
+        }
     }
 
     /// Behind a transaction-mode pooler (`Config::transaction_pooler`).

@@ -456,9 +456,12 @@ impl Error {
 
 pub(crate) fn sqlstate(e: &sqlx::Error) -> Option<&str> {
     match e {
-        sqlx::Error::Database(db) => db
-            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-            .map(|pg| pg.code()),
+        sqlx::Error::Database(db) => match db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            Some(pg) => Some(pg.code()),
+            None => db
+                .try_downcast_ref::<SharedDbError>()
+                .and_then(|shared| shared.code.as_deref()),
+        },
         _ => None,
     }
 }
@@ -514,5 +517,124 @@ pub(crate) fn classify_counter(e: sqlx::Error, key: &str) -> Error {
         Some("22P02") => Error::NotAnInteger { key: key.to_owned() },
         Some("22003") => Error::Overflow { key: key.to_owned() },
         _ => write_error(e),
+    }
+}
+
+/// A database error shared by every call one batched statement carried
+/// (see `coalesce`): the server's SQLSTATE, message and error kind, which
+/// are what pgkv and its callers classify by. sqlx's own error types cannot
+/// be cloned, so every caller but one gets this copy.
+#[derive(Debug)]
+pub(crate) struct SharedDbError {
+    message: String,
+    code: Option<String>,
+    kind: sqlx::error::ErrorKind,
+    constraint: Option<String>,
+    table: Option<String>,
+}
+
+impl std::fmt::Display for SharedDbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SharedDbError {}
+
+impl sqlx::error::DatabaseError for SharedDbError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.code.as_deref().map(std::borrow::Cow::Borrowed)
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn constraint(&self) -> Option<&str> {
+        self.constraint.as_deref()
+    }
+
+    fn table(&self) -> Option<&str> {
+        self.table.as_deref()
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        match self.kind {
+            sqlx::error::ErrorKind::UniqueViolation => sqlx::error::ErrorKind::UniqueViolation,
+            sqlx::error::ErrorKind::ForeignKeyViolation => sqlx::error::ErrorKind::ForeignKeyViolation,
+            sqlx::error::ErrorKind::NotNullViolation => sqlx::error::ErrorKind::NotNullViolation,
+            sqlx::error::ErrorKind::CheckViolation => sqlx::error::ErrorKind::CheckViolation,
+            sqlx::error::ErrorKind::ExclusionViolation => sqlx::error::ErrorKind::ExclusionViolation,
+            _ => sqlx::error::ErrorKind::Other,
+        }
+    }
+}
+
+/// A copy of a driver error that keeps what classifies it: the variant, the
+/// SQLSTATE and message of a database error, the kind and text of an I/O
+/// error. Anything else becomes a protocol error with the same text.
+fn replicate_sqlx(e: &sqlx::Error) -> sqlx::Error {
+    match e {
+        sqlx::Error::Database(db) => sqlx::Error::Database(Box::new(SharedDbError {
+            message: db.message().to_owned(),
+            code: db.code().map(|code| code.into_owned()),
+            kind: db.kind(),
+            constraint: db.constraint().map(str::to_owned),
+            table: db.table().map(str::to_owned),
+        })),
+        sqlx::Error::Io(io) => sqlx::Error::Io(std::io::Error::new(io.kind(), io.to_string())),
+        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
+        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
+        sqlx::Error::WorkerCrashed => sqlx::Error::WorkerCrashed,
+        sqlx::Error::RowNotFound => sqlx::Error::RowNotFound,
+        other => sqlx::Error::Protocol(other.to_string()),
+    }
+}
+
+impl Error {
+    /// A copy of an error that several calls share (the failure of one
+    /// batched statement that carried them all), of the same variant and,
+    /// for database errors, the same SQLSTATE and message. Only the errors
+    /// a statement can end with are copied field for field; any other is
+    /// carried as its text.
+    pub(crate) fn replicate(&self) -> Error {
+        match self {
+            Error::Database(e) => Error::Database(replicate_sqlx(e)),
+            Error::Timeout { source } => Error::Timeout {
+                source: replicate_sqlx(source),
+            },
+            Error::OutcomeUnknown { source } => Error::OutcomeUnknown {
+                source: replicate_sqlx(source),
+            },
+            Error::PoolerNeedsSwitch { source } => Error::PoolerNeedsSwitch {
+                source: replicate_sqlx(source),
+            },
+            Error::Connect { host, port, source } => Error::Connect {
+                host: host.clone(),
+                port: *port,
+                source: replicate_sqlx(source),
+            },
+            Error::Closed => Error::Closed,
+            Error::PoolTimedOut => Error::PoolTimedOut,
+            Error::TransactionAborted => Error::TransactionAborted,
+            Error::InvalidConfig(text) => Error::InvalidConfig(text.clone()),
+            Error::TableMissing { table } => Error::TableMissing { table: table.clone() },
+            Error::FenceSequenceMissing { sequence } => Error::FenceSequenceMissing {
+                sequence: sequence.clone(),
+            },
+            other => Error::Database(sqlx::Error::Protocol(other.to_string())),
+        }
     }
 }

@@ -77,6 +77,7 @@ mod background;
 mod batch;
 mod call;
 mod cleanup;
+mod coalesce;
 #[cfg(feature = "json")]
 mod codec;
 mod commands;
@@ -112,6 +113,7 @@ mod xorshift;
 
 pub use crate::batch::{BatchGet, BatchMode, BatchReport, Refused};
 pub use crate::cleanup::{CLEANUP_LEASE_KEY, CleanupHandle, CleanupStats, PassSummary};
+pub use crate::coalesce::BatchingStats;
 #[cfg(feature = "postcard")]
 pub use crate::codec::Postcard;
 #[cfg(feature = "prost")]

@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use sqlx::Executor;
 
 use crate::call::{Call, Conduit, Shared};
+use crate::coalesce::Coalescer;
 use crate::config::{Config, TableType, TtlCleanupStrategy};
 use crate::error::{Error, Result, read_error, sqlstate, write_error};
 use crate::sql::Statements;
@@ -544,6 +545,11 @@ impl Store {
             base.cleanup_batch,
             purge_on_read,
         );
+        // A batch that would pass a Reject limit fails every call it
+        // carries, where alone some would have fit: those calls stay single.
+        if base.coalescer.is_some() && config.policy != Some(LimitPolicy::Reject) {
+            shared.coalescer = Some(Coalescer::default());
+        }
         shared.namespace = Some(NamespaceMeta {
             name,
             config,

@@ -38,15 +38,22 @@ type Pick = fn(&Statements) -> &Sql;
 
 /// Runs a `(key, value[, ttl])` write and returns how many rows it touched.
 /// Input is checked first: nothing is sent for a bad key, value or TTL.
+/// With `may_batch` (a plain SET or SET_EX), a call that finds every
+/// connection busy is batched with others (see `coalesce`).
 async fn write_entry(
     s: &mut impl Conduit,
     pick: Pick,
+    may_batch: bool,
     key: &str,
     value: &[u8],
     ttl: Option<Duration>,
 ) -> Result<u64> {
     let (key, value) = s.shared().limits.entry(key, value)?;
     let ttl = ttl.map(input::ttl).transpose()?;
+    if may_batch && let Some(queue) = s.coalesce().await? {
+        queue.write(key, value, ttl).await?;
+        return Ok(1);
+    }
     let mut query = sqlx::query(pick(&s.shared().sql).query()).bind(key).bind(value);
     if let Some(ttl) = ttl {
         query = query.bind(ttl);
@@ -68,7 +75,7 @@ async fn write_key(s: &mut impl Conduit, pick: Pick, key: &str, ttl: Option<Dura
 }
 
 pub(crate) async fn set(s: &mut impl Conduit, key: impl AsRef<str>, value: impl AsRef<[u8]>) -> Result<()> {
-    write_entry(s, |q| &q.set, key.as_ref(), value.as_ref(), None)
+    write_entry(s, |q| &q.set, true, key.as_ref(), value.as_ref(), None)
         .await
         .map(drop)
 }
@@ -79,7 +86,7 @@ pub(crate) async fn set_ex(
     value: impl AsRef<[u8]>,
     ttl: Duration,
 ) -> Result<()> {
-    write_entry(s, |q| &q.set_ex, key.as_ref(), value.as_ref(), Some(ttl))
+    write_entry(s, |q| &q.set_ex, true, key.as_ref(), value.as_ref(), Some(ttl))
         .await
         .map(drop)
 }
@@ -89,7 +96,7 @@ pub(crate) async fn set_nx(
     key: impl AsRef<str>,
     value: impl AsRef<[u8]>,
 ) -> Result<bool> {
-    Ok(write_entry(s, |q| &q.set_nx, key.as_ref(), value.as_ref(), None).await? == 1)
+    Ok(write_entry(s, |q| &q.set_nx, false, key.as_ref(), value.as_ref(), None).await? == 1)
 }
 
 pub(crate) async fn set_nx_ex(
@@ -98,7 +105,16 @@ pub(crate) async fn set_nx_ex(
     value: impl AsRef<[u8]>,
     ttl: Duration,
 ) -> Result<bool> {
-    Ok(write_entry(s, |q| &q.set_nx_ex, key.as_ref(), value.as_ref(), Some(ttl)).await? == 1)
+    Ok(write_entry(
+        s,
+        |q| &q.set_nx_ex,
+        false,
+        key.as_ref(),
+        value.as_ref(),
+        Some(ttl),
+    )
+    .await?
+        == 1)
 }
 
 pub(crate) async fn replace(
@@ -106,7 +122,7 @@ pub(crate) async fn replace(
     key: impl AsRef<str>,
     value: impl AsRef<[u8]>,
 ) -> Result<bool> {
-    Ok(write_entry(s, |q| &q.replace, key.as_ref(), value.as_ref(), None).await? == 1)
+    Ok(write_entry(s, |q| &q.replace, false, key.as_ref(), value.as_ref(), None).await? == 1)
 }
 
 /// The outcome of a read that may carry the `OnRead` purge. A read-only
@@ -132,10 +148,10 @@ fn purging_read<T>(s: &impl Conduit, purge: &mut bool, result: Result<T, sqlx::E
 /// may write), binding `$bind`, and fetches with `$fetch`; sends the plain
 /// form once if the server refuses the purge. Evaluates to the result.
 macro_rules! purging_read {
-    ($s:ident, $read:ident, $query:path, $fetch:ident, $bind:expr) => {{
+    ($s:ident, $($read:ident).+, $query:path, $fetch:ident, $bind:expr) => {{
         let mut purge = $s.shared().purges_on_read();
         loop {
-            let sql = $s.shared().sql.$read.pick(purge).query();
+            let sql = $s.shared().sql.$($read).+.pick(purge).query();
             let result = $query(sql).bind($bind).$fetch($s.connection().await?).await;
             if let Some(outcome) = purging_read($s, &mut purge, result) {
                 break outcome;
@@ -152,6 +168,9 @@ pub(crate) async fn get(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Op
         && !s.in_transaction()
     {
         return near_get(s, &near, key).await;
+    }
+    if let Some(queue) = s.coalesce().await? {
+        return queue.get(key).await;
     }
     purging_read!(s, get, sqlx::query_scalar, fetch_optional, key)
 }
@@ -205,11 +224,17 @@ pub(crate) async fn get_or_err(s: &mut impl Conduit, key: impl AsRef<str>) -> Re
 
 pub(crate) async fn exists(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<bool> {
     let key = s.shared().limits.key(key.as_ref())?;
+    if let Some(queue) = s.coalesce().await? {
+        return queue.exists(key).await;
+    }
     purging_read!(s, exists, sqlx::query_scalar, fetch_one, key)
 }
 
 pub(crate) async fn delete(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<bool> {
     let key = s.shared().limits.key(key.as_ref())?;
+    if let Some(queue) = s.coalesce().await? {
+        return queue.delete(key).await;
+    }
     let sql = s.shared().sql.delete.query();
     let live: Option<bool> = sqlx::query_scalar(sql)
         .bind(key)
@@ -449,6 +474,42 @@ pub(crate) async fn delete_many<K: AsRef<str>>(s: &mut impl Conduit, keys: &[K])
         .await
         .map_err(write_error)?;
     Ok(live.unsigned_abs())
+}
+
+/// The batched EXISTS (`coalesce`): which of `keys` (checked, sorted,
+/// each once) are live.
+pub(crate) async fn exists_each(s: &mut impl Conduit, keys: &[&str]) -> Result<Vec<String>> {
+    purging_read!(s, coalesced.exists, sqlx::query_scalar, fetch_all, keys)
+}
+
+/// The batched SET/SET_EX (`coalesce`): `keys` checked, sorted and each
+/// once, each row with its own TTL (`None`: no expiry).
+pub(crate) async fn write_each(
+    s: &mut impl Conduit,
+    keys: &[&str],
+    values: &[&[u8]],
+    ttls: &[Option<PgInterval>],
+) -> Result<()> {
+    let sql = s.shared().sql.coalesced.write.query();
+    sqlx::query(sql)
+        .bind(keys)
+        .bind(values)
+        .bind(ttls)
+        .execute(s.connection().await?)
+        .await
+        .map_err(write_error)?;
+    Ok(())
+}
+
+/// The batched DELETE (`coalesce`): removes `keys` (checked, sorted, each
+/// once) and returns those whose removed row was live.
+pub(crate) async fn delete_each(s: &mut impl Conduit, keys: &[&str]) -> Result<Vec<String>> {
+    let sql = s.shared().sql.coalesced.delete.query();
+    sqlx::query_scalar(sql)
+        .bind(keys)
+        .fetch_all(s.connection().await?)
+        .await
+        .map_err(write_error)
 }
 
 pub(crate) async fn increment(s: &mut impl Conduit, key: impl AsRef<str>, by: i64) -> Result<i64> {

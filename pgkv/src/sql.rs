@@ -20,6 +20,7 @@ use crate::config::{Config, TableType, TtlCleanupStrategy};
 use crate::expiry::ExpireWhen;
 use crate::set_options::{EXPIRY_KINDS, SetOptions, SetWhen};
 
+pub(crate) mod coalesce;
 pub(crate) mod namespace;
 pub(crate) mod near;
 
@@ -174,6 +175,8 @@ pub(crate) struct Statements {
     pub(crate) coord: CoordSql,
     /// Snapshot save and load (the section at the end of this file).
     pub(crate) snapshot: SnapshotSql,
+    /// The batched forms of concurrent calls (`coalesce`).
+    pub(crate) coalesced: coalesce::CoalescedSql,
 }
 
 /// One batch of the expiry sweep on one table (a partition, or the table).
@@ -499,6 +502,7 @@ impl Statements {
 
         Statements {
             snapshot: SnapshotSql::new(config, schema),
+            coalesced: coalesce::CoalescedSql::new(&t, &live, &insert, &upsert, &purge_many),
             table: t.clone(),
             collection: format!("{schema}.{}", config.table_name),
             schema: schema.to_owned(),

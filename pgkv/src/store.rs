@@ -6,6 +6,7 @@ use std::sync::Arc;
 use sqlx::{Executor, PgPool};
 
 use crate::call::Shared;
+use crate::coalesce::{BatchingStats, Coalescer};
 use crate::config::{Config, TableType, TtlCleanupStrategy};
 use crate::conn::{Connections, PoolLimits, open_connections};
 use crate::error::{Error, Result, read_error, write_error};
@@ -105,6 +106,10 @@ impl Store {
             purge_on_read,
         );
         let _ = shared.conns.collection.set(shared.sql.collection.clone());
+        // On Citus a batch would fan out over the shards: calls stay single.
+        if config.batch_concurrent_calls && !config.citus {
+            shared.coalescer = Some(Coalescer::default());
+        }
         if let Some(near) = &config.near_cache {
             shared.near = Some(install_near_cache(&shared, config, near).await?);
         }
@@ -162,6 +167,12 @@ impl Store {
     /// [`Config::near_cache`](crate::Config::near_cache)).
     pub fn near_cache_stats(&self) -> Option<NearCacheStats> {
         self.shared.near.as_ref().map(|near| near.stats())
+    }
+
+    /// What batching of concurrent calls has done (`None` when it is off:
+    /// [`Config::batch_concurrent_calls`](crate::Config::batch_concurrent_calls)).
+    pub fn batching_stats(&self) -> Option<BatchingStats> {
+        self.shared.coalescer.as_ref().map(|c| c.stats())
     }
 
     /// Starts a transaction on one pooled connection. See [`Transaction`].

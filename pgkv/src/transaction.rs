@@ -189,6 +189,11 @@ impl Conduit for Transaction {
     async fn checkpoint(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// A transaction's commands run on its own connection, never batched.
+    async fn coalesce(&mut self) -> Result<Option<crate::coalesce::Queue>> {
+        Ok(None)
+    }
 }
 
 impl Drop for Transaction {

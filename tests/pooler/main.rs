@@ -15,6 +15,8 @@ mod basic;
 mod batch;
 #[path = "../store/batch_modes.rs"]
 mod batch_modes;
+#[path = "../store/batching.rs"]
+mod batching;
 #[path = "../store/cas.rs"]
 mod cas;
 #[path = "../store/cleanup.rs"]

@@ -4,6 +4,7 @@
 mod basic;
 mod batch;
 mod batch_modes;
+mod batching;
 mod cas;
 mod cleanup;
 mod codecs;
