@@ -13,6 +13,10 @@
 //!   read cannot be overtaken by it;
 //! - an entry is served for at most `max_staleness`, and never past its
 //!   row's expiry;
+//! - a probe notification, sent from a store connection every quarter of
+//!   `max_staleness`, measures the listener's lag: while one has been on
+//!   its way longer than `max_staleness`, nothing is served or cached, and
+//!   when it arrives the cache starts again empty;
 //! - this store's own writes clear the cache when they return (it cannot
 //!   tell which keys a multi-key command touched), and a transaction's
 //!   again at commit.
@@ -24,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
+use crate::conn::Connections;
 use crate::error::{Error, Result};
 use crate::sql::near::NearSql;
 
@@ -133,6 +138,9 @@ pub struct NearCacheStats {
     pub flushes: u64,
     /// The listener is subscribed, so the cache is in use.
     pub listening: bool,
+    /// The listener lags: a probe notification has been on its way longer
+    /// than `max_staleness`, so the cache is not used until it arrives.
+    pub lagging: bool,
     /// Entries held.
     pub entries: usize,
 }
@@ -155,6 +163,14 @@ pub(crate) struct Near {
     /// fetched only if this did not move meanwhile.
     epoch: AtomicU64,
     listening: AtomicBool,
+    /// The probe on its way: microseconds after `clock` when it was sent,
+    /// plus one; 0 when none is.
+    probe_sent: AtomicU64,
+    lagging: AtomicBool,
+    /// This store's probe notifications: apart from keys (it starts with
+    /// a control character) and other stores' probes (a random token).
+    probe_payload: String,
+    clock: Instant,
     hits: AtomicU64,
     misses: AtomicU64,
     invalidations: AtomicU64,
@@ -188,6 +204,10 @@ impl Near {
             entries: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
             listening: AtomicBool::new(false),
+            probe_sent: AtomicU64::new(0),
+            lagging: AtomicBool::new(false),
+            probe_payload: format!("\u{1}pgkv-probe {:016x}", probe_token()),
+            clock: Instant::now(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
@@ -207,10 +227,10 @@ impl Near {
     /// The cached value of `key` (`Some(None)`: cached as absent), if it may
     /// be served.
     pub(crate) fn lookup(&self, key: &str) -> Option<Option<Vec<u8>>> {
-        if !self.listening.load(Ordering::Acquire) {
+        let now = Instant::now();
+        if !self.serving(now) {
             return None;
         }
-        let now = Instant::now();
         let mut entries = self.entries();
         let fresh = entries.get(key).map(|e| {
             now.duration_since(e.cached) < self.max_staleness && e.expires.is_none_or(|at| now < at)
@@ -240,7 +260,7 @@ impl Near {
         let now = Instant::now();
         let mut entries = self.entries();
         // Checked under the lock that invalidations also take.
-        if self.epoch.load(Ordering::Acquire) != epoch || !self.listening.load(Ordering::Acquire) {
+        if self.epoch.load(Ordering::Acquire) != epoch || !self.serving(now) {
             return;
         }
         if entries.len() >= self.capacity
@@ -257,6 +277,47 @@ impl Near {
                 expires: left.map(|left| now + left),
             },
         );
+    }
+
+    /// The cache may be used: the listener is subscribed and keeping up.
+    /// The first read to find a probe overdue marks the listener lagging
+    /// and empties the cache.
+    fn serving(&self, now: Instant) -> bool {
+        if !self.listening.load(Ordering::Acquire) || self.lagging.load(Ordering::Acquire) {
+            return false;
+        }
+        let sent = self.probe_sent.load(Ordering::Acquire);
+        if sent == 0 || self.micros(now) < (sent - 1).saturating_add(micros(self.max_staleness)) {
+            return true;
+        }
+        if !self.lagging.swap(true, Ordering::AcqRel) {
+            self.flush();
+            tracing::warn!(
+                target: "pgkv::near_cache",
+                max_staleness = ?self.max_staleness,
+                "near-cache listener lags (a probe notification is overdue); cache emptied and bypassed until it arrives"
+            );
+        }
+        false
+    }
+
+    fn micros(&self, at: Instant) -> u64 {
+        micros(at.saturating_duration_since(self.clock))
+    }
+
+    /// A notification arrived: a probe of ours (the listener keeps up) or a
+    /// key that changed.
+    fn notified(&self, payload: &str) {
+        if payload == self.probe_payload {
+            self.probe_sent.store(0, Ordering::Release);
+            if self.lagging.load(Ordering::Acquire) {
+                // What was cached before the lag may have been missed.
+                self.flush();
+                self.lagging.store(false, Ordering::Release);
+            }
+        } else {
+            self.invalidate(payload);
+        }
     }
 
     /// A notification: `key` changed ("" means everything).
@@ -286,6 +347,7 @@ impl Near {
             invalidations: self.invalidations.load(Ordering::Relaxed),
             flushes: self.flushes.load(Ordering::Relaxed),
             listening: self.listening.load(Ordering::Acquire),
+            lagging: self.lagging.load(Ordering::Acquire),
             entries: self.entries().len(),
         }
     }
@@ -295,6 +357,75 @@ impl Near {
     pub(crate) fn spawn_listener(self: &Arc<Self>, options: PgConnectOptions) {
         let closed = self.closed.subscribe();
         tokio::spawn(listen(Arc::downgrade(self), options, closed));
+    }
+
+    /// Starts the task that sends probe notifications through the store's
+    /// connections; it ends when the store is dropped.
+    pub(crate) fn spawn_prober(self: &Arc<Self>, conns: Arc<Connections>) {
+        let closed = self.closed.subscribe();
+        tokio::spawn(probe(Arc::downgrade(self), conns, closed));
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A token no other store (or process) draws: the clock and the address
+/// of a fresh allocation, mixed.
+fn probe_token() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let place = Box::new(0u8);
+    let mut rng = crate::xorshift::XorShift(nanos ^ (&*place as *const u8 as u64).rotate_left(32) | 1);
+    rng.next_u64()
+}
+
+/// The prober: while the listener is subscribed and no probe is on its way,
+/// sends one every quarter of `max_staleness` (at least 10 ms, at most 1 s
+/// apart), from a store connection, as an ordinary writer's notification
+/// travels. The clock starts when the connection is in hand, so a busy pool
+/// never looks like a lagging listener.
+async fn probe(near: Weak<Near>, conns: Arc<Connections>, mut closed: tokio::sync::watch::Receiver<bool>) {
+    let every = match near.upgrade() {
+        Some(near) => (near.max_staleness / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)),
+        None => return,
+    };
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = closed.changed() => return,
+        }
+        let Some(near) = near.upgrade() else { return };
+        if !near.listening.load(Ordering::Acquire) || near.probe_sent.load(Ordering::Acquire) != 0 {
+            continue;
+        }
+        let sent = async {
+            let mut lease = conns.lease().await?;
+            lease.begin_command().await?;
+            near.probe_sent
+                .store(near.micros(Instant::now()).saturating_add(1), Ordering::Release);
+            let result = sqlx::query(near.sql.probe.query())
+                .bind(&near.sql.channel)
+                .bind(&near.probe_payload)
+                .execute(lease.wire())
+                .await
+                .map(drop)
+                .map_err(crate::error::write_error);
+            lease.end_command(result).await
+        };
+        let sent = tokio::select! {
+            sent = sent => sent,
+            _ = closed.changed() => return,
+        };
+        if let Err(error) = sent {
+            // Not sent (or not known to be): nothing to wait for.
+            near.probe_sent.store(0, Ordering::Release);
+            tracing::debug!(target: "pgkv::near_cache", %error, "near-cache probe not sent");
+        }
     }
 }
 
@@ -336,8 +467,11 @@ async fn listen(near: Weak<Near>, options: PgConnectOptions, mut closed: tokio::
         retry = RETRY.0;
         {
             let Some(near) = near.upgrade() else { return };
-            // Whatever happened before this subscription is unknown.
+            // Whatever happened before this subscription is unknown,
+            // and so is the fate of a probe sent before it.
             near.flush();
+            near.probe_sent.store(0, Ordering::Release);
+            near.lagging.store(false, Ordering::Release);
             near.listening.store(true, Ordering::Release);
         }
         loop {
@@ -347,7 +481,7 @@ async fn listen(near: Weak<Near>, options: PgConnectOptions, mut closed: tokio::
             };
             let Some(near) = near.upgrade() else { return };
             match received {
-                Ok(Some(notification)) => near.invalidate(notification.payload()),
+                Ok(Some(notification)) => near.notified(notification.payload()),
                 // The connection is gone: notifications were missed.
                 Ok(None) | Err(_) => {
                     near.listening.store(false, Ordering::Release);

@@ -261,6 +261,7 @@ async fn install_near_cache(shared: &Shared, config: &Config, near: &NearCache) 
     };
     let near = Arc::new(Near::new(near, sql));
     near.spawn_listener(options);
+    near.spawn_prober(shared.conns.clone());
     Ok(near)
 }
 

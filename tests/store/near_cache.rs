@@ -239,3 +239,83 @@ async fn writes_outside_the_prefixes_notify_nothing() {
     let marked = wait_for(&s, "the marker", |st| st.invalidations > quiet.invalidations).await;
     assert_eq!(marked.invalidations, quiet.invalidations + 1);
 }
+
+/// Sends `signal` to a server process (the tests run on the server's
+/// machine, as a user allowed to).
+fn signal(pid: i32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// Resumes a stopped server process however the test ends, so the server
+/// can shut down.
+struct Resume(i32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        signal(self.0, "-CONT");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_listener_stops_the_cache_until_it_catches_up() {
+    let staleness = Duration::from_millis(400);
+    let s =
+        Store::with_config(config("near_lag").near_cache(NearCache::new(["cfg:"]).max_staleness(staleness)))
+            .await
+            .unwrap();
+    wait_for(&s, "the listener", |st| st.listening).await;
+    s.set("cfg:k", "a").await.unwrap();
+    assert_eq!(s.get_string("cfg:k").await.unwrap().as_deref(), Some("a"));
+    let direct = admin(&s);
+    let pid: i32 = sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
+        .bind(format!("pgkv-near {}", channel(&s)))
+        .fetch_one(&direct)
+        .await
+        .unwrap();
+    // The listener's server process stops delivering notifications: a
+    // write by plain SQL now never reaches the cache.
+    signal(pid, "-STOP");
+    let resume = Resume(pid);
+    let sql = format!("UPDATE {} SET value = 'b' WHERE key = 'cfg:k'", table_of(&s));
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&direct)
+        .await
+        .unwrap();
+    // Within max_staleness a read may still serve 'a' (the documented
+    // bound); once a probe is overdue, the cache is bypassed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s.near_cache_stats().unwrap().lagging {
+        assert!(
+            Instant::now() < deadline,
+            "no lag seen: {:?}",
+            s.near_cache_stats()
+        );
+        let read = s.get_string("cfg:k").await.unwrap();
+        assert!(matches!(read.as_deref(), Some("a" | "b")), "{read:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let lagging = s.near_cache_stats().unwrap();
+    assert_eq!(lagging.entries, 0, "emptied when the lag was seen");
+    for _ in 0..5 {
+        assert_eq!(s.get_string("cfg:k").await.unwrap().as_deref(), Some("b"));
+    }
+    let bypassed = s.near_cache_stats().unwrap();
+    assert_eq!(bypassed.hits, lagging.hits, "nothing served while lagging");
+    assert_eq!(bypassed.entries, 0, "nothing cached while lagging");
+
+    drop(resume);
+    // The overdue probe arrives: the cache is used again, from empty.
+    wait_for(&s, "the listener to catch up", |st| !st.lagging).await;
+    assert_eq!(s.get_string("cfg:k").await.unwrap().as_deref(), Some("b"));
+    let refilled = s.near_cache_stats().unwrap();
+    assert_eq!(s.get_string("cfg:k").await.unwrap().as_deref(), Some("b"));
+    assert_eq!(
+        s.near_cache_stats().unwrap().hits,
+        refilled.hits + 1,
+        "served from the cache again"
+    );
+}

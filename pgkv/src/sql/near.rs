@@ -30,6 +30,8 @@ pub(crate) struct NearSql {
     /// `$1` key: the live value and the microseconds it has left (NULL: no
     /// expiry), for filling the cache.
     pub(crate) fetch: Sql,
+    /// `$1` channel, `$2` payload: a probe of the listener's lag.
+    pub(crate) probe: Sql,
 }
 
 impl NearSql {
@@ -114,6 +116,7 @@ impl NearSql {
             } else {
                 format!("SELECT value, NULL::bigint FROM {table} WHERE key = $1")
             }),
+            probe: Sql::new("SELECT pg_notify($1, $2)".to_owned()),
         }
     }
 }
