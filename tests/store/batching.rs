@@ -490,3 +490,43 @@ async fn callers_cancelled_at_random_points_never_get_or_leave_anything_wrong() 
     );
     assert!(cut > 0 && stats.batched_calls > 0, "both paths were exercised");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_batch_unless_they_reject_writes_over_a_limit() {
+    use pgkv::{LimitPolicy, NamespaceConfig};
+    let s = store("batch_ns", 1).await;
+    let evicting = s
+        .create_namespace(
+            "evicting",
+            NamespaceConfig::new().policy(LimitPolicy::Evict).max_keys(100),
+        )
+        .await
+        .unwrap();
+    let rejecting = s
+        .create_namespace(
+            "rejecting",
+            NamespaceConfig::new().policy(LimitPolicy::Reject).max_keys(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rejecting.batching_stats(), None, "Reject: calls stay single");
+    assert!(evicting.batching_stats().is_some());
+
+    let held = fill_pool(&s, 1).await;
+    let mut writes = Vec::new();
+    for key in ["a", "b"] {
+        let ns = evicting.clone();
+        writes.push(queue(&evicting, async move { ns.set(key, key).await }).await);
+    }
+    drop(held);
+    for call in writes {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(evicting.batching_stats().unwrap().batched_calls, 2);
+    assert_eq!(evicting.get_string("b").await.unwrap().as_deref(), Some("b"));
+    assert_eq!(
+        s.get("b").await.unwrap(),
+        None,
+        "the namespace's batch wrote its own table"
+    );
+}
