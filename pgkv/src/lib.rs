@@ -30,6 +30,13 @@
 //!   `Store` on a key space of its own, with its own table type and
 //!   [`LimitPolicy`] (reject writes past a quota, or evict the oldest keys).
 //!
+//! # Under load
+//! When every connection is busy, concurrent `get`, `exists`, `set`,
+//! `set_ex` and `delete` calls queue and go as one statement per kind, each
+//! caller with its own result ([`Config::batch_concurrent_calls`],
+//! [`Store::batching_stats`]). Hot, read-mostly keys can be served from
+//! memory by a near-cache the server keeps coherent ([`Config::near_cache`]).
+//!
 //! # Values
 //! Values are bytes (`impl AsRef<[u8]>`); with the `json` feature (default),
 //! [`TypedStore<T>`](TypedStore) stores serde values as JSON, and
