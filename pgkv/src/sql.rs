@@ -402,6 +402,8 @@ impl Statements {
         let expired = x.conflict_expired();
         let purge_one = x.purge(&t, "key = $1");
         let purge_many = x.purge(&t, "key = ANY($1)");
+        let key_array = coalesce::key_array(config.partitions.is_some());
+        let purge_batch = x.purge(&t, &format!("key = ANY({key_array})"));
 
         let insert = format!("INSERT INTO {t} AS kv (key, value, expires_at, created_at, updated_at)");
         let now = "statement_timestamp()";
@@ -502,7 +504,7 @@ impl Statements {
 
         Statements {
             snapshot: SnapshotSql::new(config, schema),
-            coalesced: coalesce::CoalescedSql::new(&t, &live, &insert, &upsert, &purge_many),
+            coalesced: coalesce::CoalescedSql::new(&t, &live, &insert, &upsert, &purge_batch, key_array),
             table: t.clone(),
             collection: format!("{schema}.{}", config.table_name),
             schema: schema.to_owned(),
