@@ -350,8 +350,8 @@ fn deliver<K: Kind>(replies: Vec<Reply<K>>, result: Result<Vec<K::Output>>) {
     }
 }
 
-/// GET: the keys asked for, each once, in one read (`get_many`'s, with the
-/// key array hidden from the planner: `sql::coalesce::key_array`).
+/// GET: the table's `get_many` (its key array hidden from the planner:
+/// `sql::coalesce::key_array`).
 #[derive(Debug)]
 struct Get;
 
@@ -369,9 +369,7 @@ impl Kind for Get {
     }
 
     async fn run(call: &mut PooledCall<'_>, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        let unique = sorted_unique(keys);
-        let rows = ops::get_each(call, &unique).await?;
-        Ok(ops::in_call_order(keys, rows))
+        ops::get_many(call, keys).await
     }
 }
 

@@ -443,10 +443,7 @@ pub(crate) async fn get_many<K: AsRef<str>>(
 /// Lines the rows a batch read found up with the keys asked for. Sorting
 /// and binary search beat a hash map at batch sizes; each value moves to
 /// its key's last mention and is copied only for a key asked for twice.
-pub(crate) fn in_call_order<K: AsRef<str>>(
-    keys: &[K],
-    mut rows: Vec<(String, Vec<u8>)>,
-) -> Vec<Option<Vec<u8>>> {
+fn in_call_order<K: AsRef<str>>(keys: &[K], mut rows: Vec<(String, Vec<u8>)>) -> Vec<Option<Vec<u8>>> {
     rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut out = vec![None; keys.len()];
     let mut moved_to: Vec<Option<usize>> = vec![None; rows.len()];
@@ -477,12 +474,6 @@ pub(crate) async fn delete_many<K: AsRef<str>>(s: &mut impl Conduit, keys: &[K])
         .await
         .map_err(write_error)?;
     Ok(live.unsigned_abs())
-}
-
-/// The batched GET (`coalesce`): the live rows of `keys` (checked, sorted,
-/// each once), key and value.
-pub(crate) async fn get_each(s: &mut impl Conduit, keys: &[&str]) -> Result<Vec<(String, Vec<u8>)>> {
-    purging_read!(s, coalesced.get, sqlx::query_as, fetch_all, keys)
 }
 
 /// The batched EXISTS (`coalesce`): which of `keys` (checked, sorted,

@@ -401,9 +401,10 @@ impl Statements {
         let live = x.live("expires_at");
         let expired = x.conflict_expired();
         let purge_one = x.purge(&t, "key = $1");
-        let purge_many = x.purge(&t, "key = ANY($1)");
-        let key_array = coalesce::key_array(config.partitions.is_some());
-        let purge_batch = x.purge(&t, &format!("key = ANY({key_array})"));
+        // Multi-key reads and deletes name their key array as `key_array`
+        // says (hidden from the planner where that helps).
+        let key_array = coalesce::key_array(config.partitions.is_some() || config.citus);
+        let purge_many = x.purge(&t, &format!("key = ANY({key_array})"));
 
         let insert = format!("INSERT INTO {t} AS kv (key, value, expires_at, created_at, updated_at)");
         let now = "statement_timestamp()";
@@ -504,7 +505,7 @@ impl Statements {
 
         Statements {
             snapshot: SnapshotSql::new(config, schema),
-            coalesced: coalesce::CoalescedSql::new(&t, &live, &insert, &upsert, &purge_batch, key_array),
+            coalesced: coalesce::CoalescedSql::new(&t, &live, &insert, &upsert, &purge_many, key_array),
             table: t.clone(),
             collection: format!("{schema}.{}", config.table_name),
             schema: schema.to_owned(),
@@ -568,7 +569,7 @@ impl Statements {
             set_many_ex: Sql::new(format!("{insert} {} {upsert}", from_arrays(expires))),
             get_many: ReadSql::build(
                 &purge_many,
-                format!("SELECT key, value FROM {t} WHERE key = ANY($1) AND {live}"),
+                format!("SELECT key, value FROM {t} WHERE key = ANY({key_array}) AND {live}"),
             ),
             // Rows are locked in key order (the same order set_many writes
             // in), so two batches over the same keys cannot deadlock.
@@ -583,7 +584,7 @@ impl Statements {
             } else {
                 format!(
                     "WITH d AS (DELETE FROM {t} WHERE key IN \
-                     (SELECT key FROM {t} WHERE key = ANY($1) ORDER BY key FOR UPDATE) RETURNING expires_at) \
+                     (SELECT key FROM {t} WHERE key = ANY({key_array}) ORDER BY key FOR UPDATE) RETURNING expires_at) \
                      SELECT count(*) FROM d WHERE {live}"
                 )
             }),

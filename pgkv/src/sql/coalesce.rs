@@ -3,11 +3,10 @@
 
 use super::{ReadSql, Sql};
 
-/// The batched forms of GET, EXISTS, SET/SET_EX and DELETE.
+/// The batched forms of EXISTS, SET/SET_EX and DELETE (a batched GET is
+/// the table's `get_many`).
 #[derive(Debug)]
 pub(crate) struct CoalescedSql {
-    /// `$1` keys: the live rows among them, key and value.
-    pub(crate) get: ReadSql,
     /// `$1` keys: the live ones that exist.
     pub(crate) exists: ReadSql,
     /// `$1` keys, `$2` values, `$3` TTLs (NULL: no expiry), sorted by key,
@@ -17,7 +16,8 @@ pub(crate) struct CoalescedSql {
     pub(crate) delete: Sql,
 }
 
-/// The key array `$1` as the reads and the DELETE use it: behind a scalar
+/// The key array `$1` as multi-key reads and deletes (`get_many`,
+/// `delete_many` and the batched forms here) use it: behind a scalar
 /// subquery, so that the planner sees no more of it in a custom plan than in
 /// a generic one. With `= ANY($1)` seen as a constant of the 2-6 keys a
 /// batch usually holds, a custom plan is estimated cheaper than the generic
@@ -27,9 +27,10 @@ pub(crate) struct CoalescedSql {
 /// (pgbench, prepared, PostgreSQL 15: 3 keys 141 µs per statement, 39 µs
 /// with the array hidden; 11 keys and more: the same either way). Over a
 /// partitioned table the array stays visible: there the custom plan prunes
-/// partitions by key, which a generic plan cannot do for `= ANY`.
-pub(crate) fn key_array(partitioned: bool) -> &'static str {
-    if partitioned {
+/// partitions by key, which a generic plan cannot do for `= ANY`; so it does
+/// on Citus, whose router and pruning read the array.
+pub(crate) fn key_array(visible: bool) -> &'static str {
+    if visible {
         "$1"
     } else {
         "(SELECT $1::text[])::text[]"
@@ -51,10 +52,6 @@ impl CoalescedSql {
     ) -> CoalescedSql {
         let now = "statement_timestamp()";
         CoalescedSql {
-            get: ReadSql::build(
-                purge,
-                format!("SELECT key, value FROM {t} WHERE key = ANY({keys}) AND {live}"),
-            ),
             exists: ReadSql::build(
                 purge,
                 format!("SELECT key FROM {t} WHERE key = ANY({keys}) AND {live}"),
