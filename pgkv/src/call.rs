@@ -161,6 +161,9 @@ impl Conduit for PooledCall<'_> {
         let lease = match self.lease.take() {
             Some(lease) => lease,
             None => {
+                if let Some(coalescer) = &self.shared.coalescer {
+                    coalescer.settle().await;
+                }
                 let mut lease = self.shared.conns.lease().await?;
                 lease.begin_command().await?;
                 lease
@@ -195,9 +198,13 @@ impl Conduit for PooledCall<'_> {
     }
 
     async fn coalesce(&mut self) -> Result<Option<Queue>> {
-        if self.shared.coalescer.is_none() || self.lease.is_some() {
+        let Some(coalescer) = &self.shared.coalescer else {
+            return Ok(None);
+        };
+        if self.lease.is_some() {
             return Ok(None);
         }
+        coalescer.settle().await;
         match self.shared.conns.try_lease().await? {
             Some(lease) => {
                 self.start_with(lease).await?;

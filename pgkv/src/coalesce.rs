@@ -22,6 +22,16 @@
 //! - a failed statement fails exactly the calls it carried, each with the
 //!   same error (`OutcomeUnknown` for writes whose fate is unknown).
 //!
+//! A write whose caller was cancelled after its batch was formed may still
+//! land, as a cancelled call's statement already on the wire may. A call
+//! running alone has sent its statement before its caller can see the
+//! cancellation; a batch may be sent a moment later, by its flusher. So that
+//! batching does not make a cut-off write likelier to land after the
+//! caller's next command, every command of the store waits, before it takes
+//! a connection, until batches carrying such writes have finished (at most
+//! [`FENCE_WAIT`]: a batch held up by a lock whose owner waits for this
+//! store must not deadlock it).
+//!
 //! Flushers are tasks of their own, so a cancelled caller never strands its
 //! neighbours. At most one flusher per lane waits for a connection at a
 //! time; one that has taken its batch lets the next one wait, so as many
@@ -29,12 +39,12 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::types::PgInterval;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use crate::call::{PooledCall, Shared};
 use crate::error::{Error, Result, write_error};
@@ -46,6 +56,10 @@ const MAX_CALLS: usize = 512;
 /// Most key and value bytes one batched statement carries (a single call
 /// larger than this still goes, alone).
 const MAX_BYTES: usize = 1 << 20;
+
+/// The longest a command waits for batches carrying writes whose callers
+/// were cancelled (see the module's documentation).
+pub(crate) const FENCE_WAIT: Duration = Duration::from_secs(1);
 
 /// What batching has done: [`Store::batching_stats`](crate::Store::batching_stats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,9 +82,52 @@ pub(crate) struct Coalescer {
     delete: Lane<Delete>,
     batches: AtomicU64,
     batched_calls: AtomicU64,
+    /// Batches in flight that carry a write whose caller was cancelled.
+    orphaned: AtomicUsize,
+    /// Signalled when `orphaned` drops to zero.
+    settled: Notify,
 }
 
 impl Coalescer {
+    /// Before a command takes a connection: waits until no batch carrying
+    /// a cancelled caller's write is in flight (at most [`FENCE_WAIT`]), so
+    /// such a write never lands after this command.
+    pub(crate) async fn settle(&self) {
+        if self.orphaned.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let settled = async {
+            loop {
+                let notified = self.settled.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.orphaned.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(FENCE_WAIT, settled).await;
+    }
+
+    /// A write of `batch` lost its caller.
+    fn orphan(&self, batch: &BatchFence) {
+        let mut state = lock(&batch.state);
+        if !state.done && !state.orphaned {
+            state.orphaned = true;
+            self.orphaned.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// `batch` has finished (or was dropped).
+    fn complete(&self, batch: &BatchFence) {
+        let mut state = lock(&batch.state);
+        state.done = true;
+        if state.orphaned && self.orphaned.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.settled.notify_waiters();
+        }
+    }
+
     pub(crate) fn stats(&self) -> BatchingStats {
         BatchingStats {
             batches: self.batches.load(Ordering::Relaxed),
@@ -80,11 +137,39 @@ impl Coalescer {
     }
 }
 
+/// Locks a mutex that nothing panics while holding (a poisoned one is
+/// still consistent).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A call queued for a connection.
 struct Waiting<K: Kind> {
     item: K::Item,
     since: Instant,
     reply: oneshot::Sender<Result<K::Output>>,
+    slot: Arc<Mutex<Slot>>,
+}
+
+/// Where a queued call stands, shared by its caller and the flusher that
+/// takes it: the caller went away, or the batch that carries it.
+#[derive(Debug, Default)]
+struct Slot {
+    cancelled: bool,
+    batch: Option<Arc<BatchFence>>,
+}
+
+/// One batch in flight, as the callers that leave it see it.
+#[derive(Debug, Default)]
+struct BatchFence {
+    state: Mutex<FenceState>,
+}
+
+#[derive(Debug, Default)]
+struct FenceState {
+    done: bool,
+    /// A write of the batch lost its caller (counted in `Coalescer::orphaned`).
+    orphaned: bool,
 }
 
 /// The queue of one kind of call.
@@ -118,8 +203,7 @@ impl<K: Kind> std::fmt::Debug for Lane<K> {
 
 impl<K: Kind> Lane<K> {
     fn lock(&self) -> MutexGuard<'_, LaneState<K>> {
-        // Nothing panics while holding the lock; a poisoned one is still consistent.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     fn len(&self) -> usize {
@@ -136,7 +220,7 @@ impl<K: Kind> Lane<K> {
     /// Takes the next batch off the queue, in arrival order, leaving out
     /// callers that went away. True with it: calls remain, and another
     /// flusher must wait for a connection for them.
-    fn take(&self) -> (Vec<Waiting<K>>, bool) {
+    fn take(&self, fence: &Arc<BatchFence>) -> (Vec<Waiting<K>>, bool) {
         let mut state = self.lock();
         let mut batch = Vec::new();
         let mut bytes = 0usize;
@@ -146,9 +230,14 @@ impl<K: Kind> Lane<K> {
                 break;
             }
             let next = state.queue.pop_front().expect("just seen");
-            if next.reply.is_closed() {
+            // Decided under the slot's lock, which the caller takes when it
+            // goes away: either it is skipped here, or it knows its batch.
+            let mut slot = lock(&next.slot);
+            if slot.cancelled || next.reply.is_closed() {
                 continue;
             }
+            slot.batch = Some(fence.clone());
+            drop(slot);
             bytes = bytes.saturating_add(size);
             batch.push(next);
         }
@@ -230,21 +319,68 @@ impl Queue {
     /// removes the call from the queue (or drops its result).
     async fn submit<K: Kind>(self, item: K::Item) -> Result<K::Output> {
         let (reply, result) = oneshot::channel();
+        let slot = Arc::new(Mutex::new(Slot::default()));
         let waiting = Waiting {
             item,
             since: Instant::now(),
             reply,
+            slot: slot.clone(),
         };
         let Some(coalescer) = &self.0.coalescer else {
             unreachable!("a queue is handed out only by a store that batches")
         };
+        let mut leaving = Leaving {
+            coalescer,
+            slot,
+            writes: K::WRITES,
+            armed: true,
+        };
         if K::lane(coalescer).push(waiting) {
             spawn_flusher::<K>(self.0.clone());
         }
-        match result.await {
+        let result = result.await;
+        leaving.armed = false;
+        match result {
             Ok(result) => result,
             Err(_) => Err(vanished(K::WRITES)),
         }
+    }
+}
+
+/// A queued call's caller going away before its result came: the call is
+/// skipped if not yet taken; a write already in a batch makes the store's
+/// next commands wait for that batch (`Coalescer::settle`).
+struct Leaving<'a> {
+    coalescer: &'a Coalescer,
+    slot: Arc<Mutex<Slot>>,
+    writes: bool,
+    armed: bool,
+}
+
+impl Drop for Leaving<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut slot = lock(&self.slot);
+        slot.cancelled = true;
+        if self.writes
+            && let Some(batch) = &slot.batch
+        {
+            self.coalescer.orphan(batch);
+        }
+    }
+}
+
+/// Marks its batch finished when dropped, however the flusher ends.
+struct InFlight<'a> {
+    coalescer: &'a Coalescer,
+    batch: Arc<BatchFence>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.coalescer.complete(&self.batch);
     }
 }
 
@@ -294,11 +430,15 @@ async fn flush<K: Kind>(shared: Arc<Shared>) {
     let mut guard = FlusherGuard { lane, armed: true };
     let started = Instant::now();
     let lease = shared.conns.lease().await;
+    let in_flight = InFlight {
+        coalescer,
+        batch: Arc::new(BatchFence::default()),
+    };
     let (batch, more) = match &lease {
         // The calls that have waited the whole acquire timeout fail as a
         // call waiting in the pool would; later ones keep their place.
         Err(Error::PoolTimedOut) => lane.take_queued_by(started),
-        _ => lane.take(),
+        _ => lane.take(&in_flight.batch),
     };
     guard.armed = false;
     if more {
@@ -324,6 +464,7 @@ async fn flush<K: Kind>(shared: Arc<Shared>) {
     }
     .await;
     let result = call.finish(result).await;
+    drop(in_flight);
     deliver::<K>(replies, result);
 }
 

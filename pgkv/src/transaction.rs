@@ -66,6 +66,9 @@ enum State {
 
 impl Transaction {
     pub(crate) async fn begin(shared: Arc<Shared>) -> Result<Transaction> {
+        if let Some(coalescer) = &shared.coalescer {
+            coalescer.settle().await;
+        }
         let conn = shared.conns.lease().await?;
         // From here on, dropping `tx` (error or cancellation) rolls back
         // unless the state reaches `Finished`.

@@ -141,15 +141,30 @@ async fn cancellation_never_poisons_the_pool() {
     for i in 0..1_000u64 {
         let budget = Duration::from_micros(next() % 3_000);
         let s2 = s.clone();
+        // Every write also marks its own key `ack{i}`: a cut-off write of
+        // an earlier iteration may still land on "k" after a later one was
+        // acknowledged (its statement was already on the wire), but never
+        // on this iteration's key.
+        let ack = format!("ack{i}");
         let work = async move {
             match i % 4 {
                 0 => {
                     let mut tx = s2.begin().await?;
                     tx.set("k", i.to_string()).await?;
+                    tx.set(&ack, i.to_string()).await?;
                     tx.commit().await
                 }
-                1 => s2.transaction(async |tx| tx.set("k", i.to_string()).await).await,
-                2 => s2.set("k", i.to_string()).await,
+                1 => {
+                    s2.transaction(async |tx| {
+                        tx.set("k", i.to_string()).await?;
+                        tx.set(&ack, i.to_string()).await
+                    })
+                    .await
+                }
+                2 => {
+                    s2.set("k", i.to_string()).await?;
+                    s2.set(&ack, i.to_string()).await
+                }
                 _ => s2.get("k").await.map(drop),
             }
         };
@@ -159,15 +174,16 @@ async fn cancellation_never_poisons_the_pool() {
         if let Ok(Ok(())) = tokio::time::timeout(budget, work).await
             && i % 4 != 3
         {
-            let seen: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT convert_from(value, 'UTF8') FROM {table} WHERE key = 'k'"
+            let seen: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT convert_from(value, 'UTF8') FROM {table} WHERE key = $1"
             )))
-            .fetch_one(&mut observer)
+            .bind(format!("ack{i}"))
+            .fetch_optional(&mut observer)
             .await
             .unwrap();
             assert_eq!(
                 seen,
-                i.to_string(),
+                Some(i.to_string()),
                 "iteration {i}: acknowledged write not visible"
             );
         }
