@@ -634,13 +634,28 @@ pub(crate) async fn append(
     let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
     let max = s.shared().limits.max_value_size;
     let sql = s.shared().sql.append.query();
+    // (The Citus form returns no row when it refuses.)
     let (len, before): (Option<i64>, Option<i64>) = sqlx::query_as(sql)
         .bind(key)
         .bind(value)
         .bind(i64::try_from(max).unwrap_or(i64::MAX))
-        .fetch_one(s.connection().await?)
+        .fetch_optional(s.connection().await?)
         .await
-        .map_err(write_error)?;
+        .map_err(write_error)?
+        .unwrap_or((None, None));
+    // Citus: the refusing statement does not read the length before (see
+    // `sql.rs`); read it now, for the error message only.
+    let before = match (len, before) {
+        (None, None) => {
+            let sql = s.shared().sql.strlen.pick(false).query();
+            sqlx::query_scalar(sql)
+                .bind(key)
+                .fetch_optional(s.connection().await?)
+                .await
+                .map_err(read_error)?
+        }
+        _ => before,
+    };
     match len {
         Some(len) => Ok(len.unsigned_abs()),
         None => Err(Error::ValueTooLarge {

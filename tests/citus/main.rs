@@ -80,6 +80,9 @@ mod locks;
 #[path = "../store/model.rs"]
 mod model;
 #[cfg(pgkv_citus)]
+#[path = "../store/namespaces.rs"]
+mod namespaces;
+#[cfg(pgkv_citus)]
 #[path = "../store/pages.rs"]
 mod pages;
 #[cfg(pgkv_citus)]
