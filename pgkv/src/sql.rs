@@ -13,6 +13,16 @@
 //!   `RETURNING` only immutable expressions over columns, `EXCLUDED.*` and
 //!   parameters appear (the statement time is `EXCLUDED.updated_at` there);
 //! - counters convert with `encode`/`decode(..., 'escape')`, which are immutable.
+//!
+//! What Citus (13.2) adds, so its forms (`Config::citus`) differ where noted
+//! below, and `pgkv/sql/citus_on_read.sql` lists them:
+//! - no clock read inside `CASE`/`COALESCE` of an `UPDATE` (a column that
+//!   carries the time instead, `cur.now`);
+//! - an `INSERT` inside a CTE is planned as separate steps, never routed:
+//!   a routed `INSERT` is the whole statement;
+//! - no `FOR UPDATE`/`FOR SHARE` over several shards (each key locks by a
+//!   single-shard read of its own);
+//! - no triggers on distributed tables (no namespaces).
 
 use sqlx::{AssertSqlSafe, SqlStr};
 
