@@ -11,7 +11,9 @@
 //! `NOT RUN on Citus: ...` past the output capture instead of passing
 //! silently (namespaces, which use triggers; a statement-trigger log in two
 //! `delete_prefix` tests; a `delete_prefix` batch skipping a held row, which
-//! waits for it on Citus). `routing::every_single_key_statement_runs_on_one_shard`
+//! waits for it on Citus; a snapshot under concurrent multi-shard writers
+//! being one point in time, which Citus has no distributed snapshot for).
+//! `routing::every_single_key_statement_runs_on_one_shard`
 //! checks every single-key and two-key statement by `EXPLAIN`: the 67
 //! single-key ones are router-executed as one task, and `rename`/`copy`
 //! (4) run as single-shard steps on their two keys' shards, as the
@@ -23,7 +25,10 @@
 //!
 //! Left out: modules that kill or restart the server or inspect server
 //! processes (`errors`, `pool`, `reliability`, `regressions`, `telemetry`,
-//! `schema`: one server's process model and catalog), as in tests/pooler.
+//! `schema`: one server's process model and catalog), as in tests/pooler;
+//! `partitions` (`Config::partitions` and `Config::citus` exclude each
+//! other), `near_cache` (its invalidation is a trigger, which Citus refuses
+//! on distributed tables) and `codecs` (no SQL of its own).
 
 #[cfg(not(pgkv_citus))]
 #[test]
@@ -94,6 +99,9 @@ mod scan;
 #[cfg(pgkv_citus)]
 #[path = "../store/set_options.rs"]
 mod set_options;
+#[cfg(pgkv_citus)]
+#[path = "../store/snapshot.rs"]
+mod snapshot;
 #[cfg(pgkv_citus)]
 #[path = "../store/ttl.rs"]
 mod ttl;

@@ -291,6 +291,11 @@ async fn the_lease_row_is_hidden_from_scans_counts_and_prefix_deletes() {
             .unwrap(),
         0
     );
+    let dir = std::env::temp_dir().join(pgkv_suite::unique_table("citus_lease_snapshot"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let saved = store.save_snapshot(dir.join("kv.snapshot")).await.unwrap();
+    assert_eq!(saved.rows, 1, "the snapshot leaves the lease row out");
+    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(store.delete_prefix("").await.unwrap(), 1);
     store.set("b", b"2").await.unwrap();
     assert_eq!(store.delete_prefix_atomic("").await.unwrap(), 1);
