@@ -13,9 +13,9 @@
 //! `delete_prefix` tests; a `delete_prefix` batch skipping a held row, which
 //! waits for it on Citus; a snapshot under concurrent multi-shard writers
 //! being one point in time, which Citus has no distributed snapshot for;
-//! `tx::cancellation_never_poisons_the_pool`, which exposed an open bug on
-//! Citus: a write cut off by a time-out can land after later acknowledged
-//! writes, see the README).
+//! `tx::cancellation_never_poisons_the_pool`, which found an open problem
+//! on Citus: a write cut off by a time-out can land after later
+//! acknowledged writes, see the README).
 //! `routing::every_single_key_statement_runs_on_one_shard`
 //! checks every single-key and two-key statement by `EXPLAIN`: the 67
 //! single-key ones are router-executed as one task, and `rename`/`copy`

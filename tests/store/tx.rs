@@ -121,7 +121,7 @@ async fn spawned_transaction_closure_is_send() {
 async fn cancellation_never_poisons_the_pool() {
     if pgkv_suite::not_on_citus(
         "tx::cancellation_never_poisons_the_pool",
-        "OPEN BUG on Citus: a write cut off by its time-out can land after later acknowledged \
+        "OPEN on Citus: a write cut off by its time-out can land after later acknowledged \
          writes (seen in 3 of 36 runs of this test alone: an acknowledged '130' read back as \
          the cut-off '126'); README, \"Scaling out\"",
     ) {
