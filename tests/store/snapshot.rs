@@ -733,7 +733,13 @@ async fn autosave_has_one_writer_per_fleet() {
     for name in autosaves(&dir) {
         times.push(SnapshotInfo::verify(dir.join(name)).await.unwrap().taken_at);
     }
-    assert_eq!(times.len() as u64, sa.saves + sb.saves);
+    // The statistics were read before the tasks stopped, so a task may
+    // have saved again since: at least as many files as saves counted.
+    assert!(
+        times.len() as u64 >= sa.saves + sb.saves,
+        "{} files, {sa:?} {sb:?}",
+        times.len()
+    );
     for pair in times.windows(2) {
         let gap = pair[1].duration_since(pair[0]).unwrap();
         assert!(gap >= interval / 2, "two snapshots {gap:?} apart");
