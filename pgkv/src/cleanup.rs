@@ -105,8 +105,9 @@ impl fmt::Debug for CleanupHandle {
 
 /// Citus mode: the key of the lease row that lets one cleanup task of a
 /// fleet run a pass at a time (advisory locks are per node there, so they
-/// cannot). The row is an ordinary key of the table, with a TTL: it shows
-/// in scans and counts while a pass runs.
+/// cannot). The row is a key of the table, with a TTL, reserved for pgkv:
+/// scans, `keys`, counts, `delete_prefix` and snapshots leave it out (in
+/// Citus mode), while `get` and the other single-key calls see it.
 pub const CLEANUP_LEASE_KEY: &str = "pgkv:cleanup-lease";
 
 /// The shortest interval used; a zero interval would spin.
@@ -202,7 +203,9 @@ impl Store {
     }
 
     /// The server's `EXPLAIN` of one cleanup batch: a diagnostic showing
-    /// that the sweep reads the partial index on `expires_at`.
+    /// that the sweep reads the partial index on `expires_at`. On Citus it
+    /// is the `EXPLAIN (FORMAT YAML)` of one shard's batch, run on that
+    /// shard's worker (the sweep runs the same batch on every shard).
     pub async fn explain_cleanup(&self) -> Result<String> {
         let mut call = PooledCall::new(&self.shared);
         let result = explain_batch(&mut call).await;
@@ -211,6 +214,21 @@ impl Store {
 }
 
 async fn explain_batch(s: &mut impl Conduit) -> Result<String> {
+    if s.shared().sql.citus {
+        let sql = s.shared().sql.shard_explain.query();
+        let (shard, worked, plan) = sqlx::query_as::<_, (i64, bool, Option<String>)>(sql)
+            .bind(s.shared().cleanup_batch)
+            .fetch_one(s.connection().await?)
+            .await
+            .map_err(read_error)?;
+        let plan = plan.unwrap_or_default();
+        if !worked {
+            return Err(crate::Error::ShardFailed { detail: plan });
+        }
+        return Ok(format!(
+            "Citus: one batch on shard {shard}, as its worker plans it (every shard runs the same batch):\n{plan}"
+        ));
+    }
     let explain = format!("EXPLAIN {}", s.shared().sql.sweeps[0].batch.query().as_str());
     let batch = s.shared().cleanup_batch;
     let lines: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(explain))

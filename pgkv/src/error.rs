@@ -230,6 +230,15 @@ pub enum Error {
     )]
     CitusMissing,
 
+    /// Citus mode ([`Config::citus`](crate::Config::citus)): the operation
+    /// has no form that works on a distributed table (namespaces rely on
+    /// triggers, which Citus refuses there). Nothing was created or changed.
+    #[error("{what} are not supported in Citus mode (Config::citus); nothing was created")]
+    UnsupportedOnCitus {
+        /// What was asked for, e.g. `"namespaces"`.
+        what: &'static str,
+    },
+
     /// Citus mode: a sweep's batch failed on at least one shard (a worker
     /// down, say); the shards that answered were swept. Recoverable: the
     /// next pass retries.

@@ -291,7 +291,9 @@ impl Store {
     /// in one transaction) and returns a handle to it. Fails with
     /// [`Error::NamespaceExists`] if the name is taken, and with
     /// [`Error::InvalidConfig`] for a bad name or settings (checked before
-    /// any SQL).
+    /// any SQL). In Citus mode it fails with [`Error::UnsupportedOnCitus`]
+    /// before any SQL: namespaces use triggers, which Citus refuses on
+    /// distributed tables.
     ///
     /// ```no_run
     /// # async fn demo(store: pgkv::Store) -> pgkv::Result<()> {
@@ -306,6 +308,11 @@ impl Store {
     pub async fn create_namespace(&self, name: &str, config: NamespaceConfig) -> Result<Store> {
         check_name(name)?;
         config.validate()?;
+        if self.shared.sql.citus {
+            // The limits' triggers are refused on distributed tables: say
+            // so before anything (registry, table) is created.
+            return Err(Error::UnsupportedOnCitus { what: "namespaces" });
+        }
         let registry = self.registry();
         let mut tx = Transaction::begin(self.shared.clone()).await?;
         let created = async {

@@ -209,6 +209,7 @@ impl Error {
             Error::InvalidConfig(_) => "invalid_config",
             Error::TableMissing { .. } => "table_missing",
             Error::CitusMissing => "citus_missing",
+            Error::UnsupportedOnCitus { .. } => "unsupported_on_citus",
             Error::ShardFailed { .. } => "shard_failed",
             Error::TableTypeMismatch { .. } => "table_type_mismatch",
             Error::Connect { .. } => "connect",

@@ -622,8 +622,14 @@ pub(crate) async fn compare_and_swap(
                     current: Some(current),
                 });
             }
-            // Inserted concurrently after this statement's snapshot: look again.
-            (false, None) => continue,
+            // Absent on Citus (see `insert_absent`), or inserted
+            // concurrently after this statement's snapshot: look again.
+            (false, None) => {
+                if insert_absent(s, key, new, SetExpiry::Clear).await? {
+                    return Ok(CasResult::Success);
+                }
+                continue;
+            }
         }
     }
     Err(Error::Contended { key: key.to_owned() })
@@ -646,8 +652,33 @@ pub(crate) async fn get_and_set(
         if written {
             return Ok(old);
         }
+        if insert_absent(s, key, value, SetExpiry::Clear).await? {
+            return Ok(None);
+        }
     }
     Err(Error::Contended { key: key.to_owned() })
+}
+
+/// Citus mode: the read-modify-write statements leave a key with no row at
+/// all to this one (see `Statements::insert_absent`): inserts `key` with
+/// `expiry`, and says whether it did (false: a row appeared meanwhile, so
+/// the caller starts over). Elsewhere it does nothing and says false.
+async fn insert_absent(s: &mut impl Conduit, key: &str, value: &[u8], expiry: SetExpiry) -> Result<bool> {
+    if !s.shared().sql.citus {
+        return Ok(false);
+    }
+    let sql = s.shared().sql.insert_absent[expiry.kind()].query();
+    let mut query = sqlx::query(sql).bind(key).bind(value);
+    match expiry {
+        SetExpiry::In(ttl) => query = query.bind(input::ttl(ttl)?),
+        SetExpiry::At(at) => query = query.bind(expiry::unix_micros(at)?),
+        SetExpiry::Clear | SetExpiry::Keep => {}
+    }
+    let inserted = query
+        .fetch_optional(s.connection().await?)
+        .await
+        .map_err(write_error)?;
+    Ok(inserted.is_some())
 }
 
 pub(crate) async fn set_with(
@@ -683,6 +714,12 @@ pub(crate) async fn set_with(
         if !raced {
             return Ok(SetOutcome { written, previous });
         }
+        if insert_absent(s, key, value, opts.expiry).await? {
+            return Ok(SetOutcome {
+                written: true,
+                previous: None,
+            });
+        }
     }
     Err(Error::Contended { key: key.to_owned() })
 }
@@ -695,13 +732,28 @@ pub(crate) async fn append(
     let (key, value) = s.shared().limits.entry(key.as_ref(), value.as_ref())?;
     let max = s.shared().limits.max_value_size;
     let sql = s.shared().sql.append.query();
+    // (The Citus form returns no row when it refuses.)
     let (len, before): (Option<i64>, Option<i64>) = sqlx::query_as(sql)
         .bind(key)
         .bind(value)
         .bind(i64::try_from(max).unwrap_or(i64::MAX))
-        .fetch_one(s.connection().await?)
+        .fetch_optional(s.connection().await?)
         .await
-        .map_err(write_error)?;
+        .map_err(write_error)?
+        .unwrap_or((None, None));
+    // Citus: the refusing statement does not read the length before (see
+    // `sql.rs`); read it now, for the error message only.
+    let before = match (len, before) {
+        (None, None) => {
+            let sql = s.shared().sql.strlen.pick(false).query();
+            sqlx::query_scalar(sql)
+                .bind(key)
+                .fetch_optional(s.connection().await?)
+                .await
+                .map_err(read_error)?
+        }
+        _ => before,
+    };
     match len {
         Some(len) => Ok(len.unsigned_abs()),
         None => Err(Error::ValueTooLarge {

@@ -20,8 +20,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The DDL that creates the table (and its schema and expiry index) that
 /// `config` describes, and the namespace registry beside it
-/// (`pgkv_namespaces`, see [`Store::create_namespace`](crate::Store::create_namespace)),
-/// as one idempotent SQL script. Use it in your own
+/// (`pgkv_namespaces`, see [`Store::create_namespace`](crate::Store::create_namespace);
+/// left out with [`Config::citus`](crate::Config::citus), where there are no
+/// namespaces), as one idempotent SQL script. Use it in your own
 /// migration history instead of [`MIGRATOR`].
 ///
 /// Fails only if the table or schema name is not a valid identifier.
@@ -41,7 +42,8 @@ pub fn schema_sql(config: &Config) -> Result<String> {
     config.validate()?;
     Ok(crate::sql::create_table_ddl(config)
         .into_iter()
-        .chain([crate::sql::namespace::registry_ddl(config.schema.as_deref())])
+        // No registry in Citus mode, which has no namespaces.
+        .chain((!config.citus).then(|| crate::sql::namespace::registry_ddl(config.schema.as_deref())))
         .map(|statement| statement + ";\n")
         .collect())
 }

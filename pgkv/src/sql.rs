@@ -13,6 +13,16 @@
 //!   `RETURNING` only immutable expressions over columns, `EXCLUDED.*` and
 //!   parameters appear (the statement time is `EXCLUDED.updated_at` there);
 //! - counters convert with `encode`/`decode(..., 'escape')`, which are immutable.
+//!
+//! What Citus (13.2) adds, so its forms (`Config::citus`) differ where noted
+//! below, and `pgkv/sql/citus_on_read.sql` lists them:
+//! - no clock read inside `CASE`/`COALESCE` of an `UPDATE` (a column that
+//!   carries the time instead, `cur.now`);
+//! - an `INSERT` inside a CTE is planned as separate steps, never routed:
+//!   a routed `INSERT` is the whole statement;
+//! - no `FOR UPDATE`/`FOR SHARE` over several shards (each key locks by a
+//!   single-shard read of its own);
+//! - no triggers on distributed tables (no namespaces).
 
 use sqlx::{AssertSqlSafe, SqlStr};
 
@@ -147,6 +157,11 @@ pub(crate) struct Statements {
     pub(crate) copy: [Sql; 2],
     /// `SET` with options, by [`Statements::set_with_index`].
     pub(crate) set_with: Vec<Sql>,
+    /// Citus mode: inserts `$1` = `$2` if the key has no row at all, by
+    /// expiry kind (`SetExpiry::kind`; `$3` the TTL or the absolute time),
+    /// returning a row if it did. `set_with`, `get_and_set` and
+    /// `cas_absent` leave an absent key to it there.
+    pub(crate) insert_absent: [Sql; EXPIRY_KINDS],
     pub(crate) get_and_delete: Sql,
     /// The sweep's batches: one pair per partition, in partition order, or
     /// one for a plain table.
@@ -155,6 +170,10 @@ pub(crate) struct Statements {
     /// once (`run_command_on_shards`): the rows deleted, the most any shard
     /// deleted (below `$1`: every shard is done), and the first shard error.
     pub(crate) shard_sweep: Sql,
+    /// Citus mode: `EXPLAIN (FORMAT YAML)` of one sweep batch of `$1` rows
+    /// on the first shard, run on its worker: the shard id, whether it
+    /// worked, and the plan (or the error).
+    pub(crate) shard_explain: Sql,
     /// The store runs in Citus mode ([`Config::citus`]).
     pub(crate) citus: bool,
     pub(crate) keys: RangeSql,
@@ -466,15 +485,49 @@ impl Statements {
         // report is exactly the one they replaced. When the key was absent
         // and someone inserts it concurrently, the INSERT does nothing and the
         // caller retries: `written` is then false and `current` NULL.
-        let locked = format!("WITH cur AS (SELECT value, expires_at FROM {t} WHERE key = $1 FOR UPDATE)");
-        let cur_live = x.live("cur.expires_at");
-        let insert_if_absent = format!(
-            "ins AS ({insert} SELECT $1, $2, NULL, {now}, {now} \
-             WHERE NOT EXISTS (SELECT 1 FROM cur) ON CONFLICT (key) DO NOTHING RETURNING 1)"
-        );
+        //
+        // On Citus a `CASE` that reads the clock is refused in an UPDATE
+        // ("non-IMMUTABLE functions are not allowed in CASE or COALESCE
+        // statements"): there `cur` also carries the statement time read on
+        // the key's worker (`cur.now`), and every test of `cur` uses it.
+        let locked = if config.citus {
+            format!(
+                "WITH cur AS (SELECT value, expires_at, statement_timestamp() AS now FROM {t} WHERE key = $1 FOR UPDATE)"
+            )
+        } else {
+            format!("WITH cur AS (SELECT value, expires_at FROM {t} WHERE key = $1 FOR UPDATE)")
+        };
+        let cur_now = if config.citus { "cur.now" } else { now };
+        let cur_live = match config.ttl_cleanup_strategy {
+            TtlCleanupStrategy::Disabled => "TRUE".to_owned(),
+            _ if config.citus => "(cur.expires_at IS NULL OR cur.expires_at > cur.now)".to_owned(),
+            _ => x.live("cur.expires_at"),
+        };
+        // The insert of an absent key, a CTE `ins` after the others. Citus
+        // plans an INSERT inside a CTE as separate steps (measured 32x the
+        // time of a plain table's), so there the statement leaves an absent
+        // key alone (`ins` is empty: `inserted` is FALSE) and reports it
+        // absent; the caller then sends `insert_absent`, a single-shard
+        // statement of its own, and starts over if that finds a row.
+        let ins = |expiry: &str, may_insert: &str| {
+            if config.citus {
+                String::new()
+            } else {
+                format!(
+                    ", ins AS ({insert} SELECT $1, $2, {expiry}, {now}, {now} \
+                     WHERE NOT EXISTS (SELECT 1 FROM cur){may_insert} ON CONFLICT (key) DO NOTHING RETURNING 1)"
+                )
+            }
+        };
+        let inserted = if config.citus {
+            "FALSE"
+        } else {
+            "EXISTS (SELECT 1 FROM ins)"
+        };
+        let insert_if_absent = ins("NULL", "");
         let cur_expired = match config.ttl_cleanup_strategy {
             TtlCleanupStrategy::Disabled => "FALSE".to_owned(),
-            _ => "cur.expires_at <= statement_timestamp()".to_owned(),
+            _ => format!("cur.expires_at <= {cur_now}"),
         };
 
         // Victims are located by physical address (ctid): the DELETE then
@@ -494,13 +547,35 @@ impl Statements {
             None => vec![t.clone()],
         };
 
+        // The CTE `locked`: the rows of `$1` and `$2` (columns `cols`),
+        // locked in key order (`mode`: FOR UPDATE or FOR SHARE).
+        let lock_two = |cols: &str, mode: &str| {
+            if config.citus {
+                format!(
+                    "lock1 AS (SELECT {cols} FROM {t} WHERE key = LEAST($1 COLLATE \"C\", $2) {mode}), \
+                     lock2 AS (SELECT {cols} FROM {t} WHERE key = GREATEST($1 COLLATE \"C\", $2) {mode}), \
+                     locked AS (SELECT {cols} FROM lock1 UNION ALL SELECT {cols} FROM lock2)"
+                )
+            } else {
+                format!("locked AS (SELECT {cols} FROM {t} WHERE key IN ($1, $2) ORDER BY key {mode})")
+            }
+        };
+        // One sweep batch on one Citus shard, as the text of a command for
+        // `run_command_on_shards` (a string literal being built: `%1$s` is
+        // the shard's name, and `$1`, the batch size, is spliced in as an
+        // integer).
+        let shard_batch = "DELETE FROM %1$s WHERE ctid = ANY(ARRAY(\
+             SELECT ctid FROM %1$s WHERE expires_at <= statement_timestamp() ORDER BY expires_at LIMIT ' \
+             || $1::bigint || ' FOR UPDATE SKIP LOCKED)) AND expires_at <= statement_timestamp()";
+        let hidden = lease_hidden(config);
         let page = " ORDER BY key LIMIT $3 OFFSET $4";
         let range = |select: &str, tail: &str| {
             let t = t.clone();
             let select = select.to_owned();
             let tail = tail.to_owned();
             let live = live.clone();
-            move |bounds: &str| format!("{select} FROM {t} WHERE {bounds} AND {live}{tail}")
+            let hidden = hidden.clone();
+            move |bounds: &str| format!("{select} FROM {t} WHERE {bounds}{hidden} AND {live}{tail}")
         };
 
         Statements {
@@ -616,9 +691,8 @@ impl Statements {
             cas_absent: Sql::new(format!(
                 "{locked}, \
                  taken AS (UPDATE {t} SET value = $2, expires_at = NULL, created_at = {now}, updated_at = {now} \
-                 FROM cur WHERE {t}.key = $1 AND {cur_expired} RETURNING 1), \
-                 {insert_if_absent} \
-                 SELECT EXISTS (SELECT 1 FROM taken) OR EXISTS (SELECT 1 FROM ins), \
+                 FROM cur WHERE {t}.key = $1 AND {cur_expired} RETURNING 1){insert_if_absent} \
+                 SELECT EXISTS (SELECT 1 FROM taken) OR {inserted}, \
                  (SELECT value FROM cur WHERE {cur_live})"
             )),
             cas_present: Sql::new(format!(
@@ -630,10 +704,9 @@ impl Statements {
             get_and_set: Sql::new(format!(
                 "{locked}, \
                  upd AS (UPDATE {t} SET value = $2, expires_at = NULL, \
-                 created_at = CASE WHEN {cur_expired} THEN {now} ELSE {t}.created_at END, updated_at = {now} \
-                 FROM cur WHERE {t}.key = $1 RETURNING 1), \
-                 {insert_if_absent} \
-                 SELECT EXISTS (SELECT 1 FROM upd) OR EXISTS (SELECT 1 FROM ins), \
+                 created_at = CASE WHEN {cur_expired} THEN {cur_now} ELSE {t}.created_at END, updated_at = {now} \
+                 FROM cur WHERE {t}.key = $1 RETURNING 1){insert_if_absent} \
+                 SELECT EXISTS (SELECT 1 FROM upd) OR {inserted}, \
                  (SELECT value FROM cur WHERE {cur_live})"
             )),
             set_with: {
@@ -669,46 +742,80 @@ impl Statements {
                             all.push(Sql::new(format!(
                                 "{locked}, \
                                  upd AS (UPDATE {t} SET value = $2, expires_at = {on_update}, \
-                                 created_at = CASE WHEN {cur_expired} THEN {now} ELSE {t}.created_at END, updated_at = {now} \
-                                 FROM cur WHERE {t}.key = $1 AND {take_row} RETURNING 1), \
-                                 ins AS ({insert} SELECT $1, $2, {on_insert}, {now}, {now} \
-                                 WHERE NOT EXISTS (SELECT 1 FROM cur) AND {may_insert} ON CONFLICT (key) DO NOTHING RETURNING 1) \
-                                 SELECT EXISTS (SELECT 1 FROM upd) OR EXISTS (SELECT 1 FROM ins), \
-                                 NOT EXISTS (SELECT 1 FROM cur) AND {may_insert} AND NOT EXISTS (SELECT 1 FROM ins), \
-                                 {previous}"
+                                 created_at = CASE WHEN {cur_expired} THEN {cur_now} ELSE {t}.created_at END, updated_at = {now} \
+                                 FROM cur WHERE {t}.key = $1 AND {take_row} RETURNING 1){ins} \
+                                 SELECT EXISTS (SELECT 1 FROM upd) OR {inserted}, \
+                                 NOT EXISTS (SELECT 1 FROM cur) AND {may_insert} AND NOT {inserted}, \
+                                 {previous}",
+                                ins = ins(&on_insert, &format!(" AND {may_insert}")),
                             )));
                         }
                     }
                 }
                 all
             },
+            // Citus mode: the insert the statements above leave to a
+            // statement of their own, by expiry kind (`$3` as in `set_with`).
+            insert_absent: [
+                "NULL".to_owned(),
+                expires.to_owned(),
+                at.to_owned(),
+                "NULL".to_owned(),
+            ]
+            .map(|expiry| {
+                Sql::new(format!(
+                    "{insert} {} ON CONFLICT (key) DO NOTHING RETURNING 1",
+                    values(&expiry)
+                ))
+            }),
             // APPEND: creates the key, keeps the TTL; refuses (no row
             // returned) a result over the size limit `$3`. The second column
             // is the length before, from the statement's snapshot, for the
             // error message.
-            append: Sql::new(format!(
-                "WITH up AS ({insert} VALUES ($1, $2, NULL, {now}, {now}) \
-                 ON CONFLICT (key) DO UPDATE SET \
-                 value = CASE WHEN {expired} THEN EXCLUDED.value ELSE kv.value || EXCLUDED.value END, \
-                 expires_at = CASE WHEN {expired} THEN NULL ELSE kv.expires_at END, \
-                 created_at = CASE WHEN {expired} THEN EXCLUDED.created_at ELSE kv.created_at END, \
-                 updated_at = EXCLUDED.updated_at \
-                 WHERE {expired} OR octet_length(kv.value) + octet_length(EXCLUDED.value) <= $3 \
-                 RETURNING octet_length(value)::bigint) \
-                 SELECT (SELECT * FROM up), (SELECT octet_length(value)::bigint FROM {t} WHERE key = $1 AND {live})"
-            )),
+            //
+            // Citus plans an INSERT inside a CTE as separate steps: there the
+            // upsert is the whole statement (one shard), and the length
+            // before is read by a second statement only when the append is
+            // refused (`ops::append`), for the error message.
+            append: Sql::new({
+                let upsert = format!(
+                    "{insert} VALUES ($1, $2, NULL, {now}, {now}) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                     value = CASE WHEN {expired} THEN EXCLUDED.value ELSE kv.value || EXCLUDED.value END, \
+                     expires_at = CASE WHEN {expired} THEN NULL ELSE kv.expires_at END, \
+                     created_at = CASE WHEN {expired} THEN EXCLUDED.created_at ELSE kv.created_at END, \
+                     updated_at = EXCLUDED.updated_at \
+                     WHERE {expired} OR octet_length(kv.value) + octet_length(EXCLUDED.value) <= $3 \
+                     RETURNING octet_length(value)::bigint"
+                );
+                if config.citus {
+                    format!("{upsert}, NULL::bigint")
+                } else {
+                    format!(
+                        "WITH up AS ({upsert}) \
+                         SELECT (SELECT * FROM up), (SELECT octet_length(value)::bigint FROM {t} WHERE key = $1 AND {live})"
+                    )
+                }
+            }),
             // RENAME and COPY [REPLACE]: two keys, so both rows are locked in
             // key order first (two renames in opposite directions then wait
             // for each other instead of deadlocking). The destination's
             // expiry is the source's (an absolute instant: the TTL moves).
+            //
+            // On Citus the two keys are generally on two shards, and a
+            // locking read over several shards is refused: there each key is
+            // locked by a single-shard read of its own, in key order
+            // (`lock_two`). Citus runs such a statement as single-shard steps
+            // in one distributed transaction (still one statement, atomic).
             rename: Sql::new(format!(
-                "WITH locked AS (SELECT key FROM {t} WHERE key IN ($1, $2) ORDER BY key FOR UPDATE), \
+                "WITH {}, \
                  src AS (DELETE FROM {t} WHERE key = $1 AND {live} AND EXISTS (SELECT 1 FROM locked) \
                  RETURNING value, expires_at), \
                  ins AS ({insert} SELECT $2, value, expires_at, {now}, {now} FROM src \
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, \
                  created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at RETURNING 1) \
-                 SELECT EXISTS (SELECT 1 FROM ins)"
+                 SELECT EXISTS (SELECT 1 FROM ins)",
+                lock_two("key", "FOR UPDATE")
             )),
             // RENAMENX and MSETNX must be all or nothing. A target inserted
             // by a concurrent transaction after this statement's snapshot
@@ -717,7 +824,7 @@ impl Statements {
             // non-number to int, which fails (22P02) and rolls the whole
             // statement back. The caller reports that as "not done".
             rename_nx: Sql::new(format!(
-                "WITH locked AS (SELECT key, expires_at FROM {t} WHERE key IN ($1, $2) ORDER BY key FOR UPDATE), \
+                "WITH {}, \
                  src AS (DELETE FROM {t} WHERE key = $1 AND {live} AND EXISTS (SELECT 1 FROM locked) \
                  AND NOT EXISTS (SELECT 1 FROM locked WHERE key = $2 AND {locked_live}) \
                  RETURNING value, expires_at), \
@@ -727,6 +834,7 @@ impl Statements {
                  SELECT EXISTS (SELECT 1 FROM ins), \
                  CASE WHEN EXISTS (SELECT 1 FROM src) AND NOT EXISTS (SELECT 1 FROM ins) \
                  THEN ('pgkv: a concurrent writer took the target ' || (SELECT count(*) FROM src))::int END",
+                lock_two("key, expires_at", "FOR UPDATE"),
                 locked_live = x.live("locked.expires_at")
             )),
             set_many_nx: Sql::new(format!(
@@ -742,12 +850,13 @@ impl Statements {
             copy: [false, true].map(|replace| {
                 let take = if replace { "TRUE" } else { expired };
                 Sql::new(format!(
-                    "WITH locked AS (SELECT key FROM {t} WHERE key IN ($1, $2) ORDER BY key FOR SHARE), \
+                    "WITH {}, \
                      src AS (SELECT value, expires_at FROM {t} WHERE key = $1 AND {live} AND EXISTS (SELECT 1 FROM locked)), \
                      ins AS ({insert} SELECT $2, value, expires_at, {now}, {now} FROM src \
                      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, \
                      created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at WHERE {take} RETURNING 1) \
-                     SELECT EXISTS (SELECT 1 FROM ins)"
+                     SELECT EXISTS (SELECT 1 FROM ins)",
+                    lock_two("key", "FOR SHARE")
                 ))
             }),
             // NULL when the removed row had expired.
@@ -788,10 +897,16 @@ impl Statements {
                 "SELECT COALESCE(sum(result::bigint) FILTER (WHERE success), 0)::bigint, \
                  COALESCE(max(result::bigint) FILTER (WHERE success), 0)::bigint, \
                  min(result) FILTER (WHERE NOT success) \
-                 FROM run_command_on_shards({table}, 'WITH d AS (DELETE FROM %1$s WHERE ctid = ANY(ARRAY(\
-                 SELECT ctid FROM %1$s WHERE expires_at <= statement_timestamp() ORDER BY expires_at LIMIT ' \
-                 || $1::bigint || ' FOR UPDATE SKIP LOCKED)) AND expires_at <= statement_timestamp() RETURNING 1) \
+                 FROM run_command_on_shards({table}, 'WITH d AS ({shard_batch} RETURNING 1) \
                  SELECT count(*) FROM d')",
+                table = quote_literal(&t)
+            )),
+            // `EXPLAIN` returns one row per line, and `run_command_on_shards`
+            // one value per shard: YAML is the plan in one value.
+            shard_explain: Sql::new(format!(
+                "SELECT shardid, success, result \
+                 FROM run_command_on_shards({table}, 'EXPLAIN (FORMAT YAML) {shard_batch}') \
+                 ORDER BY shardid LIMIT 1",
                 table = quote_literal(&t)
             )),
             citus: config.citus,
@@ -806,7 +921,7 @@ impl Statements {
             count_matching: RangeSql::build(range("SELECT count(*)", " AND key ~ $3")),
             delete_range: RangeSql::build(|bounds: &str| {
                 format!(
-                    "WITH d AS (DELETE FROM {t} WHERE {bounds} RETURNING expires_at) \
+                    "WITH d AS (DELETE FROM {t} WHERE {bounds}{hidden} RETURNING expires_at) \
                      SELECT count(*) FROM d WHERE {live}"
                 )
             }),
@@ -817,9 +932,15 @@ impl Statements {
             // locked (fewer than `$3`: the range is done), the last of their
             // keys (the next batch starts after it) and how many were live.
             coord: CoordSql::new(config, schema, &t, &x),
+            //
+            // Citus refuses a locking read over several shards: there the
+            // batch is read without locks, and its DELETE (on the shards of
+            // the batch's keys) waits for a row another session holds
+            // instead of skipping it.
             delete_range_batch: RangeSql::build(|bounds: &str| {
+                let lock = if config.citus { "" } else { " FOR UPDATE SKIP LOCKED" };
                 format!(
-                    "WITH batch AS (SELECT key FROM {t} WHERE {bounds} ORDER BY key LIMIT $3 FOR UPDATE SKIP LOCKED), \
+                    "WITH batch AS (SELECT key FROM {t} WHERE {bounds}{hidden} ORDER BY key LIMIT $3{lock}), \
                      d AS (DELETE FROM {t} WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) \
                      SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), \
                      (SELECT count(*) FROM d WHERE {live})"
@@ -844,6 +965,18 @@ impl Statements {
 /// never truncated).
 pub(crate) fn fence_sequence(schema: Option<&str>, table: &str) -> String {
     qualified_table(schema, &format!("{table}_fence_seq"))
+}
+
+/// Citus mode: a filter that keeps the cleanup task's lease row
+/// ([`CLEANUP_LEASE_KEY`](crate::CLEANUP_LEASE_KEY)) out of scans, counts,
+/// prefix deletes and snapshots, so a user never sees pgkv's own row there.
+/// Empty on one server, where there is no lease row.
+fn lease_hidden(config: &Config) -> String {
+    if config.citus {
+        format!(" AND key <> {}", quote_literal(crate::CLEANUP_LEASE_KEY))
+    } else {
+        String::new()
+    }
 }
 
 /// A SQL string literal (the names in it passed `Config::validate` already).
@@ -915,13 +1048,27 @@ impl CoordSql {
             token = field("value", 1),
         );
         // Only the holder named by token and owner, while its lease lasts.
-        let holder = format!(
-            "key = $1 AND {live} AND CASE WHEN {tok} = $2::text AND {owner} = $3 \
-             THEN {lease}::bigint > {NOW_MICROS} ELSE FALSE END",
-            tok = field("value", 1),
-            owner = field("value", 3),
-            lease = field("value", 2),
-        );
+        // (The `CASE` keeps the lease field of a value that is not a lock
+        // from being cast. Citus refuses a clock read inside `CASE`: there
+        // the `CASE` yields the lease, or NULL, and the clock is compared
+        // outside it.)
+        let holder = if config.citus {
+            format!(
+                "key = $1 AND {live} AND CASE WHEN {tok} = $2::text AND {owner} = $3 \
+                 THEN {lease}::bigint END > {NOW_MICROS}",
+                tok = field("value", 1),
+                owner = field("value", 3),
+                lease = field("value", 2),
+            )
+        } else {
+            format!(
+                "key = $1 AND {live} AND CASE WHEN {tok} = $2::text AND {owner} = $3 \
+                 THEN {lease}::bigint > {NOW_MICROS} ELSE FALSE END",
+                tok = field("value", 1),
+                owner = field("value", 3),
+                lease = field("value", 2),
+            )
+        };
         CoordSql {
             create_sequence: config
                 .auto_create_table
@@ -1055,9 +1202,10 @@ impl SnapshotSql {
         let t = qualified_table(Some(schema), &config.table_name);
         // A save filters on the transaction's `now()`, not the statement's
         // time, so the count and the COPY (two statements) agree exactly.
+        let hidden = lease_hidden(config);
         let live_at_snapshot = match config.ttl_cleanup_strategy {
-            TtlCleanupStrategy::Disabled => "TRUE".to_owned(),
-            _ => "(expires_at IS NULL OR expires_at > now())".to_owned(),
+            TtlCleanupStrategy::Disabled => format!("TRUE{hidden}"),
+            _ => format!("(expires_at IS NULL OR expires_at > now()){hidden}"),
         };
         let x = Expiry {
             strategy: config.ttl_cleanup_strategy,
@@ -1088,7 +1236,11 @@ impl SnapshotSql {
                 "SELECT count(*), min(left(key, 64)) FROM {SNAPSHOT_STAGE} WHERE key IS NULL OR key = '' \
                  OR octet_length(key) > $1 OR value IS NULL OR octet_length(value) > $2"
             )),
-            clear: Sql::new(format!("DELETE FROM {t}")),
+            clear: Sql::new(if hidden.is_empty() {
+                format!("DELETE FROM {t}")
+            } else {
+                format!("DELETE FROM {t} WHERE TRUE{hidden}")
+            }),
             merge: Sql::new(format!(
                 "WITH ins AS (INSERT INTO {t} AS kv (key, value, expires_at, created_at, updated_at) \
                  SELECT s.key, s.value, s.expires_at, {now}, {now} FROM {SNAPSHOT_STAGE} s WHERE {live} \
@@ -1104,7 +1256,7 @@ impl SnapshotSql {
                 "SELECT pg_try_advisory_xact_lock(hashtextextended($1, {AUTOSAVE_LOCK_SEED}))"
             )),
             any_live: Sql::new(format!(
-                "SELECT EXISTS (SELECT 1 FROM {t} WHERE {})",
+                "SELECT EXISTS (SELECT 1 FROM {t} WHERE {}{hidden})",
                 x.live("expires_at")
             )),
             commit: Sql::new("COMMIT".to_owned()),
@@ -1175,6 +1327,15 @@ pub(crate) fn every_statement(s: &Statements) -> Vec<(String, &Sql)> {
         all.push((format!("{name} (read-only session)"), read.pick(false)));
     }
     all.extend(plain.into_iter().map(|(name, sql)| (name.to_owned(), sql)));
+    if s.citus {
+        // Sent in Citus mode only.
+        for (name, sql) in ["insert_absent", "insert_absent EX", "insert_absent EXAT"]
+            .into_iter()
+            .zip(&s.insert_absent)
+        {
+            all.push((name.to_owned(), sql));
+        }
+    }
     for (i, sql) in s.set_with.iter().enumerate() {
         let when = SetWhen::ALL[i / (EXPIRY_KINDS * 2)];
         let expiry = ["no expiry", "EX", "EXAT", "KEEPTTL"][i / 2 % EXPIRY_KINDS];

@@ -31,6 +31,7 @@ fn pg_ctl(n: usize, args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_worker_fails_its_shards_only_and_comes_back_empty() {
+    let _serial = crate::SERIAL.lock().await;
     let store = store_with("citus_worker_down", |c| c.max_connections(16)).await;
     let table = table_of(&store);
     let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();

@@ -110,6 +110,12 @@ async fn delete_many_modes() {
 /// written. In a transaction the refusal aborts it and is the error.
 #[tokio::test]
 async fn best_effort_against_a_namespace_limit() {
+    if pgkv_suite::not_on_citus(
+        "batch_modes::best_effort_against_a_namespace_limit",
+        "namespaces are not supported on Citus (Error::UnsupportedOnCitus)",
+    ) {
+        return;
+    }
     let s = pgkv_suite::store("bm_ns").await;
     let n = unique_table("bm_ns");
     let ns = s

@@ -168,12 +168,20 @@ async fn twenty_thousand_analyzed_keys(tag: &str) -> Store {
 }
 
 /// Asserts that `keys(opts)` reads a range of the primary key index.
+/// On Citus the plan shown is one shard's (1/32 of the rows, a few pages),
+/// whose planner may rightly read the shard whole: there what must hold is
+/// that the key range reached the shard, as an index condition or a filter.
 async fn assert_reads_the_primary_key_index(s: &Store, opts: ScanOptions) {
     let plan = s.explain_keys(opts.clone()).await.unwrap();
+    let on_a_small_shard =
+        pgkv_suite::through_citus() && plan.contains("(key >= '") && plan.contains("(key < '");
     assert!(
-        plan.contains("Index") && plan.contains("_pkey"),
+        (plan.contains("Index") && plan.contains("_pkey")) || on_a_small_shard,
         "no primary key index for {opts:?}:\n{plan}"
     );
+    if on_a_small_shard {
+        return;
+    }
     assert!(!plan.contains("Seq Scan"), "{plan}");
     assert!(!plan.to_lowercase().contains("like"), "{plan}");
 }
@@ -766,7 +774,15 @@ mod delete_prefix_batches {
 
     /// Logs how many rows each DELETE statement on `s`'s table removed, in
     /// a table of its own, whose name it returns.
-    async fn log_deletes(s: &pgkv::Store) -> String {
+    /// `None` on Citus, which refuses triggers on distributed tables (the
+    /// rest of the calling test runs).
+    async fn log_deletes(s: &pgkv::Store) -> Option<String> {
+        if pgkv_suite::not_on_citus(
+            "scan::delete_prefix_batches: the per-statement DELETE log",
+            "a statement trigger, refused on distributed tables (the rest of the test runs)",
+        ) {
+            return None;
+        }
         let log = unique_table("deletes");
         let table = table_of(s);
         for sql in [
@@ -785,7 +801,7 @@ mod delete_prefix_batches {
                 .await
                 .unwrap();
         }
-        log
+        Some(log)
     }
 
     /// A store that deletes in batches of `batch` rows, holding `n` keys
@@ -806,7 +822,9 @@ mod delete_prefix_batches {
         (s, tx)
     }
 
-    async fn logged(s: &pgkv::Store, log: &str) -> Vec<i64> {
+    /// What `log_deletes` logged; with no log (Citus), `want` itself.
+    async fn logged(s: &pgkv::Store, log: &Option<String>, want: &[i64]) -> Vec<i64> {
+        let Some(log) = log else { return want.to_vec() };
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT n FROM {log} ORDER BY id")))
             .fetch_all(&pgkv_suite::admin(s))
             .await
@@ -832,7 +850,7 @@ mod delete_prefix_batches {
         // One statement per batch of at most 1,000 rows; the short one ends it.
         let mut batches = vec![1000; 12];
         batches.push(3);
-        assert_eq!(logged(&s, &log).await, batches);
+        assert_eq!(logged(&s, &log, &batches).await, batches);
         assert_eq!(s.count(ScanOptions::new().prefix("big:")).await.unwrap(), 0);
         let mut left = s.keys(ScanOptions::new()).await.unwrap();
         left.sort();
@@ -845,7 +863,7 @@ mod delete_prefix_batches {
         }
         // Nothing left: one short batch, nothing removed.
         assert_eq!(s.delete_prefix("big:").await.unwrap(), 0);
-        assert_eq!(logged(&s, &log).await.last(), Some(&0));
+        assert_eq!(logged(&s, &log, &[0]).await.last(), Some(&0));
     }
 
     #[tokio::test]
@@ -856,7 +874,7 @@ mod delete_prefix_batches {
         s.set("q", "keep").await.unwrap();
         let log = log_deletes(&s).await;
         assert_eq!(s.delete_prefix_atomic("p:").await.unwrap(), 95);
-        assert_eq!(logged(&s, &log).await, [96]);
+        assert_eq!(logged(&s, &log, &[96]).await, [96]);
         assert_eq!(s.keys(ScanOptions::new()).await.unwrap(), ["q"]);
         let err = s.delete_prefix_atomic("p\0").await.unwrap_err();
         assert!(matches!(err, pgkv::Error::KeyContainsNul { .. }), "{err:?}");
@@ -867,6 +885,12 @@ mod delete_prefix_batches {
     /// as that transaction leaves it, and a later call removes it.
     #[tokio::test]
     async fn a_row_held_by_another_transaction_is_skipped() {
+        if pgkv_suite::not_on_citus(
+            "scan::delete_prefix_batches::a_row_held_by_another_transaction_is_skipped",
+            "on Citus a batch waits for a held row instead of skipping it (README, \"Scaling out\")",
+        ) {
+            return;
+        }
         let (s, tx) = one_row_held("delete_skips").await;
         let removed = tokio::time::timeout(Duration::from_secs(10), s.delete_prefix("held:"))
             .await

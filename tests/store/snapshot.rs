@@ -426,6 +426,13 @@ async fn a_load_that_fails_midway_leaves_the_table_as_it_was() {
 /// view sums to the same total; a view mixing two moments usually does not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_under_concurrent_writers_is_one_point_in_time() {
+    if pgkv_suite::not_on_citus(
+        "snapshot::a_snapshot_under_concurrent_writers_is_one_point_in_time",
+        "Citus has no distributed snapshot: a save under concurrent multi-shard transactions \
+         is not one point in time across shards (README, \"Scaling out\")",
+    ) {
+        return;
+    }
     const ACCOUNTS: usize = 40;
     const START: i64 = 1_000;
     let dir = scratch("snap_pit");
@@ -726,7 +733,13 @@ async fn autosave_has_one_writer_per_fleet() {
     for name in autosaves(&dir) {
         times.push(SnapshotInfo::verify(dir.join(name)).await.unwrap().taken_at);
     }
-    assert_eq!(times.len() as u64, sa.saves + sb.saves);
+    // The statistics were read before the tasks stopped, so a task may
+    // have saved again since: at least as many files as saves counted.
+    assert!(
+        times.len() as u64 >= sa.saves + sb.saves,
+        "{} files, {sa:?} {sb:?}",
+        times.len()
+    );
     for pair in times.windows(2) {
         let gap = pair[1].duration_since(pair[0]).unwrap();
         assert!(gap >= interval / 2, "two snapshots {gap:?} apart");

@@ -144,7 +144,10 @@ async fn on_read_deletes_what_it_meets() {
         s.get_many(&["c", "live"]).await.unwrap(),
         vec![None, Some(b"1".to_vec())]
     );
-    assert_eq!(raw_row_count(&s).await, 1);
+    // On Citus batch reads do not purge (README, "Scaling out"): `c` stays
+    // for the sweep.
+    let left = if pgkv_suite::through_citus() { 2 } else { 1 };
+    assert_eq!(raw_row_count(&s).await, left);
 }
 
 #[tokio::test]
