@@ -12,6 +12,9 @@ WITH purged AS (DELETE FROM "public"."kv_store" WHERE key = $1 AND expires_at <=
 -- get_many (purging)
 SELECT key, value FROM "public"."kv_store" WHERE key = ANY($1) AND (expires_at IS NULL OR expires_at > statement_timestamp());
 
+-- get_many (read-only session)
+SELECT key, value FROM "public"."kv_store" WHERE key = ANY($1) AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
 -- delete
 WITH d AS (DELETE FROM "public"."kv_store" WHERE key = $1 RETURNING expires_at) SELECT (expires_at IS NULL OR expires_at > statement_timestamp()) FROM d;
 

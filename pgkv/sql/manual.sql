@@ -21,10 +21,10 @@ SELECT expires_at - statement_timestamp() FROM "public"."kv_store" WHERE key = $
 SELECT expires_at - statement_timestamp() FROM "public"."kv_store" WHERE key = $1 AND (expires_at IS NULL OR expires_at > statement_timestamp());
 
 -- get_many (purging)
-SELECT key, value FROM "public"."kv_store" WHERE key = ANY($1) AND (expires_at IS NULL OR expires_at > statement_timestamp());
+SELECT key, value FROM "public"."kv_store" WHERE key = ANY((SELECT $1::text[])::text[]) AND (expires_at IS NULL OR expires_at > statement_timestamp());
 
 -- get_many (read-only session)
-SELECT key, value FROM "public"."kv_store" WHERE key = ANY($1) AND (expires_at IS NULL OR expires_at > statement_timestamp());
+SELECT key, value FROM "public"."kv_store" WHERE key = ANY((SELECT $1::text[])::text[]) AND (expires_at IS NULL OR expires_at > statement_timestamp());
 
 -- set
 INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, $2, NULL, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at;
@@ -60,7 +60,7 @@ INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updat
 INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) SELECT k, v, statement_timestamp() + $3, statement_timestamp(), statement_timestamp() FROM UNNEST($1::text[], $2::bytea[]) AS u(k, v) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at;
 
 -- delete_many
-WITH d AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = ANY($1) ORDER BY key FOR UPDATE) RETURNING expires_at) SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp());
+WITH d AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = ANY((SELECT $1::text[])::text[]) ORDER BY key FOR UPDATE) RETURNING expires_at) SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp());
 
 -- increment
 INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) VALUES ($1, decode($2::bigint::text, 'escape'), NULL, statement_timestamp(), statement_timestamp()) ON CONFLICT (key) DO UPDATE SET value = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.value ELSE decode(((CASE WHEN encode(kv.value, 'escape') ~ '^(0|-?[1-9][0-9]*)$' THEN encode(kv.value, 'escape') ELSE 'x' || encode(kv.value, 'escape') END)::bigint + $2)::text, 'escape') END, expires_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.expires_at ELSE kv.expires_at END, created_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at RETURNING value;
@@ -361,3 +361,15 @@ WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key > $1 AND key < $2 O
 
 -- delete_range_batch (key > $1)
 WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key > $1 ORDER BY key LIMIT $3 FOR UPDATE SKIP LOCKED), d AS (DELETE FROM "public"."kv_store" WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), (SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp()));
+
+-- batched exists (purging)
+SELECT key FROM "public"."kv_store" WHERE key = ANY((SELECT $1::text[])::text[]) AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- batched exists (read-only session)
+SELECT key FROM "public"."kv_store" WHERE key = ANY((SELECT $1::text[])::text[]) AND (expires_at IS NULL OR expires_at > statement_timestamp());
+
+-- batched set / set_ex
+INSERT INTO "public"."kv_store" AS kv (key, value, expires_at, created_at, updated_at) SELECT k, v, statement_timestamp() + ttl, statement_timestamp(), statement_timestamp() FROM UNNEST($1::text[], $2::bytea[], $3::interval[]) AS u(k, v, ttl) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, created_at = CASE WHEN kv.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.created_at ELSE kv.created_at END, updated_at = EXCLUDED.updated_at;
+
+-- batched delete
+WITH d AS (DELETE FROM "public"."kv_store" WHERE key IN (SELECT key FROM "public"."kv_store" WHERE key = ANY((SELECT $1::text[])::text[]) ORDER BY key FOR UPDATE) RETURNING key, expires_at) SELECT key FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp());

@@ -1453,7 +1453,19 @@ mod tests {
                  -- TtlCleanupStrategy::{strategy:?}, as built by pgkv/src/sql.rs (generated:\n\
                  -- PGKV_SQL_OVERWRITE=1 cargo test -p pgkv sql). One statement per call.\n"
             );
-            for (name, sql) in every_statement(&Statements::new(&config, "public")) {
+            let statements = Statements::new(&config, "public");
+            for (name, sql) in every_statement(&statements) {
+                text.push_str(&format!("\n-- {name}\n{};\n", sql.text()));
+            }
+            // Batches of concurrent calls (never on Citus, so not in
+            // `every_statement`, whose routing tests/citus checks).
+            let batched = &statements.coalesced;
+            for (name, sql) in [
+                ("batched exists (purging)", batched.exists.pick(true)),
+                ("batched exists (read-only session)", batched.exists.pick(false)),
+                ("batched set / set_ex", &batched.write),
+                ("batched delete", &batched.delete),
+            ] {
                 text.push_str(&format!("\n-- {name}\n{};\n", sql.text()));
             }
             for (kind, table_type) in [("unlogged", TableType::Unlogged), ("regular", TableType::Regular)] {

@@ -119,14 +119,6 @@ async fn spawned_transaction_closure_is_send() {
 /// complete instead of returning it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancellation_never_poisons_the_pool() {
-    if pgkv_suite::not_on_citus(
-        "tx::cancellation_never_poisons_the_pool",
-        "OPEN on Citus: a write cut off by its time-out can land after later acknowledged \
-         writes (seen in 3 of 36 runs of this test alone: an acknowledged '130' read back as \
-         the cut-off '126'); README, \"Scaling out\"",
-    ) {
-        return;
-    }
     let s = store_with("tx_cancel", |c| {
         c.max_connections(2).application_name("pgkv_tx_cancel")
     })
