@@ -47,7 +47,7 @@ use sqlx::postgres::types::PgInterval;
 use tokio::sync::{Notify, oneshot};
 
 use crate::call::{PooledCall, Shared};
-use crate::error::{Error, Result, write_error};
+use crate::error::{Error, Result, read_error, write_error};
 use crate::ops;
 
 /// Most calls one batched statement carries.
@@ -385,17 +385,11 @@ impl Drop for InFlight<'_> {
 }
 
 /// The error of a call whose flusher was stopped (its runtime shut down).
+/// A write's fate is then unknown; a read's error is recoverable.
 fn vanished(writes: bool) -> Error {
     let io = std::io::Error::other("the task sending the batched statement was stopped (runtime shut down)");
-    write_error_if(writes, sqlx::Error::Io(io))
-}
-
-fn write_error_if(writes: bool, e: sqlx::Error) -> Error {
-    if writes {
-        write_error(e)
-    } else {
-        Error::Database(e)
-    }
+    let e = sqlx::Error::Io(io);
+    if writes { write_error(e) } else { read_error(e) }
 }
 
 /// Empties the lane if its flusher is dropped before taking its batch (its
