@@ -97,24 +97,13 @@ async fn a_shard_moved_with_block_writes_keeps_serving_reads() {
         })
     };
     // The move is under way: waiting for the open write.
-    loop {
-        let waiting: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-             AND query LIKE 'SELECT citus_move_shard_placement%')",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        if waiting {
-            break;
-        }
-        assert!(
-            !mover.is_finished(),
-            "the move did not wait for the open write: {:?}",
-            mover.await
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_waiting_on_a_lock(
+        &pool,
+        "SELECT citus_move_shard_placement%",
+        &mover,
+        "the move did not wait for the open write",
+    )
+    .await;
     // Reads of the shard answer while the move is pending.
     let before = reads.load(Ordering::Relaxed);
     while reads.load(Ordering::Relaxed) < before + 2 * on_shard.len() as u64 {
@@ -126,24 +115,13 @@ async fn a_shard_moved_with_block_writes_keeps_serving_reads() {
         let (s, key) = (on_read.clone(), on_shard[on_shard.len() - 1].clone());
         tokio::spawn(async move { s.get(&key).await })
     };
-    loop {
-        let waiting: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-             AND query LIKE 'WITH purged AS (DELETE%')",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        if waiting {
-            break;
-        }
-        assert!(
-            !purging.is_finished(),
-            "an OnRead get did not wait: {:?}",
-            purging.await
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_waiting_on_a_lock(
+        &pool,
+        "WITH purged AS (DELETE%",
+        &purging,
+        "an OnRead get did not wait",
+    )
+    .await;
     tx.rollback().await.unwrap();
     mover.await.unwrap().expect("the move");
     let last = &on_shard[on_shard.len() - 1];
@@ -179,4 +157,28 @@ async fn a_shard_moved_with_block_writes_keeps_serving_reads() {
         on_shard.len(),
         reads.load(Ordering::Relaxed)
     );
+}
+
+/// Waits until a session running a statement that matches `query` (a LIKE
+/// pattern) waits for a lock; fails with `why` if `task` ends first.
+async fn until_waiting_on_a_lock<T>(
+    pool: &sqlx::PgPool,
+    query: &str,
+    task: &tokio::task::JoinHandle<T>,
+    why: &str,
+) {
+    loop {
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1)",
+        )
+        .bind(query)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if waiting {
+            return;
+        }
+        assert!(!task.is_finished(), "{why}: it ended without waiting");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
