@@ -15,11 +15,34 @@ use pgkv_suite::{force_expire, store, store_with, table_of, unique_table};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-/// A directory of this test's own.
-fn scratch(tag: &str) -> PathBuf {
+/// A directory of this test's own, removed with everything in it when the
+/// test ends (also when it fails), so runs leave nothing in the temp dir.
+fn scratch(tag: &str) -> Scratch {
     let dir = std::env::temp_dir().join(unique_table(tag));
     std::fs::create_dir_all(&dir).expect("create a scratch directory");
-    dir
+    Scratch(dir)
+}
+
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Every live key and value, in key order.
@@ -641,7 +664,7 @@ async fn concurrent_starters_restore_once() {
 
     let starters: Vec<_> = (0..6)
         .map(|_| {
-            let (config, dir) = (config.clone(), dir.clone());
+            let (config, dir) = (config.clone(), dir.to_path_buf());
             tokio::spawn(async move {
                 let s = Store::with_config(config).await.unwrap();
                 s.warm_restart(&dir).await.unwrap()
@@ -691,7 +714,7 @@ async fn autosave_writes_snapshots_and_keeps_the_newest() {
     s.set("k", "v").await.unwrap();
     std::fs::write(dir.join("mine.pgkv.bak"), "not the task's").unwrap();
     let handle = s.spawn_autosave(
-        AutosaveOptions::new(&dir)
+        AutosaveOptions::new(dir.to_path_buf())
             .interval(Duration::from_millis(20))
             .keep(2),
     );
@@ -719,7 +742,9 @@ async fn autosave_has_one_writer_per_fleet() {
     let b = Store::with_config(config).await.unwrap();
     a.set("k", "v").await.unwrap();
     let interval = Duration::from_millis(100);
-    let options = AutosaveOptions::new(&dir).interval(interval).keep(1000);
+    let options = AutosaveOptions::new(dir.to_path_buf())
+        .interval(interval)
+        .keep(1000);
     let (ha, hb) = (a.spawn_autosave(options.clone()), b.spawn_autosave(options));
     // Until both tasks have ticked several times.
     let sa = until(&ha, |st| st.saves + st.skipped >= 6).await;
