@@ -249,5 +249,17 @@ WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key > $1 AND key < $2 A
 -- delete_range_batch (key > $1)
 WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key > $1 AND key <> 'pgkv:cleanup-lease' ORDER BY key LIMIT $3), d AS (DELETE FROM "public"."kv_store" WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), (SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp()));
 
+-- delete_range_batch_waiting (key >= $1, key < $2)
+WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key >= $1 AND key < $2 AND key <> 'pgkv:cleanup-lease' ORDER BY key LIMIT $3), d AS (DELETE FROM "public"."kv_store" WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), (SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp()));
+
+-- delete_range_batch_waiting (key >= $1)
+WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key >= $1 AND key <> 'pgkv:cleanup-lease' ORDER BY key LIMIT $3), d AS (DELETE FROM "public"."kv_store" WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), (SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp()));
+
+-- delete_range_batch_waiting (key > $1, key < $2)
+WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key > $1 AND key < $2 AND key <> 'pgkv:cleanup-lease' ORDER BY key LIMIT $3), d AS (DELETE FROM "public"."kv_store" WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), (SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp()));
+
+-- delete_range_batch_waiting (key > $1)
+WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key > $1 AND key <> 'pgkv:cleanup-lease' ORDER BY key LIMIT $3), d AS (DELETE FROM "public"."kv_store" WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), (SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp()));
+
 -- shard_sweep
 SELECT COALESCE(sum(result::bigint) FILTER (WHERE success), 0)::bigint, COALESCE(max(result::bigint) FILTER (WHERE success), 0)::bigint, min(result) FILTER (WHERE NOT success) FROM run_command_on_shards('"public"."kv_store"', 'WITH d AS (DELETE FROM %1$s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %1$s WHERE expires_at <= statement_timestamp() ORDER BY expires_at LIMIT ' || $1::bigint || ' FOR UPDATE SKIP LOCKED)) AND expires_at <= statement_timestamp() RETURNING 1) SELECT count(*) FROM d');

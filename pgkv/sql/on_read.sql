@@ -362,6 +362,18 @@ WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key > $1 AND key < $2 O
 -- delete_range_batch (key > $1)
 WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key > $1 ORDER BY key LIMIT $3 FOR UPDATE SKIP LOCKED), d AS (DELETE FROM "public"."kv_store" WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), (SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp()));
 
+-- delete_range_batch_waiting (key >= $1, key < $2)
+WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3 FOR UPDATE), d AS (DELETE FROM "public"."kv_store" WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), (SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp()));
+
+-- delete_range_batch_waiting (key >= $1)
+WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key >= $1 ORDER BY key LIMIT $3 FOR UPDATE), d AS (DELETE FROM "public"."kv_store" WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), (SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp()));
+
+-- delete_range_batch_waiting (key > $1, key < $2)
+WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key > $1 AND key < $2 ORDER BY key LIMIT $3 FOR UPDATE), d AS (DELETE FROM "public"."kv_store" WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), (SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp()));
+
+-- delete_range_batch_waiting (key > $1)
+WITH batch AS (SELECT key FROM "public"."kv_store" WHERE key > $1 ORDER BY key LIMIT $3 FOR UPDATE), d AS (DELETE FROM "public"."kv_store" WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), (SELECT count(*) FROM d WHERE (expires_at IS NULL OR expires_at > statement_timestamp()));
+
 -- batched exists (purging)
 WITH purged AS (DELETE FROM "public"."kv_store" WHERE key = ANY((SELECT $1::text[])::text[]) AND key IN (SELECT key FROM "public"."kv_store" WHERE key = ANY((SELECT $1::text[])::text[]) AND expires_at <= statement_timestamp() FOR UPDATE SKIP LOCKED) AND expires_at <= statement_timestamp()) SELECT key FROM "public"."kv_store" WHERE key = ANY((SELECT $1::text[])::text[]) AND (expires_at IS NULL OR expires_at > statement_timestamp());
 

@@ -37,6 +37,11 @@ pub(crate) struct Shared {
     pub(crate) flights: crate::compute::Flights,
     /// Batching of concurrent calls (`None`: off).
     pub(crate) coalescer: Option<Coalescer>,
+    /// The store whose table holds pgkv's own rows for this handle
+    /// (get-or-compute leases): set on a namespace's handle to the store it
+    /// came from, so bookkeeping never counts against the namespace's
+    /// limits nor is evicted by them. `None`: this handle's own table.
+    pub(crate) bookkeeping: Option<Arc<Shared>>,
 }
 
 impl Shared {
@@ -57,7 +62,30 @@ impl Shared {
             near: None,
             flights: Default::default(),
             coalescer: None,
+            bookkeeping: None,
         }
+    }
+
+    /// The handle whose table takes pgkv's own rows (see `bookkeeping`).
+    pub(crate) fn bookkeeping(self: &Arc<Self>) -> &Arc<Shared> {
+        self.bookkeeping.as_ref().unwrap_or(self)
+    }
+
+    /// The one way out of every path that may have written this store's
+    /// table: a command, a transaction's `COMMIT`, a snapshot load, a warm
+    /// restart. It applies the store's after-write effects (the near-cache
+    /// forgets what it held, so the store reads its own writes at once) and
+    /// names the server's errors for this handle (a namespace's limits, a
+    /// deleted namespace). `wrote`: the path may have changed live rows.
+    ///
+    /// An expiry sweep does not count as a write here: it removes only rows
+    /// that are already absent to every read, the near-cache's copies
+    /// included (they carry the row's expiry).
+    pub(crate) fn conclude<T>(&self, wrote: bool, result: Result<T>) -> Result<T> {
+        if wrote && let Some(near) = &self.near {
+            near.flush();
+        }
+        result.map_err(|e| self.explain(e))
     }
 
     pub(crate) fn purges_on_read(&self) -> bool {
@@ -239,17 +267,18 @@ impl<'a> Call<'a> {
         Call(Route::Transaction(tx))
     }
 
-    /// Ends the command with its result, which it returns.
-    pub(crate) async fn finish<T>(self, result: Result<T>) -> Result<T> {
-        // A namespace's handle names its own errors (limits, a deleted namespace).
+    /// Ends the command with its result, which it returns, through
+    /// [`Shared::conclude`] (`wrote`: the command may have written).
+    pub(crate) async fn finish<T>(self, wrote: bool, result: Result<T>) -> Result<T> {
         match self.0 {
             Route::Pooled(call) => {
                 let shared = call.shared;
-                call.finish(result).await.map_err(|e| shared.explain(e))
+                let result = call.finish(result).await;
+                shared.conclude(wrote, result)
             }
             Route::Transaction(tx) => {
                 tx.observe(&result);
-                result.map_err(|e| tx.shared().explain(e))
+                tx.shared().conclude(wrote, result)
             }
         }
     }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
 use crate::background::Background;
-use crate::call::{Conduit, PooledCall};
+use crate::call::{Call, Conduit};
 use crate::error::{Result, read_error, write_error};
 use crate::store::Store;
 use crate::xorshift::XorShift;
@@ -135,9 +135,9 @@ impl Store {
         let mut total = 0;
         if self.shared.sql.citus {
             loop {
-                let mut call = PooledCall::new(&self.shared);
+                let mut call = Call::pooled(&self.shared);
                 let result = shard_sweep_batch(&mut call).await;
-                let (deleted, most) = call.finish(result).await?;
+                let (deleted, most) = call.finish(false, result).await?;
                 total += deleted;
                 if most < batch {
                     return Ok(total);
@@ -149,9 +149,9 @@ impl Store {
             loop {
                 // A checkout (and, behind a transaction-mode pooler, a
                 // transaction) per batch: row locks are held one batch at a time.
-                let mut call = PooledCall::new(&self.shared);
+                let mut call = Call::pooled(&self.shared);
                 let result = sweep_batch(&mut call, target).await;
-                let deleted = call.finish(result).await?;
+                let deleted = call.finish(false, result).await?;
                 total += deleted;
                 if deleted < batch {
                     break;
@@ -207,9 +207,9 @@ impl Store {
     /// is the `EXPLAIN (FORMAT YAML)` of one shard's batch, run on that
     /// shard's worker (the sweep runs the same batch on every shard).
     pub async fn explain_cleanup(&self) -> Result<String> {
-        let mut call = PooledCall::new(&self.shared);
+        let mut call = Call::pooled(&self.shared);
         let result = explain_batch(&mut call).await;
-        call.finish(result).await
+        call.finish(false, result).await
     }
 }
 
@@ -295,7 +295,7 @@ async fn fleet_pass(store: &Store, stop: &watch::Receiver<bool>) -> PassSummary 
     while !stop_requested(stop) && target < shared.sql.sweeps.len() {
         // A fresh checkout per batch: the connection goes back to the pool
         // between batches, so the sweep never starves the application.
-        let mut call = PooledCall::new(shared);
+        let mut call = Call::pooled(shared);
         let result = async {
             let sql = shared.sql.sweeps[target].fleet_batch.query();
             sqlx::query_as::<_, (bool, i64)>(sql)
@@ -306,7 +306,7 @@ async fn fleet_pass(store: &Store, stop: &watch::Receiver<bool>) -> PassSummary 
                 .map_err(write_error)
         }
         .await;
-        let result = call.finish(result).await;
+        let result = call.finish(false, result).await;
         match result {
             Err(e) => {
                 summary.error = Some(e.to_string());
@@ -355,9 +355,9 @@ async fn citus_pass(store: &Store, stop: &watch::Receiver<bool>, summary: &mut P
     }
     let batch = store.shared.cleanup_batch.unsigned_abs();
     while !stop_requested(stop) {
-        let mut call = PooledCall::new(&store.shared);
+        let mut call = Call::pooled(&store.shared);
         let result = shard_sweep_batch(&mut call).await;
-        match call.finish(result).await {
+        match call.finish(false, result).await {
             Err(e) => {
                 summary.error = Some(e.to_string());
                 break;
@@ -372,9 +372,9 @@ async fn citus_pass(store: &Store, stop: &watch::Receiver<bool>, summary: &mut P
         }
         tokio::task::yield_now().await;
     }
-    let mut call = PooledCall::new(&store.shared);
+    let mut call = Call::pooled(&store.shared);
     let result = crate::compute::delete_if_equals(&mut call, CLEANUP_LEASE_KEY, token.as_bytes()).await;
-    if let Err(e) = call.finish(result).await
+    if let Err(e) = call.finish(false, result).await
         && summary.error.is_none()
     {
         summary.error = Some(e.to_string());

@@ -37,16 +37,7 @@ macro_rules! run {
         let command = async move {
             let result = $op(&mut call, $($arg),*).await;
             timer.finish(&result);
-            // A command that may have written clears this store's
-            // near-cache before it returns (own writes read at once).
-            let near = call.shared().near.clone();
-            let result = call.finish(result).await;
-            if let Some(near) = near
-                && !observe::is_read_only(op.name)
-            {
-                near.flush();
-            }
-            result
+            call.finish(!observe::is_read_only(op.name), result).await
         };
         observe::in_span(command, span)
     }};
@@ -514,10 +505,21 @@ pub trait KvCommands: Send {
 
     /// Deletes every key starting with `prefix` (`""` deletes every key) in
     /// batches of [`cleanup_batch_size`](crate::Config::cleanup_batch_size) rows
-    /// in key order, one statement each, until a batch comes back short;
-    /// returns how many live keys were removed (expired rows are removed too,
-    /// uncounted). Not atomic, unlike
+    /// in key order, one statement each; returns how many live keys were
+    /// removed (expired rows are removed too, uncounted). Not atomic, unlike
     /// [`delete_prefix_atomic`](KvCommands::delete_prefix_atomic).
+    ///
+    /// When it returns `Ok`, every key under the prefix that existed when the
+    /// call began and was not written again meanwhile is gone (revoking every
+    /// session of a user leaves none behind). The batches first skip rows
+    /// another session holds locked (a write in its open transaction), so the
+    /// bulk of the work never waits; then one more pass over what they left,
+    /// in batches that wait for those rows in key order. That wait is bounded
+    /// by the session's `lock_timeout` (set it on the connection, e.g.
+    /// `?options=-c%20lock_timeout%3D5s` in the URL): a row still held then
+    /// ends the call with [`Error::Timeout`](crate::Error::Timeout). Without a
+    /// `lock_timeout` (or `statement_timeout`) it waits as long as the holder
+    /// keeps its transaction open.
     ///
     /// Each statement locks at most one batch of rows, briefly, so a prefix of
     /// millions of keys never holds millions of row locks, nor blocks writers
@@ -525,15 +527,12 @@ pub trait KvCommands: Send {
     /// The price:
     /// - outside a transaction each batch commits by itself: a call that fails
     ///   or is cancelled part way leaves the batches already run deleted;
-    /// - a row another session holds locked (a write in its open transaction)
-    ///   is skipped, never waited for: it is left in place, uncounted, and a
-    ///   later call removes it;
-    /// - keys inserted while it runs may survive, when the batches have
-    ///   already passed their place.
+    /// - keys inserted (or written again) while it runs may survive, when the
+    ///   batches have already passed their place.
     ///
     /// Inside a [`Transaction`](crate::Transaction) the batches run in it and
     /// commit or roll back with it (its own uncommitted writes are deleted
-    /// too; rows other sessions hold are still skipped).
+    /// too).
     fn delete_prefix(&mut self, prefix: &str) -> impl Future<Output = Result<u64>> + Send {
         run!(self.__call(), "delete_prefix", scan::delete_prefix, prefix)
     }
@@ -675,6 +674,9 @@ macro_rules! inherent_commands {
         fn $name:ident $(<$($g:ident),+>)? ($($arg:ident: $ty:ty),*) -> $ret:ty
             $(where { $($bounds:tt)* })? = $op:path;
     )*) => {
+        /// Every command's name, in the list's order.
+        pub(crate) const COMMANDS: &[&str] = &[$(stringify!($name)),*];
+
         impl Store {
             $(
                 $(#[doc = $doc])*
@@ -787,7 +789,7 @@ inherent_commands! {
     fn scan(opts: ScanOptions) -> Vec<KeyValue> = scan::scan;
     /// How many live keys match `opts`' prefix and pattern (limit, offset and after are ignored).
     fn count(opts: ScanOptions) -> u64 = scan::count;
-    /// Deletes every key starting with `prefix` (`""` deletes every key) in batches of [`cleanup_batch_size`](crate::Config::cleanup_batch_size) rows in key order, one statement each, until a batch comes back short; returns how many live keys were removed (expired rows are removed too, uncounted). Not atomic, unlike [`delete_prefix_atomic`](KvCommands::delete_prefix_atomic).
+    /// Deletes every key starting with `prefix` (`""` deletes every key) in batches of [`cleanup_batch_size`](crate::Config::cleanup_batch_size) rows in key order, one statement each; returns how many live keys were removed (expired rows are removed too, uncounted). When it returns `Ok`, every key under the prefix that existed when the call began and was not written again meanwhile is gone: rows other sessions hold are waited for in a last pass, bounded by `lock_timeout`. Not atomic, unlike [`delete_prefix_atomic`](KvCommands::delete_prefix_atomic).
     fn delete_prefix(prefix: &str) -> u64 = scan::delete_prefix;
     /// Deletes every key starting with `prefix` (`""` deletes every key) in one statement, all or nothing; returns how many live keys were removed (expired rows are removed too, uncounted).
     fn delete_prefix_atomic(prefix: &str) -> u64 = scan::delete_prefix_atomic;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use sqlx::postgres::types::PgInterval;
 use tokio::sync::watch;
 
-use crate::call::{Call, Conduit};
+use crate::call::{Call, Conduit, Shared};
 use crate::commands::run;
 use crate::error::{Error, Result, read_error, write_error};
 use crate::input;
@@ -92,9 +92,31 @@ impl ComputeOptions {
     }
 }
 
-/// The lease key of `key`.
-fn lease_key(key: &str) -> String {
-    format!("pgkv:lease:{key}")
+/// The lease row of `key`, in the bookkeeping table (see
+/// [`Shared::bookkeeping`](crate::call::Shared)): `pgkv:lease:<key>` for a
+/// store's own keys; for a namespace's keys, whose leases live in the table
+/// of the store the namespace came from, `pgkv:lease@<table>:<key>` (a
+/// namespace's `schema.table` never holds `:`, so no two keys share a lease).
+fn lease_key(shared: &Shared, key: &str) -> String {
+    match &shared.bookkeeping {
+        None => format!("pgkv:lease:{key}"),
+        Some(_) => format!("pgkv:lease@{}:{key}", shared.sql.collection),
+    }
+}
+
+/// Takes the lease row `lease` for `ttl` if it is free: `set_nx_ex` without
+/// the store's key-length limit, which is the caller's key's to meet (a
+/// lease key is longer than the key it guards), one `INSERT`.
+async fn take(s: &mut impl Conduit, lease: &str, owner: &str, ttl: Duration) -> Result<bool> {
+    let ttl = input::ttl(ttl)?;
+    let done = sqlx::query(s.shared().sql.set_nx_ex.query())
+        .bind(lease)
+        .bind(owner.as_bytes())
+        .bind(ttl)
+        .execute(s.connection().await?)
+        .await
+        .map_err(write_error)?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// First and longest pause between polls for another process's result.
@@ -162,9 +184,11 @@ impl Leader {
 
     /// Takes the cross-process lease; true if taken.
     async fn take_lease(&mut self, ttl: Duration) -> Result<bool> {
-        let lease = lease_key(&self.key);
+        let lease = lease_key(&self.store.shared, &self.key);
         let owner = format!("{:016x}", random());
-        let taken = self.store.set_nx_ex(&lease, &owner, ttl).await?;
+        let home = self.store.shared.bookkeeping();
+        let (key, value) = (lease.as_str(), owner.as_str());
+        let taken = run!(Call::pooled(home), "compute_lease", take, key, value, ttl).await?;
         if taken {
             self.lease = Some((lease, owner));
         }
@@ -174,7 +198,7 @@ impl Leader {
     /// Gives the lease back (if it is still ours).
     async fn release_lease(&mut self) -> Result<()> {
         if let Some((lease, owner)) = self.lease.take() {
-            let shared = &self.store.shared;
+            let shared = self.store.shared.bookkeeping();
             run!(
                 Call::pooled(shared),
                 "compute_release",
@@ -210,7 +234,7 @@ impl Drop for Leader {
         {
             let store = self.store.clone();
             runtime.spawn(async move {
-                let shared = &store.shared;
+                let shared = store.shared.bookkeeping();
                 let released = run!(
                     Call::pooled(shared),
                     "compute_release",
@@ -295,7 +319,11 @@ impl Store {
     /// - in this process, one caller per key runs its loader and the
     ///   others wait for its outcome (no database calls while they wait);
     /// - across processes, that caller first takes a lease
-    ///   (`set_nx_ex` on `pgkv:lease:<key>` for [`lease`](ComputeOptions::lease));
+    ///   (`set_nx_ex` on `pgkv:lease:<key>` for [`lease`](ComputeOptions::lease);
+    ///   on a namespace's handle the lease row lives in the table of the store
+    ///   the namespace came from, so it never counts against the namespace's
+    ///   keys or bytes, nor makes it evict; any key `set` accepts is
+    ///   accepted, whatever its length);
     ///   a caller that finds the lease taken polls (the value, then the lease,
     ///   pausing 2 ms doubling to 50 ms) until the value appears, or takes the
     ///   lease when it is given back, or after
@@ -325,7 +353,6 @@ impl Store {
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let key = self.shared.limits.key(key.as_ref())?;
-        self.shared.limits.key(&lease_key(key))?;
         let opts = check(&opts)?;
         // Decide who loads: return a value found (fresh, stale during a
         // refresh elsewhere, or another caller's outcome), or lead the load.

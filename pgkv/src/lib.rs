@@ -174,6 +174,15 @@ pub mod __private {
     #[cfg(feature = "json")]
     pub use crate::record::derive_support::*;
     pub use crate::xorshift::XorShift;
+    /// The commands that may write (every command but the read-only ones):
+    /// the store suite checks that each applies the after-write effects.
+    pub fn write_commands() -> Vec<&'static str> {
+        crate::commands::COMMANDS
+            .iter()
+            .copied()
+            .filter(|name| !crate::observe::is_read_only(name))
+            .collect()
+    }
     /// Every statement a store sends, named (tests/citus checks their routing).
     pub fn statements(store: &crate::Store) -> Vec<(String, String)> {
         crate::sql::every_statement(&store.shared.sql)

@@ -390,7 +390,7 @@ impl Store {
                 .map_err(read_error)
         }
         .await;
-        let found = match call.finish(found).await {
+        let found = match call.finish(false, found).await {
             // No registry yet: no namespace either.
             Err(e) if e.code() == Some("42P01") => None,
             other => other?,
@@ -415,7 +415,7 @@ impl Store {
                 .map_err(read_error)
         }
         .await;
-        let rows = match call.finish(rows).await {
+        let rows = match call.finish(false, rows).await {
             Err(e) if e.code() == Some("42P01") => Vec::new(),
             other => other?,
         };
@@ -491,7 +491,8 @@ impl Store {
                         .map_err(write_error)
                 }
                 .await;
-                let (held, deleted) = call.finish(result).await?;
+                // Eviction removes live rows: a write for the near-cache.
+                let (held, deleted) = call.finish(true, result).await?;
                 evicted += deleted.unsigned_abs();
                 if !held || deleted < batch {
                     break;
@@ -513,7 +514,7 @@ impl Store {
                         .map_err(write_error)
                 }
                 .await;
-                let (held, _, _, deleted) = call.finish(result).await?;
+                let (held, _, _, deleted) = call.finish(true, result).await?;
                 evicted += deleted.unsigned_abs();
                 if !held || deleted < batch {
                     break;
@@ -557,6 +558,9 @@ impl Store {
         if base.coalescer.is_some() && config.policy != Some(LimitPolicy::Reject) {
             shared.coalescer = Some(Coalescer::default());
         }
+        // pgkv's own rows (get-or-compute leases) go to the table the
+        // namespace came from: they never count against its limits.
+        shared.bookkeeping = Some(base.bookkeeping().clone());
         shared.namespace = Some(NamespaceMeta {
             name,
             config,

@@ -95,6 +95,7 @@ pub(crate) fn is_read_only(name: &str) -> bool {
             | "scan"
             | "count"
             | "explain_keys"
+            | "compute_read"
     )
 }
 

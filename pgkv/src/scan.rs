@@ -305,11 +305,35 @@ pub(crate) async fn count(s: &mut impl Conduit, opts: ScanOptions) -> Result<u64
 /// are skipped, so each is passed over once and left in place.
 pub(crate) async fn delete_prefix(s: &mut impl Conduit, prefix: &str) -> Result<u64> {
     check_no_nul(prefix)?;
-    let mut plan = Plan::prefix(prefix.to_owned(), None);
     let batch = s.shared().cleanup_batch;
+    // First the batches that skip rows other sessions hold, then (where
+    // rows can be skipped at all) one more pass over what they left, in
+    // batches that wait for those rows: every key under the prefix that
+    // was there when the call began, and not written again meanwhile, is
+    // gone when it returns.
+    let mut removed = delete_range_in_batches(s, prefix, batch, |q| &q.delete_range_batch).await?;
+    if !s.shared().sql.citus {
+        // Behind a transaction-mode pooler the first pass's last batch is
+        // committed first, as every batch is.
+        s.checkpoint().await?;
+        removed += delete_range_in_batches(s, prefix, batch, |q| &q.delete_range_batch_waiting).await?;
+    }
+    Ok(removed)
+}
+
+/// Runs one of the batched range deletes over `prefix`'s range, a batch of
+/// `batch` rows per statement, until a batch comes back short; returns how
+/// many live keys were removed.
+async fn delete_range_in_batches(
+    s: &mut impl Conduit,
+    prefix: &str,
+    batch: i64,
+    pick: fn(&Statements) -> &RangeSql,
+) -> Result<u64> {
+    let mut plan = Plan::prefix(prefix.to_owned(), None);
     let mut removed = 0;
     loop {
-        let sql = plan.statement(&s.shared().sql.delete_range_batch).query();
+        let sql = plan.statement(pick(&s.shared().sql)).query();
         let (locked, last, live): (i64, Option<String>, i64) = plan
             .bind(sqlx::query_as(sql), None)
             .bind(batch)

@@ -190,6 +190,9 @@ pub(crate) struct Statements {
     /// The first `$3` rows of the range that no other session holds
     /// (`delete_prefix`, one batch).
     pub(crate) delete_range_batch: RangeSql,
+    /// The first `$3` rows of the range, waiting for rows other sessions
+    /// hold (`delete_prefix`'s last pass, one batch).
+    pub(crate) delete_range_batch_waiting: RangeSql,
     /// Fenced locks, rate limiters and get-or-compute (see [`CoordSql`]).
     pub(crate) coord: CoordSql,
     /// Snapshot save and load (the section at the end of this file).
@@ -232,9 +235,10 @@ pub(crate) const DDL_LOCK_KEY: i64 = 7_305_983_471_152_380_418;
 /// The DDL as one script for the simple protocol, which runs it as one
 /// implicit transaction: the transaction-scoped advisory lock at its head
 /// makes instances that start together take turns on the catalog.
-pub(crate) fn create_table_script(config: &Config) -> String {
+/// `create_schema`: as in [`table_ddl`].
+pub(crate) fn create_table_script(config: &Config, create_schema: bool) -> String {
     let mut script = format!("SELECT pg_advisory_xact_lock({DDL_LOCK_KEY});\n");
-    for statement in create_table_ddl(config) {
+    for statement in table_ddl(config, create_schema) {
         script.push_str(&statement);
         script.push_str(";\n");
     }
@@ -243,13 +247,22 @@ pub(crate) fn create_table_script(config: &Config) -> String {
 
 /// The DDL that creates a configured table and its expiry index, idempotently.
 pub(crate) fn create_table_ddl(config: &Config) -> Vec<String> {
+    table_ddl(config, true)
+}
+
+/// [`create_table_ddl`]; without `create_schema`, no `CREATE SCHEMA` for
+/// the configured schema, which is known to exist (the statement would need
+/// the database's CREATE privilege even then).
+pub(crate) fn table_ddl(config: &Config, create_schema: bool) -> Vec<String> {
     let table = qualified_table(config.schema.as_deref(), &config.table_name);
     let unlogged = match config.table_type.unwrap_or_default() {
         TableType::Unlogged => "UNLOGGED ",
         TableType::Regular => "",
     };
     let mut ddl = Vec::new();
-    if let Some(schema) = &config.schema {
+    if let Some(schema) = &config.schema
+        && create_schema
+    {
         ddl.push(format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema)));
     }
     // PostgreSQL 15 refuses UNLOGGED on a partitioned table and would not
@@ -326,26 +339,41 @@ fn expiry_index_exists(regclass: &str) -> String {
     )
 }
 
-/// The start-up check, for the table named by `$1` (qualified, or found
-/// through `search_path`): its persistence (`p` regular, `u` unlogged; NULL
-/// when there is no such table), whether its expiry index exists, whether
-/// this session is read-only (a read-only role or database, or a standby),
-/// and the schema the table is in (or, when it is missing, the current
-/// schema, where an unqualified CREATE puts it; NULL if there is none); then
-/// its partition count (NULL: not partitioned) and whether the `citus`
-/// extension is installed. A partitioned table's persistence is its
-/// partitions' (`p` if any is regular).
+/// The start-up check, for the table `$2` in the schema `$1` (NULL: the
+/// first user schema of `search_path` that holds such a table, else the
+/// first user schema of `search_path`, where it would be created). A user
+/// schema is any but the system's (`pg_catalog`, `information_schema`,
+/// `pg_toast`, temporary schemas), so a table named like a catalog
+/// (`pg_class`) is the store's own, never the system's.
+///
+/// It returns the table's persistence (`p` regular, `u` unlogged; NULL when
+/// there is no such table), whether its expiry index exists, whether this
+/// session is read-only (a read-only role or database, or a standby), the
+/// schema chosen (NULL if there is none), its partition count (NULL: not
+/// partitioned), whether the `citus` extension is installed, and whether
+/// that schema exists. A partitioned table's persistence is its partitions'
+/// (`p` if any is regular).
 pub(crate) fn startup_check() -> String {
     let has_index = expiry_index_exists("c.oid");
     let partitions = "(SELECT p.relpersistence::text FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid \
          WHERE i.inhparent = c.oid ORDER BY p.relpersistence LIMIT 1)";
     format!(
-        "SELECT CASE WHEN c.relkind = 'p' THEN COALESCE({partitions}, c.relpersistence::text) \
+        "WITH candidate AS (SELECT n.oid, n.nspname::text AS name, s.pos \
+         FROM unnest(CASE WHEN $1::text IS NULL THEN current_schemas(false) ELSE ARRAY[$1::name] END) \
+         WITH ORDINALITY AS s(name, pos) JOIN pg_namespace n ON n.nspname = s.name \
+         WHERE $1::text IS NOT NULL OR (n.nspname NOT IN ('pg_catalog', 'information_schema') \
+         AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)')), \
+         found AS (SELECT c.oid, c.relkind, c.relpersistence, k.name FROM candidate k \
+         JOIN pg_class c ON c.relnamespace = k.oid AND c.relname = $2 AND c.relkind IN ('r', 'p') \
+         ORDER BY k.pos LIMIT 1), \
+         place AS (SELECT COALESCE((SELECT name FROM found), (SELECT name FROM candidate ORDER BY pos LIMIT 1), $1::text) AS name) \
+         SELECT CASE WHEN c.relkind = 'p' THEN COALESCE({partitions}, c.relpersistence::text) \
          ELSE c.relpersistence::text END, {has_index}, current_setting('transaction_read_only') = 'on', \
-         COALESCE((SELECT nspname::text FROM pg_namespace WHERE oid = c.relnamespace), current_schema()::text), \
+         place.name, \
          CASE WHEN c.relkind = 'p' THEN (SELECT count(*) FROM pg_inherits i WHERE i.inhparent = c.oid) END, \
-         EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') \
-         FROM (SELECT to_regclass($1) AS oid) r LEFT JOIN pg_class c ON c.oid = r.oid AND c.relkind IN ('r', 'p')"
+         EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus'), \
+         EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = place.name) \
+         FROM place LEFT JOIN found c ON TRUE"
     )
 }
 
@@ -568,6 +596,14 @@ impl Statements {
              SELECT ctid FROM %1$s WHERE expires_at <= statement_timestamp() ORDER BY expires_at LIMIT ' \
              || $1::bigint || ' FOR UPDATE SKIP LOCKED)) AND expires_at <= statement_timestamp()";
         let hidden = lease_hidden(config);
+        let delete_batch = |bounds: &str, lock: &str| {
+            format!(
+                "WITH batch AS (SELECT key FROM {t} WHERE {bounds}{hidden} ORDER BY key LIMIT $3{lock}), \
+                 d AS (DELETE FROM {t} WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) \
+                 SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), \
+                 (SELECT count(*) FROM d WHERE {live})"
+            )
+        };
         let page = " ORDER BY key LIMIT $3 OFFSET $4";
         let range = |select: &str, tail: &str| {
             let t = t.clone();
@@ -925,13 +961,13 @@ impl Statements {
                      SELECT count(*) FROM d WHERE {live}"
                 )
             }),
+            coord: CoordSql::new(config, schema, &t, &x),
             // One batch: the first `$3` rows of the range in key order that
             // no other session holds (`SKIP LOCKED`: never waits), deleted
             // by key, so a row updated since the statement began is still
             // found (through its newest version). It reports the rows it
             // locked (fewer than `$3`: the range is done), the last of their
             // keys (the next batch starts after it) and how many were live.
-            coord: CoordSql::new(config, schema, &t, &x),
             //
             // Citus refuses a locking read over several shards: there the
             // batch is read without locks, and its DELETE (on the shards of
@@ -939,12 +975,15 @@ impl Statements {
             // instead of skipping it.
             delete_range_batch: RangeSql::build(|bounds: &str| {
                 let lock = if config.citus { "" } else { " FOR UPDATE SKIP LOCKED" };
-                format!(
-                    "WITH batch AS (SELECT key FROM {t} WHERE {bounds}{hidden} ORDER BY key LIMIT $3{lock}), \
-                     d AS (DELETE FROM {t} WHERE key = ANY(ARRAY(SELECT key FROM batch)) RETURNING expires_at) \
-                     SELECT (SELECT count(*) FROM batch), (SELECT max(key) FROM batch), \
-                     (SELECT count(*) FROM d WHERE {live})"
-                )
+                delete_batch(bounds, lock)
+            }),
+            // `delete_prefix`'s last pass over what the batches left: the
+            // same batch, waiting for rows other sessions hold (in key
+            // order, bounded by `lock_timeout`). Never sent on Citus, whose
+            // batches wait already: there it is the batch itself.
+            delete_range_batch_waiting: RangeSql::build(|bounds: &str| {
+                let lock = if config.citus { "" } else { " FOR UPDATE" };
+                delete_batch(bounds, lock)
             }),
         }
     }
@@ -1355,6 +1394,7 @@ pub(crate) fn every_statement(s: &Statements) -> Vec<(String, &Sql)> {
         ("count_matching", &s.count_matching),
         ("delete_range", &s.delete_range),
         ("delete_range_batch", &s.delete_range_batch),
+        ("delete_range_batch_waiting", &s.delete_range_batch_waiting),
     ] {
         for (inclusive, bounded) in [(true, true), (true, false), (false, true), (false, false)] {
             let shape = format!(
@@ -1475,7 +1515,7 @@ mod tests {
                     let ddl = format!(
                         "-- The script a store with the default schema runs to create its table\n\
                          -- (TableType::{label}); schema_sql prints the same DDL without the lock.\n{}",
-                        create_table_script(&config)
+                        create_table_script(&config, true)
                     );
                     check(
                         &dir.join(format!("create_{kind}.sql")),

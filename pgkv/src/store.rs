@@ -13,7 +13,7 @@ use crate::error::{Error, Result, read_error, write_error};
 use crate::input::Limits;
 use crate::near_cache::{Near, NearCache, NearCacheStats};
 use crate::sql::near::NearSql;
-use crate::sql::{Statements, create_table_ddl, create_table_script, qualified_table, startup_check};
+use crate::sql::{Statements, create_table_script, qualified_table, startup_check, table_ddl};
 use crate::transaction::Transaction;
 
 /// A key/value store in one PostgreSQL table.
@@ -280,12 +280,13 @@ struct Prepared {
 /// that waits for every open transaction writing to the table, so an
 /// instance starting next to busy ones would stall on it.
 async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<Prepared> {
-    let name = qualified_table(config.schema.as_deref(), &config.table_name);
-    let found = inspect_table(conns, &name).await?;
-    // A configured schema is used as it is (and created if missing).
-    let Some(schema) = config.schema.clone().or(found.schema) else {
+    let found = inspect_table(conns, config).await?;
+    // A configured schema is used as it is (and created if missing); by
+    // default, the first user schema of `search_path` (never a system one).
+    let Some(schema) = found.schema.clone() else {
         return Err(Error::InvalidConfig(
-            "no schema to put the table in: search_path names no schema that exists; set Config::schema"
+            "no schema to put the table in: search_path names no user schema that exists \
+             (system schemas such as pg_catalog are never used); set Config::schema"
                 .into(),
         ));
     };
@@ -348,18 +349,15 @@ async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<Prep
     // The connection is closed afterwards, so a failure midway cannot leave
     // it inside the script's transaction.
     conn.discard();
-    // Created where the statements will look for it. A missing table with
-    // the default schema: unqualified, so in the current schema (no CREATE
-    // SCHEMA, which would need the database's CREATE privilege). An existing
-    // table missing its index: qualified with the schema it was found in
-    // (unqualified, `CREATE TABLE IF NOT EXISTS` would make a second table
-    // in the first schema of `search_path`).
-    let create = match persistence {
-        Some(_) => Config {
-            schema: Some(prepared.schema.clone()),
-            ..config.clone()
-        },
-        None => config.clone(),
+    // Created where the statements will look for it: qualified with the
+    // schema chosen (unqualified, a name like `pg_class` would resolve into
+    // `pg_catalog`). `CREATE SCHEMA` only for a configured schema that is
+    // missing: it needs the database's CREATE privilege even when the
+    // schema exists.
+    let create_schema = !found.schema_exists;
+    let create = Config {
+        schema: Some(prepared.schema.clone()),
+        ..config.clone()
     };
     if config.citus {
         // Citus passes each DDL statement's text on to the workers, and
@@ -370,7 +368,7 @@ async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<Prep
             "BEGIN".to_owned(),
             format!("SELECT pg_advisory_xact_lock({})", crate::sql::DDL_LOCK_KEY),
         ];
-        script.extend(create_table_ddl(&create));
+        script.extend(table_ddl(&create, create_schema));
         script.push("COMMIT".to_owned());
         let wire = conn.for_statement();
         for statement in script {
@@ -381,7 +379,10 @@ async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<Prep
         return Ok(prepared);
     }
     conn.for_statement()
-        .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create_table_script(&create))))
+        .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create_table_script(
+            &create,
+            create_schema,
+        ))))
         .await
         .map_err(read_error)?;
     Ok(prepared)
@@ -399,18 +400,30 @@ struct Found {
     partitions: Option<i64>,
     /// The `citus` extension is installed.
     citus: bool,
+    /// `schema` exists.
+    schema_exists: bool,
 }
 
-async fn inspect_table(conns: &Arc<Connections>, table: &str) -> Result<Found> {
+async fn inspect_table(conns: &Arc<Connections>, config: &Config) -> Result<Found> {
     let mut conn = conns.lease().await?;
     conn.begin_command().await?;
-    type Row = (Option<String>, bool, bool, Option<String>, Option<i64>, bool);
+    type Row = (
+        Option<String>,
+        bool,
+        bool,
+        Option<String>,
+        Option<i64>,
+        bool,
+        bool,
+    );
     let result = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(startup_check()))
-        .bind(table)
+        .bind(config.schema.as_deref())
+        .bind(&config.table_name)
         .fetch_one(conn.wire())
         .await
         .map_err(read_error);
-    let (persistence, has_index, read_only, schema, partitions, citus) = conn.end_command(result).await?;
+    let (persistence, has_index, read_only, schema, partitions, citus, schema_exists) =
+        conn.end_command(result).await?;
     let kind = persistence.map(|p| match p.as_str() {
         "u" => TableType::Unlogged,
         _ => TableType::Regular,
@@ -422,6 +435,7 @@ async fn inspect_table(conns: &Arc<Connections>, table: &str) -> Result<Found> {
         schema,
         partitions,
         citus,
+        schema_exists,
     })
 }
 

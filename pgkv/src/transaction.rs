@@ -115,12 +115,8 @@ impl Transaction {
             return Err(Error::TransactionAborted);
         }
         let committed = self.simple("COMMIT", true).await;
-        // The transaction's writes are visible now (or may be): the
-        // near-cache forgets what it held.
-        if let Some(near) = &self.shared.near {
-            near.flush();
-        }
-        committed?;
+        // The transaction's writes are visible now (or may be).
+        self.shared.conclude(true, committed)?;
         self.state = State::Finished;
         Ok(())
     }

@@ -33,3 +33,4 @@ mod snapshot;
 mod telemetry;
 mod ttl;
 mod tx;
+mod write_paths;

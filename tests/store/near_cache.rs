@@ -13,7 +13,11 @@ fn near_store_config(tag: &str) -> Config {
 }
 
 /// Waits until `ready` holds for the near-cache's stats.
-async fn wait_for(s: &Store, what: &str, ready: impl Fn(&NearCacheStats) -> bool) -> NearCacheStats {
+pub(crate) async fn wait_for(
+    s: &Store,
+    what: &str,
+    ready: impl Fn(&NearCacheStats) -> bool,
+) -> NearCacheStats {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let stats = s.near_cache_stats().expect("a near-cache");
@@ -26,7 +30,7 @@ async fn wait_for(s: &Store, what: &str, ready: impl Fn(&NearCacheStats) -> bool
 }
 
 /// The listener's channel, as pgkv derives it (FNV-1a of `schema.table`).
-fn channel(s: &Store) -> String {
+pub(crate) fn channel(s: &Store) -> String {
     let collection = table_of(s).replace('"', "");
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in collection.bytes() {
@@ -242,7 +246,7 @@ async fn writes_outside_the_prefixes_notify_nothing() {
 
 /// Sends `signal` to a server process (the tests run on the server's
 /// machine, as a user allowed to).
-fn signal(pid: i32, signal: &str) {
+pub(crate) fn signal(pid: i32, signal: &str) {
     let status = std::process::Command::new("kill")
         .args([signal, &pid.to_string()])
         .status()
@@ -252,7 +256,7 @@ fn signal(pid: i32, signal: &str) {
 
 /// Resumes a stopped server process however the test ends, so the server
 /// can shut down.
-struct Resume(i32);
+pub(crate) struct Resume(pub(crate) i32);
 
 impl Drop for Resume {
     fn drop(&mut self) {

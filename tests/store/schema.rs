@@ -186,3 +186,57 @@ fn store_and_futures_are_send_and_sync() {
         send(s.transaction(async |tx| tx.get("k").await));
     }
 }
+
+/// A table named like a system catalog or view is the store's own table in
+/// the first user schema of `search_path`, never the system's relation,
+/// with the default schema and with `pg_catalog` named first on the path.
+#[tokio::test]
+async fn a_table_named_like_a_catalog_is_a_table_of_its_own() {
+    if pgkv_suite::not_through_pooler(
+        "schema::a_table_named_like_a_catalog_is_a_table_of_its_own",
+        "it sets search_path as a startup option, which PgBouncer refuses",
+    ) {
+        return;
+    }
+    let schema = unique_table("cat");
+    let admin = sqlx::PgPool::connect(&database_url()).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .await
+        .unwrap();
+    let url = database_url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    // pg_catalog first (explicitly), then a temporary schema, then ours.
+    let path_first = format!("{url}{sep}options=-c%20search_path%3Dpg_catalog%2Cpg_temp%2C{schema}");
+    let path_only = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    for name in [
+        "pg_class",
+        "pg_settings",
+        "pg_user",
+        "pg_stat_activity",
+        "tables",
+        "columns",
+    ] {
+        for url in [&path_only, &path_first] {
+            let s = Store::with_config(Config::new(url).table_name(name).max_connections(2))
+                .await
+                .unwrap_or_else(|e| panic!("{name} ({url}): {e}"));
+            assert_eq!(table_of(&s), format!("\"{schema}\".\"{name}\""), "{name}");
+            s.set("k", name).await.unwrap();
+            assert_eq!(s.get_string("k").await.unwrap().as_deref(), Some(name));
+        }
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM \"{schema}\".\"{name}\""
+        )))
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+        assert_eq!(n, 1, "{name}: one table, found again by the second store");
+    }
+    // Only system schemas on the path: a typed error, nothing created.
+    let system_only = format!("{url}{sep}options=-c%20search_path%3Dpg_catalog%2Cinformation_schema");
+    let err = Store::with_config(Config::new(&system_only).table_name("pg_class"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, pgkv::Error::InvalidConfig(_)), "{err:?}");
+}

@@ -17,13 +17,13 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 /// A directory of this test's own, removed with everything in it when the
 /// test ends (also when it fails), so runs leave nothing in the temp dir.
-fn scratch(tag: &str) -> Scratch {
+pub(crate) fn scratch(tag: &str) -> Scratch {
     let dir = std::env::temp_dir().join(unique_table(tag));
     std::fs::create_dir_all(&dir).expect("create a scratch directory");
     Scratch(dir)
 }
 
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(PathBuf);
 
 impl std::ops::Deref for Scratch {
     type Target = Path;

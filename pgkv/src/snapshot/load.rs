@@ -94,8 +94,19 @@ pub(super) async fn verify(path: &Path, table: Option<&str>) -> Result<(Header, 
 
 /// Loads a snapshot. With `only_if_empty` (warm restart), first takes the
 /// table's restore lock and loads nothing (returns `None`) if the table
-/// holds a live row by then.
+/// holds a live row by then. Every load (`load_snapshot`, warm restart,
+/// autosave's) ends through [`Shared::conclude`], as a command does.
 pub(super) async fn load(
+    shared: &Shared,
+    path: &Path,
+    mode: LoadMode,
+    only_if_empty: bool,
+) -> Result<Option<LoadSummary>> {
+    let loaded = load_in_transaction(shared, path, mode, only_if_empty).await;
+    shared.conclude(true, loaded)
+}
+
+async fn load_in_transaction(
     shared: &Shared,
     path: &Path,
     mode: LoadMode,
