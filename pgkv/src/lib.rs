@@ -75,10 +75,14 @@
 //! | `postcard` | no | the `Postcard` [`Codec`]: compact binary values |
 //! | `prost` | no | the `Protobuf` [`Codec`] for prost messages |
 //!
-//! The repository's README covers trade-offs (UNLOGGED or Regular, cleanup
-//! strategies), the reliability suite and benchmark figures.
+//! The [`guide`] has a page per topic: [`guide::semantics`],
+//! [`guide::trade_offs`] (UNLOGGED or Regular, cleanup strategies),
+//! [`guide::coming_from_redis`], [`guide::poolers`], [`guide::scaling_out`]
+//! and more.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod guide;
 
 mod background;
 mod batch;
