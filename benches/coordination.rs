@@ -16,6 +16,11 @@
 //! after another; the compared operations alternate call by call, so noise
 //! hits both alike. `PGKV_COORD_ITERS` sets the timed rounds (default 2000).
 
+/// The shared bench support (`benches/support/`): the files this bench uses.
+mod support {
+    pub(crate) mod durations;
+}
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -23,19 +28,16 @@ use std::time::{Duration, Instant};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use pgkv::{Config, Quota, Store};
 
+use crate::support::durations::{median, micros};
+
 const HOUR: Duration = Duration::from_secs(3600);
 
 fn database_url() -> Option<String> {
     std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty())
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort_unstable();
-    v[v.len() / 2]
-}
-
 fn us(d: Duration) -> String {
-    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+    format!("{:.1} µs", micros(d))
 }
 
 /// Times `a` and `b` alternately, `iters` times each (after a warm-up).

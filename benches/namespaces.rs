@@ -20,6 +20,12 @@
 //! `PGKV_NS_BENCH_DELETE_ROWS` (default 1,000,000). Without `DATABASE_URL`
 //! it says how to run it and exits successfully.
 
+/// The shared bench support (`benches/support/`): the files this bench uses.
+mod support {
+    pub(crate) mod database_url;
+    pub(crate) mod durations;
+}
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -27,19 +33,14 @@ use std::time::{Duration, Instant};
 use pgkv::{LimitPolicy, NamespaceConfig, Store};
 use pgkv_suite::{XorShift, sample_value, table_of, unique_table};
 
+use crate::support::database_url::database_url;
+use crate::support::durations::{median, micros, percentile};
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn micros(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
 }
 
 async fn set_latency(base: &Store, iters: usize) -> Vec<(String, Store)> {
@@ -93,13 +94,7 @@ async fn set_latency(base: &Store, iters: usize) -> Vec<(String, Store)> {
         iters * rounds
     );
     println!("| where | median | × no-limit namespace |\n|---|---:|---:|");
-    let medians: Vec<Duration> = samples
-        .into_iter()
-        .map(|mut s| {
-            s.sort_unstable();
-            percentile(&s, 0.5)
-        })
-        .collect();
+    let medians: Vec<Duration> = samples.into_iter().map(median).collect();
     for ((name, _), m) in systems.iter().zip(&medians) {
         println!(
             "| {name} | {:.1} µs | {:.2} |",
@@ -221,10 +216,7 @@ async fn delete_big(base: &Store, rows: u64) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
-        eprintln!(
-            "namespaces bench: needs DATABASE_URL; run it with\n    scripts/with-postgres cargo bench --bench namespaces"
-        );
+    let Some(url) = database_url("namespaces") else {
         return;
     };
     let base = Store::with_config(

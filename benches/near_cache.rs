@@ -16,25 +16,23 @@
 //!    NOTIFY, whose commit takes a database-wide lock), keys outside it (the
 //!    trigger only checks the prefix), and a table without the trigger.
 
+/// The shared bench support (`benches/support/`): the files this bench uses.
+mod support {
+    pub(crate) mod calls_per_second;
+    pub(crate) mod database_url;
+    pub(crate) mod durations;
+}
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use pgkv::{Config, NearCache, Store};
 use pgkv_suite::{sample_value, unique_table};
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort_unstable();
-    samples[samples.len() / 2]
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
+use crate::support::calls_per_second::calls_per_second;
+use crate::support::database_url::database_url;
+use crate::support::durations::{median, micros, percentile};
 
 async fn wait_listening(s: &Store) {
     while !s.near_cache_stats().is_some_and(|st| st.listening) {
@@ -44,37 +42,27 @@ async fn wait_listening(s: &Store) {
 
 async fn throughput(store: &Store, prefix: &str, secs: f64) -> f64 {
     let value = Arc::new(sample_value(256));
-    let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
-    let tasks: Vec<_> = (0..8)
-        .map(|t| {
-            let (store, value, done, prefix) =
-                (store.clone(), value.clone(), done.clone(), prefix.to_owned());
-            tokio::spawn(async move {
-                let mut i = 0u64;
-                while Instant::now() < deadline {
-                    store
-                        .set(format!("{prefix}{t}:{}", i % 1000), &*value)
-                        .await
-                        .unwrap();
-                    i += 1;
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    done.load(Ordering::Relaxed) as f64 / secs
+    calls_per_second(8, secs, |t, done| {
+        let (store, value, prefix) = (store.clone(), value.clone(), prefix.to_owned());
+        async move {
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                store
+                    .set(format!("{prefix}{t}:{}", i % 1000), &*value)
+                    .await
+                    .unwrap();
+                i += 1;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    })
+    .await
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
-        eprintln!(
-            "near_cache bench: needs DATABASE_URL; run it with\n    scripts/with-postgres cargo bench --bench near_cache"
-        );
+    let Some(url) = database_url("near_cache") else {
         return;
     };
     let secs: f64 = std::env::var("PGKV_NEAR_BENCH_SECS")
@@ -150,17 +138,17 @@ async fn main() {
     let near = median(near_samples);
     let pg = median(pg_samples);
     println!("\n## Hot GET (median)\n\n| source | median | × near-cache |\n|---|---:|---:|");
-    println!("| near-cache | {:.3} µs | 1 |", us(near));
+    println!("| near-cache | {:.3} µs | 1 |", micros(near));
     println!(
         "| PostgreSQL (pgkv GET) | {:.1} µs | {:.0} |",
-        us(pg),
+        micros(pg),
         pg.as_secs_f64() / near.as_secs_f64()
     );
     if !redis_samples.is_empty() {
         let r = median(redis_samples);
         println!(
             "| Redis GET | {:.1} µs | {:.0} |",
-            us(r),
+            micros(r),
             r.as_secs_f64() / near.as_secs_f64()
         );
     }
@@ -184,9 +172,9 @@ async fn main() {
     delays.sort_unstable();
     println!(
         "\n## Write sent by another store to invalidation applied (300 writes, the write's own round trip included)\n\n| p50 | p99 | max |\n|---:|---:|---:|\n| {:.0} µs | {:.0} µs | {:.0} µs |",
-        us(pct(&delays, 0.5)),
-        us(pct(&delays, 0.99)),
-        us(pct(&delays, 1.0))
+        micros(percentile(&delays, 0.5)),
+        micros(percentile(&delays, 0.99)),
+        micros(percentile(&delays, 1.0))
     );
 
     println!(

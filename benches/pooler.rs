@@ -20,12 +20,21 @@
 //! Without `DATABASE_URL` and `PGKV_POOLER_URL` it says how to run it and
 //! exits successfully, so a plain `cargo bench` still runs the others.
 
+/// The shared bench support (`benches/support/`): the files this bench uses.
+mod support {
+    pub(crate) mod calls_per_second;
+    pub(crate) mod durations;
+}
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use pgkv::{Config, Store};
 use pgkv_suite::{XorShift, sample_value, unique_table};
+
+use crate::support::calls_per_second::calls_per_second;
+use crate::support::durations::{median, micros};
 
 const KEYS: u64 = 10_000;
 const TASKS: usize = 32;
@@ -37,11 +46,6 @@ fn env(name: &str) -> Option<String> {
 struct System {
     name: &'static str,
     store: Store,
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort_unstable();
-    samples[samples.len() / 2]
 }
 
 async fn latency(systems: &[System], iters: usize, rounds: usize) {
@@ -74,7 +78,7 @@ async fn latency(systems: &[System], iters: usize, rounds: usize) {
             println!(
                 "| {op} | {} | {:.1} µs | {:.2} |",
                 system.name,
-                m.as_secs_f64() * 1e6,
+                micros(*m),
                 m.as_secs_f64() / medians[0].as_secs_f64()
             );
         }
@@ -83,30 +87,24 @@ async fn latency(systems: &[System], iters: usize, rounds: usize) {
 
 async fn throughput(system: &System, secs: f64) -> f64 {
     let value = Arc::new(sample_value(256));
-    let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|t| {
-            let (store, value, done) = (system.store.clone(), value.clone(), done.clone());
-            tokio::spawn(async move {
-                let mut rng = XorShift(100 + t as u64);
-                while Instant::now() < deadline {
-                    let n = rng.next_u64();
-                    let key = format!("k{}", n % KEYS);
-                    if n.is_multiple_of(5) {
-                        store.set(&key, &*value).await.unwrap();
-                    } else {
-                        drop(store.get(&key).await.unwrap());
-                    }
-                    done.fetch_add(1, Ordering::Relaxed);
+    calls_per_second(TASKS, secs, |t, done| {
+        let (store, value) = (system.store.clone(), value.clone());
+        async move {
+            let mut rng = XorShift(100 + t as u64);
+            while Instant::now() < deadline {
+                let n = rng.next_u64();
+                let key = format!("k{}", n % KEYS);
+                if n.is_multiple_of(5) {
+                    store.set(&key, &*value).await.unwrap();
+                } else {
+                    drop(store.get(&key).await.unwrap());
                 }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    done.load(Ordering::Relaxed) as f64 / secs
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    })
+    .await
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -7,10 +7,13 @@ use pgkv_suite::sample_value;
 use sqlx::{Connection, PgConnection};
 
 use crate::latency::{choices, timed};
-use crate::report::{Stat, fmt_int, fmt_us, header, stat};
-use crate::systems::{Floor, drop_tables, open_pgkv, sql};
+use crate::report::header;
+use crate::support::servers::sql;
+use crate::support::settings::{BoxError, Res};
+use crate::support::stats::{Stat, fmt_int, fmt_us, stat};
+use crate::systems::{Floor, drop_tables, open_pgkv};
 use crate::work::Call;
-use crate::{BATCH, BoxError, Res, VALUE, WARMUP};
+use crate::{BATCH, VALUE, WARMUP};
 
 /// Growth keys are `key:00000000` …; pages read the first 10,000 of them.
 const GROWTH_PREFIX: &str = "key:0000";

@@ -6,10 +6,13 @@ use std::time::{Duration, Instant};
 use pgkv_suite::XorShift;
 use tokio::runtime::Runtime;
 
-use crate::report::{Stat, stat, table_label};
-use crate::systems::{Kind, Kv, Systems, legacy_set_many, perform, perform_legacy};
+use crate::kind::Kind;
+use crate::report::table_label;
+use crate::support::settings::Res;
+use crate::support::stats::{Stat, stat};
+use crate::systems::{Kv, Systems, legacy_set_many, perform, perform_legacy};
 use crate::work::{Call, Op, Work};
-use crate::{BATCH, COUNTERS, EXPIRING, LOADED_TTL_SECS, RENAME_PAIRS, ROWS, Res, WARMUP};
+use crate::{BATCH, COUNTERS, EXPIRING, LOADED_TTL_SECS, RENAME_PAIRS, ROWS, WARMUP};
 
 /// A chunk (one system, one operation, one round) stops after this long
 /// even if it has not made all its calls, so the run stays bounded.

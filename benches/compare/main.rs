@@ -51,12 +51,22 @@
 //! `PGKV_COMPARE_LOOP=pgkv:get:20000 strace -c -f target/release/deps/compare-…`.
 
 mod growth;
+mod kind;
 mod latency;
 mod report;
 mod shapes;
 mod systems;
 mod throughput;
 mod work;
+
+/// The shared bench support (`benches/support/`): the files this bench uses.
+#[path = "../support"]
+mod support {
+    pub(crate) mod mix;
+    pub(crate) mod servers;
+    pub(crate) mod settings;
+    pub(crate) mod stats;
+}
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -69,14 +79,11 @@ use crate::growth::{growth, parse_sizes};
 use crate::latency::{chunk_calls, latency_pass, own_keys, prepare};
 use crate::report::{PassResult, describe_servers, notes, render, render_speedup, table_label};
 use crate::shapes::runtime_shapes;
-use crate::systems::{
-    Floor, Kv, drop_tables, floor_ddl, load, load_expiring, open_pgkv, perform, setup, sql,
-};
+use crate::support::servers::sql;
+use crate::support::settings::{BoxError, Res, env_parse};
+use crate::systems::{Floor, Kv, drop_tables, floor_ddl, load, load_expiring, open_pgkv, perform, setup};
 use crate::throughput::throughput_pass;
 use crate::work::{Call, Op, Work};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Res<T> = Result<T, BoxError>;
 
 /// Rows in every table before the measurements (`key:00000` … `key:09999`).
 const ROWS: usize = 10_000;
@@ -128,15 +135,6 @@ struct Env {
     secs: f64,
     tables: Vec<TableType>,
     placement: String,
-}
-
-fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> Res<T> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v
-            .parse()
-            .map_err(|_| format!("{name}={v:?} is not a valid value").into()),
-        _ => Ok(default),
-    }
 }
 
 fn read_env() -> Res<Option<Env>> {

@@ -1,4 +1,5 @@
-//! Results: latency statistics and the markdown report.
+//! The markdown report: its tables, its notes and its lines about the
+//! servers.
 
 use std::fmt::Write as _;
 
@@ -6,38 +7,15 @@ use pgkv::TableType;
 use sqlx::{Connection, PgConnection};
 use tokio::runtime::Runtime;
 
-use crate::systems::Kind;
+use crate::kind::Kind;
+use crate::support::servers::{describe_postgres, redis_version};
+use crate::support::settings::Res;
+use crate::support::stats::{Stat, fmt_int, fmt_us};
 use crate::work::Op;
 use crate::{
     BATCH, COUNTERS, EXPIRING, Env, GT_LONGER_SECS, GT_SHORTER_SECS, INCREMENT_TTL_SECS, LOADED_TTL_SECS,
-    MATCH_PATTERN, MATCH_PREFIX, NX_TTL_SECS, RENAME_PAIRS, ROWS, Res, SCAN_PREFIX, TASKS, VALUE,
+    MATCH_PATTERN, MATCH_PREFIX, NX_TTL_SECS, RENAME_PAIRS, ROWS, SCAN_PREFIX, TASKS, VALUE,
 };
-
-#[derive(Default, Clone)]
-pub(crate) struct Stat {
-    pub(crate) median_us: f64,
-    pub(crate) p99_us: f64,
-    samples: usize,
-}
-
-pub(crate) fn stat(mut ns: Vec<u64>) -> Stat {
-    ns.sort_unstable();
-    let n = ns.len();
-    if n == 0 {
-        return Stat::default();
-    }
-    let median = if n % 2 == 1 {
-        ns[n / 2] as f64
-    } else {
-        (ns[n / 2 - 1] + ns[n / 2]) as f64 / 2.0
-    };
-    let p99 = ns[((n as f64 * 0.99).ceil() as usize).clamp(1, n) - 1] as f64;
-    Stat {
-        median_us: median / 1000.0,
-        p99_us: p99 / 1000.0,
-        samples: n,
-    }
-}
 
 pub(crate) struct PassResult {
     pub(crate) tt: TableType,
@@ -45,26 +23,6 @@ pub(crate) struct PassResult {
     pub(crate) latency: Vec<(Op, Vec<Stat>)>,
     /// Ops/s, one per `Kind::ALL` entry.
     pub(crate) throughput: Vec<u64>,
-}
-
-pub(crate) fn fmt_us(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
-}
-
-pub(crate) fn fmt_int(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 pub(crate) fn table_label(tt: TableType) -> &'static str {
@@ -239,30 +197,22 @@ pub(crate) fn render_speedup(results: &[PassResult]) -> String {
 pub(crate) fn describe_servers(rt: &Runtime, env: &Env) -> Res<String> {
     rt.block_on(async {
         let mut conn = PgConnection::connect(&env.pg_url).await?;
-        let version: String = sqlx::query_scalar("SELECT version()")
-            .fetch_one(&mut conn)
-            .await?;
-        let settings: Vec<(String, String)> = sqlx::query_as(
-            "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN \
-             ('shared_buffers', 'fsync', 'synchronous_commit', 'wal_level', 'max_connections', \
-             'full_page_writes', 'jit', 'lc_collate') ORDER BY name",
+        let (mut out, _) = describe_postgres(
+            &mut conn,
+            &[
+                "shared_buffers",
+                "fsync",
+                "synchronous_commit",
+                "wal_level",
+                "max_connections",
+                "full_page_writes",
+                "jit",
+                "lc_collate",
+            ],
         )
-        .fetch_all(&mut conn)
         .await?;
         conn.close().await?;
-        let client = redis::Client::open(env.redis_url.as_str())?;
-        let mut r = client.get_multiplexed_async_connection().await?;
-        let info: String = redis::cmd("INFO").arg("server").query_async(&mut r).await?;
-        let redis_version = info
-            .lines()
-            .find_map(|l| l.strip_prefix("redis_version:"))
-            .unwrap_or("unknown")
-            .trim()
-            .to_owned();
-        let mut out = format!("- PostgreSQL: {version}\n- PostgreSQL settings:");
-        for (name, value) in settings {
-            let _ = write!(out, " {name}={value}");
-        }
+        let redis_version = redis_version(env.redis_url.as_str()).await?;
         let _ = write!(
             out,
             "\n- Redis: {redis_version} (persistence off: save '', appendonly no)\n"

@@ -6,11 +6,14 @@ use std::sync::Arc;
 use pgkv::{Config, TableType};
 use tokio::runtime::Runtime;
 
+use crate::kind::Kind;
 use crate::latency::{chunk_calls, timed};
-use crate::report::{fmt_us, header, stat};
-use crate::systems::{Floor, Kind, Pgkv, open_pgkv, table_name};
+use crate::report::header;
+use crate::support::settings::Res;
+use crate::support::stats::{fmt_us, stat};
+use crate::systems::{Floor, Pgkv, open_pgkv, table_name};
 use crate::work::{Op, Work};
-use crate::{Env, Res, SCAN_PREFIX};
+use crate::{Env, SCAN_PREFIX};
 
 #[derive(Clone, Copy)]
 enum Shape {

@@ -5,23 +5,15 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use pgkv::TableType;
-use pgkv_suite::XorShift;
 use tokio::runtime::Runtime;
 
+use crate::kind::Kind;
 use crate::report::table_label;
-use crate::systems::{Floor, Kind, Kv, Pgkv, Systems, legacy_table_type, table_name};
+use crate::support::mix::{mix_pick, mix_rng};
+use crate::support::settings::{BoxError, Res};
+use crate::systems::{Floor, Kv, Pgkv, Systems, legacy_table_type, table_name};
 use crate::work::Work;
-use crate::{BoxError, Env, ROWS, Res, SCAN_PREFIX, TASKS};
-
-/// Client `t`'s call sequence.
-fn mix_rng(t: usize) -> XorShift {
-    XorShift(0x9e37_79b9_7f4a_7c15 ^ (t as u64 + 1))
-}
-
-/// The next call of the mix: which key, and whether it is a SET.
-fn mix_pick(rng: &mut XorShift) -> (usize, bool) {
-    (rng.below(ROWS), rng.below(10) < 2)
-}
+use crate::{Env, ROWS, SCAN_PREFIX, TASKS};
 
 /// Runs one task per client on the current runtime for `dur`; calls per
 /// second over all of them.
@@ -37,7 +29,7 @@ async fn throughput_async<C: Kv + 'static>(clients: Vec<C>, work: &Arc<Work>, du
                 let mut rng = mix_rng(t);
                 let mut calls = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let (k, write) = mix_pick(&mut rng);
+                    let (k, write) = mix_pick(&mut rng, ROWS);
                     if write {
                         c.set(&work.keys[k], &work.value).await?;
                     } else {
@@ -81,7 +73,7 @@ fn throughput_legacy(env: &Env, tt: TableType, work: &Arc<Work>, dur: Duration) 
                 let mut rng = mix_rng(t);
                 let mut calls = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    let (k, write) = mix_pick(&mut rng);
+                    let (k, write) = mix_pick(&mut rng, ROWS);
                     let key = &work.keys[k];
                     if write {
                         store.set(key, &work.value).map_err(|e| e.to_string())?;

@@ -3,8 +3,9 @@
 
 use pgkv_suite::{XorShift, sample_value};
 
-use crate::systems::Kind;
-use crate::{BATCH, COUNTERS, EXPIRING, MATCH_PATTERN, RENAME_PAIRS, ROWS, Res, SCAN_PREFIX, VALUE};
+use crate::kind::Kind;
+use crate::support::settings::Res;
+use crate::{BATCH, COUNTERS, EXPIRING, MATCH_PATTERN, RENAME_PAIRS, ROWS, SCAN_PREFIX, VALUE};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Op {
