@@ -184,7 +184,7 @@ pub enum Error {
         /// The snapshot's path.
         path: std::path::PathBuf,
         /// What is wrong with it.
-        defect: crate::snapshot::SnapshotDefect,
+        defect: crate::features::snapshot::SnapshotDefect,
     },
 
     /// A value could not be encoded or decoded by a [`Codec`](crate::Codec)

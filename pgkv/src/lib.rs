@@ -84,82 +84,54 @@
 
 pub mod guide;
 
-mod background;
-mod batch;
+mod base;
 mod call;
-mod cleanup;
-mod coalesce;
-#[cfg(feature = "json")]
-mod codec;
-mod commands;
-mod compute;
 mod config;
 mod conn;
 mod error;
-mod expiry;
-mod input;
-#[cfg(feature = "json")]
-mod json;
-mod limiter;
-mod lock;
-mod namespace;
-mod near_cache;
-mod observe;
+mod features;
+mod handle;
 mod ops;
-mod pages;
-mod pattern;
-#[cfg(feature = "json")]
-mod record;
-mod scan;
-mod schema;
-mod set_options;
-mod snapshot;
 mod sql;
-mod store;
-mod transaction;
-#[cfg(feature = "json")]
-mod typed;
-mod wire;
-mod xorshift;
 
-pub use crate::batch::{BatchGet, BatchMode, BatchReport, Refused};
-pub use crate::cleanup::{CLEANUP_LEASE_KEY, CleanupHandle, CleanupStats, PassSummary};
-pub use crate::coalesce::BatchingStats;
 #[cfg(feature = "postcard")]
-pub use crate::codec::Postcard;
+pub use crate::base::codec::Postcard;
 #[cfg(feature = "prost")]
-pub use crate::codec::Protobuf;
+pub use crate::base::codec::Protobuf;
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
-pub use crate::codec::{Codec, Json};
-pub use crate::commands::KvCommands;
-pub use crate::compute::ComputeOptions;
+pub use crate::base::codec::{Codec, Json};
+pub use crate::base::expiry::{ExpireWhen, Expiry};
+pub use crate::base::input::{MAX_BATCH_BYTES, MAX_KEY_LENGTH, MAX_TTL};
+pub use crate::base::set_options::{SetOptions, SetOutcome};
+pub use crate::call::batched::BatchingStats;
+pub use crate::call::near::{NearCache, NearCacheStats};
 pub use crate::config::{
     Config, MAX_CONNECTIONS, MAX_PARTITIONS, MAX_VALUE_SIZE, TableType, TtlCleanupStrategy,
 };
 pub use crate::error::{Error, Result};
-pub use crate::expiry::{ExpireWhen, Expiry};
-pub use crate::input::{MAX_BATCH_BYTES, MAX_KEY_LENGTH, MAX_TTL};
-pub use crate::limiter::{Quota, RateDecision};
-pub use crate::lock::{FencingToken, Lock};
-pub use crate::namespace::{LimitPolicy, NamespaceConfig, NamespaceInfo};
-pub use crate::near_cache::{NearCache, NearCacheStats};
-pub use crate::ops::CasResult;
-#[cfg(feature = "json")]
-#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
-pub use crate::record::KvRecord;
-pub use crate::scan::{KeyValue, ScanOptions};
-pub use crate::schema::{MIGRATOR, schema_sql};
-pub use crate::set_options::{SetOptions, SetOutcome};
-pub use crate::snapshot::{
+pub use crate::features::cleanup::{CLEANUP_LEASE_KEY, CleanupHandle, CleanupStats, PassSummary};
+pub use crate::features::compute::ComputeOptions;
+pub use crate::features::namespace::{LimitPolicy, NamespaceConfig, NamespaceInfo};
+pub use crate::features::snapshot::{
     AutosaveHandle, AutosaveOptions, AutosaveStats, LoadMode, LoadSummary, SnapshotDefect, SnapshotInfo,
     WarmRestart,
 };
-pub use crate::store::{PoolStatus, Store};
-pub use crate::transaction::Transaction;
+pub use crate::handle::commands::KvCommands;
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
-pub use crate::typed::TypedStore;
+pub use crate::handle::record::KvRecord;
+pub use crate::handle::store::{PoolStatus, Store};
+pub use crate::handle::transaction::Transaction;
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+pub use crate::handle::typed::TypedStore;
+pub use crate::ops::kv::CasResult;
+pub use crate::ops::limiter::{Quota, RateDecision};
+pub use crate::ops::lock::{FencingToken, Lock};
+pub use crate::ops::modes::{BatchGet, BatchMode, BatchReport, Refused};
+pub use crate::ops::scan::{KeyValue, ScanOptions};
+pub use crate::sql::schema::{MIGRATOR, schema_sql};
 /// `#[derive(KvRecord)]`: see the [`KvRecord`](trait@KvRecord) trait.
 #[cfg(feature = "derive")]
 #[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
@@ -174,17 +146,17 @@ pub struct ReadmeDoctests;
 /// Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::base::xorshift::XorShift;
     pub use crate::call::Call;
     #[cfg(feature = "json")]
-    pub use crate::record::derive_support::*;
-    pub use crate::xorshift::XorShift;
+    pub use crate::handle::record::derive_support::*;
     /// The commands that may write (every command but the read-only ones):
     /// the store suite checks that each applies the after-write effects.
     pub fn write_commands() -> Vec<&'static str> {
-        crate::commands::COMMANDS
+        crate::handle::commands::COMMANDS
             .iter()
             .copied()
-            .filter(|name| !crate::observe::is_read_only(name))
+            .filter(|name| !crate::base::observe::is_read_only(name))
             .collect()
     }
     /// Every statement a store sends, named (tests/citus checks their routing).

@@ -9,7 +9,7 @@
 
 use super::{Sql, quote_ident};
 use crate::config::{TableType, TtlCleanupStrategy};
-use crate::namespace::{LimitPolicy, NamespaceConfig};
+use crate::features::namespace::{LimitPolicy, NamespaceConfig};
 
 /// The registry's table name, beside the store's table.
 pub(crate) const REGISTRY: &str = "pgkv_namespaces";

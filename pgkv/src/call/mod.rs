@@ -1,0 +1,339 @@
+//! How an operation reaches the server: the state every call of one store
+//! shares, and [`Conduit`], the trait each operation is written against once
+//! so that `Store` (a connection per call) and `Transaction` (its own
+//! connection) share every implementation.
+
+pub(crate) mod batched;
+pub(crate) mod near;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::base::input::Limits;
+use crate::call::batched::{Coalescer, Queue};
+use crate::conn::wire::Wire;
+use crate::conn::{Connections, Lease};
+use crate::error::Result;
+use crate::features::namespace::NamespaceMeta;
+use crate::handle::transaction::Transaction;
+use crate::sql::Statements;
+
+/// What every call of one store needs: the connections, the table's
+/// statements and the input limits.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) conns: Arc<Connections>,
+    pub(crate) sql: Statements,
+    pub(crate) limits: Limits,
+    /// Rows per statement in an expiry sweep.
+    pub(crate) cleanup_batch: i64,
+    /// Reads delete the expired rows they meet (`OnRead`, on a session that
+    /// can write). Turned off for good the first time the server says the
+    /// session is read-only.
+    purge_on_read: AtomicBool,
+    /// Set on a namespace's handle.
+    pub(crate) namespace: Option<NamespaceMeta>,
+    /// The near-cache, when configured.
+    pub(crate) near: Option<Arc<crate::call::near::Near>>,
+    /// The get-or-compute loads running in this process, by key.
+    pub(crate) flights: crate::features::compute::Flights,
+    /// Batching of concurrent calls (`None`: off).
+    pub(crate) coalescer: Option<Coalescer>,
+    /// The store whose table holds pgkv's own rows for this handle
+    /// (get-or-compute leases): set on a namespace's handle to the store it
+    /// came from, so bookkeeping never counts against the namespace's
+    /// limits nor is evicted by them. `None`: this handle's own table.
+    pub(crate) bookkeeping: Option<Arc<Shared>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        conns: Arc<Connections>,
+        sql: Statements,
+        limits: Limits,
+        cleanup_batch: i64,
+        purge_on_read: bool,
+    ) -> Shared {
+        Shared {
+            conns,
+            sql,
+            limits,
+            cleanup_batch,
+            purge_on_read: AtomicBool::new(purge_on_read),
+            namespace: None,
+            near: None,
+            flights: Default::default(),
+            coalescer: None,
+            bookkeeping: None,
+        }
+    }
+
+    /// The handle whose table takes pgkv's own rows (see `bookkeeping`).
+    pub(crate) fn bookkeeping(self: &Arc<Self>) -> &Arc<Shared> {
+        self.bookkeeping.as_ref().unwrap_or(self)
+    }
+
+    /// The one way out of every path that may have written this store's
+    /// table: a command, a transaction's `COMMIT`, a snapshot load, a warm
+    /// restart. It applies the store's after-write effects (the near-cache
+    /// forgets what it held, so the store reads its own writes at once) and
+    /// names the server's errors for this handle (a namespace's limits, a
+    /// deleted namespace). `wrote`: the path may have changed live rows.
+    ///
+    /// An expiry sweep does not count as a write here: it removes only rows
+    /// that are already absent to every read, the near-cache's copies
+    /// included (they carry the row's expiry).
+    pub(crate) fn conclude<T>(&self, wrote: bool, result: Result<T>) -> Result<T> {
+        if wrote && let Some(near) = &self.near {
+            near.flush();
+        }
+        result.map_err(|e| self.explain(e))
+    }
+
+    pub(crate) fn purges_on_read(&self) -> bool {
+        self.purge_on_read.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn stop_purging_on_read(&self) {
+        if self.purge_on_read.swap(false, Ordering::Relaxed) {
+            tracing::info!(
+                target: "pgkv::conn",
+                table = %self.sql.table,
+                "the session is read-only: reads no longer delete expired rows (the sweep will)"
+            );
+        }
+    }
+}
+
+/// Where an operation sends its statements.
+pub(crate) trait Conduit: Send {
+    fn shared(&self) -> &Shared;
+
+    /// The connection for the next statement.
+    fn connection(&mut self) -> impl Future<Output = Result<Wire<'_>>> + Send;
+
+    /// A failed statement can be sent again in another form (false inside a
+    /// transaction, which the failure aborted), after [`resend`](Self::resend).
+    fn can_resend(&self) -> bool;
+
+    /// Gets ready to send a statement again after one failed: behind a
+    /// transaction-mode pooler the failure aborted the call's own
+    /// transaction, which is rolled back and begun again.
+    fn resend(&mut self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Between the batches of a command that commits batch by batch
+    /// (`delete_prefix`): behind a transaction-mode pooler, commits the
+    /// command's own transaction and begins another, so its row locks are
+    /// held one batch at a time as they are elsewhere.
+    fn checkpoint(&mut self) -> impl Future<Output = Result<()>> + Send;
+
+    /// The statements run in the caller's transaction, so a failed one has
+    /// aborted work the caller will commit (false for a store's command,
+    /// even behind a pooler, where its own transaction ends with it).
+    fn in_transaction(&self) -> bool;
+
+    /// For a command that may be batched with others (see `coalesce`),
+    /// before its first statement: `None` when it runs alone (a free
+    /// connection was found and is now the call's, or the handle does not
+    /// batch), else the queue that will carry it.
+    fn coalesce(&mut self) -> impl Future<Output = Result<Option<Queue>>> + Send;
+}
+
+/// A single call's connection, leased on first use.
+///
+/// Finish it with [`finish`](Self::finish). Dropped without that (the call's
+/// future was cancelled), the lease treats its statement as cut off and
+/// cleans the connection up before anyone else gets it.
+///
+/// Behind a transaction-mode pooler the call runs inside its own `BEGIN` ...
+/// `COMMIT` (see `wire`): `BEGIN` goes with the lease, `COMMIT` (or
+/// `ROLLBACK` after an error) with `finish`.
+#[derive(Debug)]
+pub(crate) struct PooledCall<'a> {
+    shared: &'a Arc<Shared>,
+    lease: Option<Lease>,
+}
+
+impl<'a> PooledCall<'a> {
+    pub(crate) fn new(shared: &'a Arc<Shared>) -> PooledCall<'a> {
+        PooledCall { shared, lease: None }
+    }
+
+    /// Makes `lease` the call's connection, before its first statement.
+    pub(crate) async fn start_with(&mut self, lease: Lease) -> Result<()> {
+        debug_assert!(self.lease.is_none(), "a call has one connection");
+        self.lease.insert(lease).begin_command().await
+    }
+
+    /// Ends the call: its statements are over, and a lost connection is not
+    /// reused (and makes its idle siblings suspect).
+    pub(crate) async fn finish<T>(mut self, result: Result<T>) -> Result<T> {
+        match &mut self.lease {
+            Some(lease) => lease.end_command(result).await,
+            None => {
+                if let Err(e) = &result
+                    && e.is_connection_loss()
+                {
+                    self.shared.conns.mark_loss();
+                }
+                result
+            }
+        }
+    }
+}
+
+impl Conduit for PooledCall<'_> {
+    fn shared(&self) -> &Shared {
+        self.shared
+    }
+
+    async fn connection(&mut self) -> Result<Wire<'_>> {
+        let lease = match self.lease.take() {
+            Some(lease) => lease,
+            None => {
+                if let Some(coalescer) = &self.shared.coalescer {
+                    coalescer.settle().await;
+                }
+                let mut lease = self.shared.conns.lease().await?;
+                lease.begin_command().await?;
+                lease
+            }
+        };
+        Ok(self.lease.insert(lease).wire())
+    }
+
+    fn can_resend(&self) -> bool {
+        true
+    }
+
+    async fn resend(&mut self) -> Result<()> {
+        match &mut self.lease {
+            Some(lease) => lease.restart_command().await,
+            None => Ok(()),
+        }
+    }
+
+    async fn checkpoint(&mut self) -> Result<()> {
+        match &mut self.lease {
+            Some(lease) if lease.transaction_pooler() => {
+                lease.end_command(Ok(())).await?;
+                lease.begin_command().await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn in_transaction(&self) -> bool {
+        false
+    }
+
+    async fn coalesce(&mut self) -> Result<Option<Queue>> {
+        let Some(coalescer) = &self.shared.coalescer else {
+            return Ok(None);
+        };
+        if self.lease.is_some() {
+            return Ok(None);
+        }
+        coalescer.settle().await;
+        match self.shared.conns.try_lease().await? {
+            Some(lease) => {
+                self.start_with(lease).await?;
+                Ok(None)
+            }
+            None => Ok(Some(Queue::new(self.shared.clone()))),
+        }
+    }
+}
+
+/// One command's way to the server, for [`KvCommands`](crate::KvCommands).
+/// Not public API: it appears in the trait only so that pgkv's handles can
+/// implement it.
+#[derive(Debug)]
+pub struct Call<'a>(Route<'a>);
+
+#[derive(Debug)]
+enum Route<'a> {
+    Pooled(PooledCall<'a>),
+    Transaction(&'a mut Transaction),
+}
+
+impl<'a> Call<'a> {
+    /// A command of a store: a pooled connection, leased on first use.
+    pub(crate) fn pooled(shared: &'a Arc<Shared>) -> Call<'a> {
+        Call(Route::Pooled(PooledCall::new(shared)))
+    }
+
+    /// A command inside an open transaction.
+    pub(crate) fn transaction(tx: &'a mut Transaction) -> Call<'a> {
+        tx.start_call();
+        Call(Route::Transaction(tx))
+    }
+
+    /// Ends the command with its result, which it returns, through
+    /// [`Shared::conclude`] (`wrote`: the command may have written).
+    pub(crate) async fn finish<T>(self, wrote: bool, result: Result<T>) -> Result<T> {
+        match self.0 {
+            Route::Pooled(call) => {
+                let shared = call.shared;
+                let result = call.finish(result).await;
+                shared.conclude(wrote, result)
+            }
+            Route::Transaction(tx) => {
+                tx.observe(&result);
+                tx.shared().conclude(wrote, result)
+            }
+        }
+    }
+}
+
+impl Conduit for Call<'_> {
+    fn shared(&self) -> &Shared {
+        match &self.0 {
+            Route::Pooled(call) => call.shared(),
+            Route::Transaction(tx) => tx.shared(),
+        }
+    }
+
+    async fn connection(&mut self) -> Result<Wire<'_>> {
+        match &mut self.0 {
+            Route::Pooled(call) => call.connection().await,
+            Route::Transaction(tx) => tx.connection().await,
+        }
+    }
+
+    fn can_resend(&self) -> bool {
+        match &self.0 {
+            Route::Pooled(call) => call.can_resend(),
+            Route::Transaction(tx) => tx.can_resend(),
+        }
+    }
+
+    async fn resend(&mut self) -> Result<()> {
+        match &mut self.0 {
+            Route::Pooled(call) => call.resend().await,
+            Route::Transaction(tx) => tx.resend().await,
+        }
+    }
+
+    async fn checkpoint(&mut self) -> Result<()> {
+        match &mut self.0 {
+            Route::Pooled(call) => call.checkpoint().await,
+            Route::Transaction(tx) => tx.checkpoint().await,
+        }
+    }
+
+    fn in_transaction(&self) -> bool {
+        match &self.0 {
+            Route::Pooled(call) => call.in_transaction(),
+            Route::Transaction(tx) => tx.in_transaction(),
+        }
+    }
+
+    async fn coalesce(&mut self) -> Result<Option<Queue>> {
+        match &mut self.0 {
+            Route::Pooled(call) => call.coalesce().await,
+            Route::Transaction(tx) => tx.coalesce().await,
+        }
+    }
+}

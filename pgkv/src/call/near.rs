@@ -1,0 +1,495 @@
+//! The near-cache: an in-process cache of hot keys under declared prefixes,
+//! kept coherent by the server.
+//!
+//! A trigger on the table sends `pg_notify(channel, key)` for every row
+//! written under a near-cached prefix (by pgkv or by anyone's plain SQL);
+//! one `LISTEN` connection per store drops those keys from the cache. What
+//! the cache cannot know, it does not serve:
+//! - while the listener is not subscribed (starting, or its connection was
+//!   lost), reads go to the server and nothing is cached; when it
+//!   reconnects the cache starts empty;
+//! - a value read from the server is cached only if no invalidation arrived
+//!   since the read began (an epoch counter), so a notification racing the
+//!   read cannot be overtaken by it;
+//! - an entry is served for at most `max_staleness`, and never past its
+//!   row's expiry;
+//! - a probe notification, sent from a store connection every quarter of
+//!   `max_staleness`, measures the listener's lag: while one has been on
+//!   its way longer than `max_staleness`, nothing is served or cached, and
+//!   when it arrives the cache starts again empty;
+//! - this store's own writes clear the cache when they return (it cannot
+//!   tell which keys a multi-key command touched), and a transaction's
+//!   again at commit.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+
+use crate::conn::Connections;
+use crate::error::{Error, Result};
+use crate::sql::near::NearSql;
+
+/// Settings of the near-cache ([`Config::near_cache`](crate::Config::near_cache)).
+///
+/// ```
+/// use std::time::Duration;
+/// use pgkv::NearCache;
+///
+/// let near = NearCache::new(["flags:", "config:"])
+///     .capacity(10_000)
+///     .max_staleness(Duration::from_secs(5));
+/// # let _ = near;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct NearCache {
+    pub(crate) prefixes: Vec<String>,
+    pub(crate) capacity: usize,
+    pub(crate) max_staleness: Duration,
+    pub(crate) listen_url: Option<String>,
+}
+
+/// Most entries a near-cache may be configured to hold.
+const MAX_CAPACITY: usize = 1 << 24;
+
+impl NearCache {
+    /// Near-caches the keys starting with any of `prefixes` (10,000
+    /// entries, served for at most 5 s each).
+    pub fn new<I, S>(prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        NearCache {
+            prefixes: prefixes.into_iter().map(Into::into).collect(),
+            capacity: 10_000,
+            max_staleness: Duration::from_secs(5),
+            listen_url: None,
+        }
+    }
+
+    /// Most entries held (at most 2^24); a full cache drops an arbitrary
+    /// entry to make room.
+    pub fn capacity(mut self, entries: usize) -> Self {
+        self.capacity = entries;
+        self
+    }
+
+    /// The longest an entry is served without asking the server again: the
+    /// bound on staleness if notifications are delayed.
+    pub fn max_staleness(mut self, staleness: Duration) -> Self {
+        self.max_staleness = staleness;
+        self
+    }
+
+    /// The URL of a direct connection for `LISTEN` (required with
+    /// [`Config::transaction_pooler`](crate::Config::transaction_pooler): a
+    /// transaction-mode pooler cannot keep a session listening).
+    pub fn listen_url(mut self, url: &str) -> Self {
+        self.listen_url = Some(url.to_owned());
+        self
+    }
+
+    pub(crate) fn validate(&self, max_key_length: usize, pooler: bool) -> Result<()> {
+        let invalid = |why: String| Err(Error::InvalidConfig(format!("near_cache: {why}")));
+        if self.prefixes.is_empty() {
+            return invalid("needs at least one prefix".into());
+        }
+        for prefix in &self.prefixes {
+            if prefix.is_empty() {
+                return invalid("an empty prefix would near-cache every key; list prefixes".into());
+            }
+            if prefix.contains('\0') || prefix.len() > max_key_length {
+                return invalid(format!(
+                    "prefix {prefix:?} contains NUL or is longer than max_key_length"
+                ));
+            }
+        }
+        if self.capacity == 0 || self.capacity > MAX_CAPACITY {
+            return invalid(format!("capacity must be 1 to {MAX_CAPACITY}"));
+        }
+        if self.max_staleness.is_zero() {
+            return invalid("max_staleness must be longer than zero".into());
+        }
+        if pooler && self.listen_url.is_none() {
+            return invalid(
+                "behind a transaction-mode pooler LISTEN needs a direct connection: set NearCache::listen_url"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What a near-cache has done: [`Store::near_cache_stats`](crate::Store::near_cache_stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct NearCacheStats {
+    /// Reads answered from the cache.
+    pub hits: u64,
+    /// Reads of near-cached keys that went to the server.
+    pub misses: u64,
+    /// Notifications applied (a key dropped, or everything after a TRUNCATE).
+    pub invalidations: u64,
+    /// Times the whole cache was emptied (listener lost or restarted, own writes).
+    pub flushes: u64,
+    /// The listener is subscribed, so the cache is in use.
+    pub listening: bool,
+    /// The listener lags: a probe notification has been on its way longer
+    /// than `max_staleness`, so the cache is not used until it arrives.
+    pub lagging: bool,
+    /// Entries held.
+    pub entries: usize,
+}
+
+struct Entry {
+    value: Option<Vec<u8>>,
+    cached: Instant,
+    /// When the row expires (local clock, from the server's remaining TTL).
+    expires: Option<Instant>,
+}
+
+/// A store's near-cache.
+pub(crate) struct Near {
+    pub(crate) sql: NearSql,
+    prefixes: Vec<String>,
+    capacity: usize,
+    max_staleness: Duration,
+    entries: Mutex<HashMap<String, Entry>>,
+    /// Bumped by every invalidation and flush: a read caches what it
+    /// fetched only if this did not move meanwhile.
+    epoch: AtomicU64,
+    listening: AtomicBool,
+    /// The probe on its way: microseconds after `clock` when it was sent,
+    /// plus one; 0 when none is.
+    probe_sent: AtomicU64,
+    lagging: AtomicBool,
+    /// This store's probe notifications: apart from keys (it starts with
+    /// a control character) and other stores' probes (a random token).
+    probe_payload: String,
+    clock: Instant,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    invalidations: AtomicU64,
+    flushes: AtomicU64,
+    /// Dropped with the store: stops the listener.
+    closed: tokio::sync::watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Near {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Near")
+            .field("prefixes", &self.prefixes)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Near {
+    fn drop(&mut self) {
+        let _ = self.closed.send(true);
+    }
+}
+
+impl Near {
+    pub(crate) fn new(config: &NearCache, sql: NearSql) -> Near {
+        Near {
+            sql,
+            prefixes: config.prefixes.clone(),
+            capacity: config.capacity,
+            max_staleness: config.max_staleness,
+            entries: Mutex::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
+            probe_sent: AtomicU64::new(0),
+            lagging: AtomicBool::new(false),
+            probe_payload: format!("\u{1}pgkv-probe {:016x}", probe_token()),
+            clock: Instant::now(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            invalidations: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+            closed: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    pub(crate) fn covers(&self, key: &str) -> bool {
+        self.prefixes.iter().any(|p| key.starts_with(p.as_str()))
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cached value of `key` (`Some(None)`: cached as absent), if it may
+    /// be served.
+    pub(crate) fn lookup(&self, key: &str) -> Option<Option<Vec<u8>>> {
+        let now = Instant::now();
+        if !self.serving(now) {
+            return None;
+        }
+        let mut entries = self.entries();
+        let fresh = entries.get(key).map(|e| {
+            now.duration_since(e.cached) < self.max_staleness && e.expires.is_none_or(|at| now < at)
+        });
+        match fresh {
+            Some(true) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                entries.get(key).map(|e| e.value.clone())
+            }
+            Some(false) => {
+                entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Where a read begins: pass it to [`fill`](Self::fill).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Caches what a read fetched, unless an invalidation arrived since
+    /// `epoch` or the listener is not subscribed.
+    pub(crate) fn fill(&self, epoch: u64, key: &str, value: Option<Vec<u8>>, left: Option<Duration>) {
+        let now = Instant::now();
+        let mut entries = self.entries();
+        // Checked under the lock that invalidations also take.
+        if self.epoch.load(Ordering::Acquire) != epoch || !self.serving(now) {
+            return;
+        }
+        if entries.len() >= self.capacity
+            && !entries.contains_key(key)
+            && let Some(victim) = entries.keys().next().cloned()
+        {
+            entries.remove(&victim);
+        }
+        entries.insert(
+            key.to_owned(),
+            Entry {
+                value,
+                cached: now,
+                expires: left.map(|left| now + left),
+            },
+        );
+    }
+
+    /// The cache may be used: the listener is subscribed and keeping up.
+    /// The first read to find a probe overdue marks the listener lagging
+    /// and empties the cache.
+    fn serving(&self, now: Instant) -> bool {
+        if !self.listening.load(Ordering::Acquire) || self.lagging.load(Ordering::Acquire) {
+            return false;
+        }
+        let sent = self.probe_sent.load(Ordering::Acquire);
+        if sent == 0 || self.micros(now) < (sent - 1).saturating_add(micros(self.max_staleness)) {
+            return true;
+        }
+        if !self.lagging.swap(true, Ordering::AcqRel) {
+            self.flush();
+            tracing::warn!(
+                target: "pgkv::near_cache",
+                max_staleness = ?self.max_staleness,
+                "near-cache listener lags (a probe notification is overdue); cache emptied and bypassed until it arrives"
+            );
+        }
+        false
+    }
+
+    fn micros(&self, at: Instant) -> u64 {
+        micros(at.saturating_duration_since(self.clock))
+    }
+
+    /// A notification arrived: a probe of ours (the listener keeps up) or a
+    /// key that changed.
+    fn notified(&self, payload: &str) {
+        if payload == self.probe_payload {
+            self.probe_sent.store(0, Ordering::Release);
+            if self.lagging.load(Ordering::Acquire) {
+                // What was cached before the lag may have been missed.
+                self.flush();
+                self.lagging.store(false, Ordering::Release);
+            }
+        } else {
+            self.invalidate(payload);
+        }
+    }
+
+    /// A notification: `key` changed ("" means everything).
+    fn invalidate(&self, key: &str) {
+        let mut entries = self.entries();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        if key.is_empty() {
+            entries.clear();
+        } else {
+            entries.remove(key);
+        }
+        self.invalidations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Empties the cache (own writes, a lost or restarted listener).
+    pub(crate) fn flush(&self) {
+        let mut entries = self.entries();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stats(&self) -> NearCacheStats {
+        NearCacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            invalidations: self.invalidations.load(Ordering::Relaxed),
+            flushes: self.flushes.load(Ordering::Relaxed),
+            listening: self.listening.load(Ordering::Acquire),
+            lagging: self.lagging.load(Ordering::Acquire),
+            entries: self.entries().len(),
+        }
+    }
+
+    /// Starts the listener task; it ends when the store is dropped. Its
+    /// session's `application_name` is `pgkv-near <channel>`.
+    pub(crate) fn spawn_listener(self: &Arc<Self>, options: PgConnectOptions) {
+        let closed = self.closed.subscribe();
+        tokio::spawn(listen(Arc::downgrade(self), options, closed));
+    }
+
+    /// Starts the task that sends probe notifications through the store's
+    /// connections; it ends when the store is dropped.
+    pub(crate) fn spawn_prober(self: &Arc<Self>, conns: Arc<Connections>) {
+        let closed = self.closed.subscribe();
+        tokio::spawn(probe(Arc::downgrade(self), conns, closed));
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A token no other store (or process) draws: the clock and the address
+/// of a fresh allocation, mixed.
+fn probe_token() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let place = Box::new(0u8);
+    let mut rng = crate::base::xorshift::XorShift(nanos ^ (&*place as *const u8 as u64).rotate_left(32) | 1);
+    rng.next_u64()
+}
+
+/// The prober: while the listener is subscribed and no probe is on its way,
+/// sends one every quarter of `max_staleness` (at least 10 ms, at most 1 s
+/// apart), from a store connection, as an ordinary writer's notification
+/// travels. The clock starts when the connection is in hand, so a busy pool
+/// never looks like a lagging listener.
+async fn probe(near: Weak<Near>, conns: Arc<Connections>, mut closed: tokio::sync::watch::Receiver<bool>) {
+    let every = match near.upgrade() {
+        Some(near) => (near.max_staleness / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)),
+        None => return,
+    };
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = closed.changed() => return,
+        }
+        let Some(near) = near.upgrade() else { return };
+        if !near.listening.load(Ordering::Acquire) || near.probe_sent.load(Ordering::Acquire) != 0 {
+            continue;
+        }
+        let sent = async {
+            let mut lease = conns.lease().await?;
+            lease.begin_command().await?;
+            near.probe_sent
+                .store(near.micros(Instant::now()).saturating_add(1), Ordering::Release);
+            let result = sqlx::query(near.sql.probe.query())
+                .bind(&near.sql.channel)
+                .bind(&near.probe_payload)
+                .execute(lease.wire())
+                .await
+                .map(drop)
+                .map_err(crate::error::write_error);
+            lease.end_command(result).await
+        };
+        let sent = tokio::select! {
+            sent = sent => sent,
+            _ = closed.changed() => return,
+        };
+        if let Err(error) = sent {
+            // Not sent (or not known to be): nothing to wait for.
+            near.probe_sent.store(0, Ordering::Release);
+            tracing::debug!(target: "pgkv::near_cache", %error, "near-cache probe not sent");
+        }
+    }
+}
+
+/// Shortest and longest wait between reconnection attempts.
+const RETRY: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(5));
+
+/// The listener: subscribes, applies notifications, and on any failure
+/// stops the cache from being used, empties it and starts again.
+async fn listen(near: Weak<Near>, options: PgConnectOptions, mut closed: tokio::sync::watch::Receiver<bool>) {
+    let mut retry = RETRY.0;
+    loop {
+        let Some(channel) = near.upgrade().map(|n| n.sql.channel.clone()) else {
+            return;
+        };
+        let session = async {
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_lazy_with(options.clone().application_name(&format!("pgkv-near {channel}")));
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(&channel).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let subscribed = tokio::select! {
+            subscribed = session => subscribed,
+            _ = closed.changed() => return,
+        };
+        let mut listener = match subscribed {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(target: "pgkv::near_cache", %error, "near-cache listener could not subscribe; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(retry) => {}
+                    _ = closed.changed() => return,
+                }
+                retry = (retry * 2).min(RETRY.1);
+                continue;
+            }
+        };
+        retry = RETRY.0;
+        {
+            let Some(near) = near.upgrade() else { return };
+            // Whatever happened before this subscription is unknown,
+            // and so is the fate of a probe sent before it.
+            near.flush();
+            near.probe_sent.store(0, Ordering::Release);
+            near.lagging.store(false, Ordering::Release);
+            near.listening.store(true, Ordering::Release);
+        }
+        loop {
+            let received = tokio::select! {
+                received = listener.try_recv() => received,
+                _ = closed.changed() => return,
+            };
+            let Some(near) = near.upgrade() else { return };
+            match received {
+                Ok(Some(notification)) => near.notified(notification.payload()),
+                // The connection is gone: notifications were missed.
+                Ok(None) | Err(_) => {
+                    near.listening.store(false, Ordering::Release);
+                    near.flush();
+                    tracing::warn!(target: "pgkv::near_cache", "near-cache listener lost its connection; cache emptied, reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
