@@ -184,7 +184,7 @@ pub enum Error {
         /// The snapshot's path.
         path: std::path::PathBuf,
         /// What is wrong with it.
-        defect: crate::features::snapshot::SnapshotDefect,
+        defect: SnapshotDefect,
     },
 
     /// A value could not be encoded or decoded by a [`Codec`](crate::Codec)
@@ -403,6 +403,112 @@ pub enum Error {
     /// Any other error from the database or the driver.
     #[error(transparent)]
     Database(sqlx::Error),
+}
+
+/// Why a snapshot file was refused. The table is never touched when a file
+/// is refused for one of these reasons.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotDefect {
+    /// The file does not start with pgkv's snapshot magic bytes.
+    #[error("not a pgkv snapshot (wrong magic bytes)")]
+    NotASnapshot,
+    /// The file was written by a format version this build does not read.
+    #[error("format version {found} is not supported (this build reads version {supported})")]
+    UnsupportedVersion {
+        /// The version in the file.
+        found: u16,
+        /// The version this build reads.
+        supported: u16,
+    },
+    /// The file ends before its header or payload does.
+    #[error("truncated: {found} bytes of payload where the header promises {expected}")]
+    Truncated {
+        /// Payload bytes the header announces (0 when the header itself is
+        /// cut short).
+        expected: u64,
+        /// Payload bytes present (0 when the header itself is cut short).
+        found: u64,
+    },
+    /// The file has bytes after the payload the header announces.
+    #[error("unexpected bytes after the payload")]
+    TrailingData,
+    /// The header's own checksum does not match.
+    #[error("the header is corrupted (checksum mismatch)")]
+    HeaderCorrupted,
+    /// The payload's checksum does not match the header's.
+    #[error("the payload is corrupted (checksum {found:#010x}, header says {expected:#010x})")]
+    ChecksumMismatch {
+        /// The checksum in the header.
+        expected: u32,
+        /// The checksum of the bytes read.
+        found: u32,
+    },
+    /// The snapshot is of another table.
+    #[error("the snapshot is of table {found}, not {expected}")]
+    OtherTable {
+        /// The table named in the file (`schema.table`).
+        found: String,
+        /// The store's table (`schema.table`).
+        expected: String,
+    },
+    /// The payload holds rows the store would refuse: a missing or empty
+    /// key, a key longer than
+    /// [`max_key_length`](crate::Config::max_key_length), a missing value or
+    /// one larger than [`max_value_size`](crate::Config::max_value_size).
+    #[error("{count} rows break the store's key or value limits (the first: key {first:?})")]
+    RowsOutOfLimits {
+        /// How many rows.
+        count: u64,
+        /// The first such row's key (its first 64 characters; `None` when it has none).
+        first: Option<String>,
+    },
+    /// The payload held a different number of rows than the header says.
+    #[error("the payload holds {found} rows where the header says {expected}")]
+    RowCountMismatch {
+        /// Rows the header announces.
+        expected: u64,
+        /// Rows the payload held.
+        found: u64,
+    },
+}
+
+/// The server refused a write because the session is read-only (25006: a
+/// read-only role or database, or a hot standby).
+pub(crate) fn refused_as_read_only(e: &sqlx::Error) -> bool {
+    sqlstate(e) == Some("25006")
+}
+
+impl Error {
+    /// The server's errors about a key space of its own (a namespace's
+    /// table), named: its limits (`KV001`, `KV002`, raised by its usage
+    /// triggers) and its table gone (deleted, maybe re-created under the
+    /// same name with a new table). Other errors are returned as they are.
+    pub(crate) fn in_key_space(self, name: &str, max_keys: Option<u64>, max_bytes: Option<u64>) -> Error {
+        let limit = |limit: &'static str, max: Option<u64>| Error::LimitExceeded {
+            namespace: name.to_owned(),
+            limit,
+            max: max.unwrap_or(0),
+        };
+        let gone = || Error::NamespaceMissing {
+            name: name.to_owned(),
+        };
+        let database = match &self {
+            Error::Database(db) | Error::OutcomeUnknown { source: db } => db,
+            // Its table's fencing sequence is gone with the table.
+            Error::FenceSequenceMissing { .. } => return gone(),
+            _ => return self,
+        };
+        match sqlstate(database) {
+            Some("KV001") => limit("max_keys", max_keys),
+            Some("KV002") => limit("max_bytes", max_bytes),
+            Some("42P01") => gone(),
+            // A statement that waited for `DROP TABLE` finds the relation
+            // gone by its OID.
+            Some("XX000") if database.to_string().contains("could not open relation with OID") => gone(),
+            _ => self,
+        }
+    }
 }
 
 impl Error {

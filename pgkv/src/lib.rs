@@ -106,13 +106,14 @@ pub use crate::base::input::{MAX_BATCH_BYTES, MAX_KEY_LENGTH, MAX_TTL};
 pub use crate::base::set_options::{SetOptions, SetOutcome};
 pub use crate::call::batched::BatchingStats;
 pub use crate::call::near::{NearCache, NearCacheStats};
+pub use crate::config::namespace::{LimitPolicy, NamespaceConfig};
 pub use crate::config::{
     Config, MAX_CONNECTIONS, MAX_PARTITIONS, MAX_VALUE_SIZE, TableType, TtlCleanupStrategy,
 };
 pub use crate::error::{Error, Result};
 pub use crate::features::cleanup::{CLEANUP_LEASE_KEY, CleanupHandle, CleanupStats, PassSummary};
 pub use crate::features::compute::ComputeOptions;
-pub use crate::features::namespace::{LimitPolicy, NamespaceConfig, NamespaceInfo};
+pub use crate::features::namespace::NamespaceInfo;
 pub use crate::features::snapshot::{
     AutosaveHandle, AutosaveOptions, AutosaveStats, LoadMode, LoadSummary, SnapshotDefect, SnapshotInfo,
     WarmRestart,
@@ -147,9 +148,9 @@ pub struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::base::xorshift::XorShift;
-    pub use crate::call::Call;
     #[cfg(feature = "json")]
     pub use crate::handle::record::derive_support::*;
+    pub use crate::handle::route::Call;
     /// The commands that may write (every command but the read-only ones):
     /// the store suite checks that each applies the after-write effects.
     pub fn write_commands() -> Vec<&'static str> {

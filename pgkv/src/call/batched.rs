@@ -46,9 +46,9 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::types::PgInterval;
 use tokio::sync::{Notify, oneshot};
 
+use crate::call::{Conduit, in_call_order, purging_read};
 use crate::call::{PooledCall, Shared};
 use crate::error::{Error, Result, read_error, write_error};
-use crate::ops::kv;
 
 /// Most calls one batched statement carries.
 const MAX_CALLS: usize = 512;
@@ -504,7 +504,9 @@ impl Kind for Get {
     }
 
     async fn run(call: &mut PooledCall<'_>, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        kv::get_many(call, keys).await
+        let unique = sorted_unique(keys);
+        let rows: Vec<(String, Vec<u8>)> = purging_read!(call, get_many, sqlx::query_as, fetch_all, &unique)?;
+        Ok(in_call_order(keys, rows))
     }
 }
 
@@ -527,7 +529,7 @@ impl Kind for Exists {
 
     async fn run(call: &mut PooledCall<'_>, keys: &[String]) -> Result<Vec<bool>> {
         let unique = sorted_unique(keys);
-        let mut found: Vec<String> = kv::exists_each(call, &unique).await?;
+        let mut found: Vec<String> = exists_each(call, &unique).await?;
         found.sort_unstable();
         Ok(keys.iter().map(|key| found.binary_search(key).is_ok()).collect())
     }
@@ -569,7 +571,7 @@ impl Kind for Write {
             values.push(value.as_slice());
             ttls.push(*ttl);
         }
-        kv::write_each(call, &keys, &values, &ttls).await?;
+        write_each(call, &keys, &values, &ttls).await?;
         Ok(vec![(); items.len()])
     }
 }
@@ -593,7 +595,7 @@ impl Kind for Delete {
 
     async fn run(call: &mut PooledCall<'_>, keys: &[String]) -> Result<Vec<bool>> {
         let unique = sorted_unique(keys);
-        let mut removed: Vec<String> = kv::delete_each(call, &unique).await?;
+        let mut removed: Vec<String> = delete_each(call, &unique).await?;
         removed.sort_unstable();
         let mut reported = vec![false; removed.len()];
         Ok(keys
@@ -604,6 +606,42 @@ impl Kind for Delete {
             })
             .collect())
     }
+}
+
+/// The batched EXISTS: which of `keys` (checked, sorted,
+/// each once) are live.
+async fn exists_each(s: &mut impl Conduit, keys: &[&str]) -> Result<Vec<String>> {
+    purging_read!(s, coalesced.exists, sqlx::query_scalar, fetch_all, keys)
+}
+
+/// The batched SET/SET_EX: `keys` checked, sorted and each
+/// once, each row with its own TTL (`None`: no expiry).
+async fn write_each(
+    s: &mut impl Conduit,
+    keys: &[&str],
+    values: &[&[u8]],
+    ttls: &[Option<PgInterval>],
+) -> Result<()> {
+    let sql = s.shared().sql.coalesced.write.query();
+    sqlx::query(sql)
+        .bind(keys)
+        .bind(values)
+        .bind(ttls)
+        .execute(s.connection().await?)
+        .await
+        .map_err(write_error)?;
+    Ok(())
+}
+
+/// The batched DELETE: removes `keys` (checked, sorted, each
+/// once) and returns those whose removed row was live.
+async fn delete_each(s: &mut impl Conduit, keys: &[&str]) -> Result<Vec<String>> {
+    let sql = s.shared().sql.coalesced.delete.query();
+    sqlx::query_scalar(sql)
+        .bind(keys)
+        .fetch_all(s.connection().await?)
+        .await
+        .map_err(write_error)
 }
 
 /// The keys sorted, each once.

@@ -4,7 +4,9 @@
 //! connection) share every implementation.
 
 pub(crate) mod batched;
+pub(crate) mod flights;
 pub(crate) mod near;
+pub(crate) mod scope;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,9 +16,7 @@ use crate::base::input::Limits;
 use crate::call::batched::{Coalescer, Queue};
 use crate::conn::wire::Wire;
 use crate::conn::{Connections, Lease};
-use crate::error::Result;
-use crate::features::namespace::NamespaceMeta;
-use crate::handle::transaction::Transaction;
+use crate::error::{Error, Result, read_error, refused_as_read_only};
 use crate::sql::Statements;
 
 /// What every call of one store needs: the connections, the table's
@@ -32,12 +32,16 @@ pub(crate) struct Shared {
     /// can write). Turned off for good the first time the server says the
     /// session is read-only.
     purge_on_read: AtomicBool,
-    /// Set on a namespace's handle.
-    pub(crate) namespace: Option<NamespaceMeta>,
+    /// Set on a handle on a key space of its own (a namespace's): how its
+    /// errors are named.
+    pub(crate) scope: Option<scope::ErrorScope>,
+    /// What a feature keeps per handle (a namespace's eviction settings),
+    /// opaque to the core.
+    pub(crate) extension: Option<Arc<dyn std::any::Any + Send + Sync>>,
     /// The near-cache, when configured.
     pub(crate) near: Option<Arc<crate::call::near::Near>>,
     /// The get-or-compute loads running in this process, by key.
-    pub(crate) flights: crate::features::compute::Flights,
+    pub(crate) flights: flights::Flights,
     /// Batching of concurrent calls (`None`: off).
     pub(crate) coalescer: Option<Coalescer>,
     /// The store whose table holds pgkv's own rows for this handle
@@ -61,7 +65,8 @@ impl Shared {
             limits,
             cleanup_batch,
             purge_on_read: AtomicBool::new(purge_on_read),
-            namespace: None,
+            scope: None,
+            extension: None,
             near: None,
             flights: Default::default(),
             coalescer: None,
@@ -88,7 +93,16 @@ impl Shared {
         if wrote && let Some(near) = &self.near {
             near.flush();
         }
-        result.map_err(|e| self.explain(e))
+        result.map_err(|e| self.name_error(e))
+    }
+
+    /// The server's error named for this handle (a key space's limits, its
+    /// table gone); unchanged on a store's own handle.
+    pub(crate) fn name_error(&self, e: Error) -> Error {
+        match &self.scope {
+            Some(scope) => e.in_key_space(&scope.name, scope.max_keys, scope.max_bytes),
+            None => e,
+        }
     }
 
     pub(crate) fn purges_on_read(&self) -> bool {
@@ -151,7 +165,7 @@ pub(crate) trait Conduit: Send {
 /// `ROLLBACK` after an error) with `finish`.
 #[derive(Debug)]
 pub(crate) struct PooledCall<'a> {
-    shared: &'a Arc<Shared>,
+    pub(crate) shared: &'a Arc<Shared>,
     lease: Option<Lease>,
 }
 
@@ -246,94 +260,91 @@ impl Conduit for PooledCall<'_> {
     }
 }
 
-/// One command's way to the server, for [`KvCommands`](crate::KvCommands).
-/// Not public API: it appears in the trait only so that pgkv's handles can
-/// implement it.
-#[derive(Debug)]
-pub struct Call<'a>(Route<'a>);
-
-#[derive(Debug)]
-enum Route<'a> {
-    Pooled(PooledCall<'a>),
-    Transaction(&'a mut Transaction),
-}
-
-impl<'a> Call<'a> {
-    /// A command of a store: a pooled connection, leased on first use.
-    pub(crate) fn pooled(shared: &'a Arc<Shared>) -> Call<'a> {
-        Call(Route::Pooled(PooledCall::new(shared)))
-    }
-
-    /// A command inside an open transaction.
-    pub(crate) fn transaction(tx: &'a mut Transaction) -> Call<'a> {
-        tx.start_call();
-        Call(Route::Transaction(tx))
-    }
-
-    /// Ends the command with its result, which it returns, through
-    /// [`Shared::conclude`] (`wrote`: the command may have written).
-    pub(crate) async fn finish<T>(self, wrote: bool, result: Result<T>) -> Result<T> {
-        match self.0 {
-            Route::Pooled(call) => {
-                let shared = call.shared;
-                let result = call.finish(result).await;
-                shared.conclude(wrote, result)
-            }
-            Route::Transaction(tx) => {
-                tx.observe(&result);
-                tx.shared().conclude(wrote, result)
+/// The outcome of a read that may carry the `OnRead` purge. A read-only
+/// session refuses the purge's DELETE (25006): purging stops for the whole
+/// store, and `None` asks the caller to send the plain read instead (when
+/// it can: inside a transaction the failure has aborted it).
+pub(crate) fn purge_outcome<T>(
+    s: &impl Conduit,
+    purge: &mut bool,
+    result: Result<T, sqlx::Error>,
+) -> Option<Result<T>> {
+    match result {
+        Err(e) if *purge && refused_as_read_only(&e) => {
+            s.shared().stop_purging_on_read();
+            *purge = false;
+            if s.can_resend() {
+                None
+            } else {
+                Some(Err(read_error(e)))
             }
         }
+        result => Some(result.map_err(read_error)),
     }
 }
 
-impl Conduit for Call<'_> {
-    fn shared(&self) -> &Shared {
-        match &self.0 {
-            Route::Pooled(call) => call.shared(),
-            Route::Transaction(tx) => tx.shared(),
+/// Sends the read `sql.$read` (with the `OnRead` purge while the session
+/// may write), binding `$bind`, and fetches with `$fetch`; sends the plain
+/// form once if the server refuses the purge. Evaluates to the result.
+macro_rules! purging_read {
+    ($s:ident, $($read:ident).+, $query:path, $fetch:ident, $bind:expr) => {{
+        let mut purge = $s.shared().purges_on_read();
+        loop {
+            let sql = $s.shared().sql.$($read).+.pick(purge).query();
+            let result = $query(sql).bind($bind).$fetch($s.connection().await?).await;
+            if let Some(outcome) = $crate::call::purge_outcome($s, &mut purge, result) {
+                break outcome;
+            }
+            $s.resend().await?;
         }
+    }};
+}
+pub(crate) use purging_read;
+
+/// Lines the rows a batch read found up with the keys asked for. Sorting
+/// and binary search beat a hash map at batch sizes; each value moves to
+/// its key's last mention and is copied only for a key asked for twice.
+pub(crate) fn in_call_order<K: AsRef<str>>(
+    keys: &[K],
+    mut rows: Vec<(String, Vec<u8>)>,
+) -> Vec<Option<Vec<u8>>> {
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut out = vec![None; keys.len()];
+    let mut moved_to: Vec<Option<usize>> = vec![None; rows.len()];
+    for (i, key) in keys.iter().enumerate().rev() {
+        let Ok(row) = rows.binary_search_by(|(k, _)| k.as_str().cmp(key.as_ref())) else {
+            continue;
+        };
+        out[i] = match moved_to[row] {
+            None => {
+                moved_to[row] = Some(i);
+                Some(std::mem::take(&mut rows[row].1))
+            }
+            Some(later) => out[later].clone(),
+        };
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_call_order;
+
+    fn row(key: &str, value: &str) -> (String, Vec<u8>) {
+        (key.to_owned(), value.as_bytes().to_vec())
     }
 
-    async fn connection(&mut self) -> Result<Wire<'_>> {
-        match &mut self.0 {
-            Route::Pooled(call) => call.connection().await,
-            Route::Transaction(tx) => tx.connection().await,
-        }
-    }
-
-    fn can_resend(&self) -> bool {
-        match &self.0 {
-            Route::Pooled(call) => call.can_resend(),
-            Route::Transaction(tx) => tx.can_resend(),
-        }
-    }
-
-    async fn resend(&mut self) -> Result<()> {
-        match &mut self.0 {
-            Route::Pooled(call) => call.resend().await,
-            Route::Transaction(tx) => tx.resend().await,
-        }
-    }
-
-    async fn checkpoint(&mut self) -> Result<()> {
-        match &mut self.0 {
-            Route::Pooled(call) => call.checkpoint().await,
-            Route::Transaction(tx) => tx.checkpoint().await,
-        }
-    }
-
-    fn in_transaction(&self) -> bool {
-        match &self.0 {
-            Route::Pooled(call) => call.in_transaction(),
-            Route::Transaction(tx) => tx.in_transaction(),
-        }
-    }
-
-    async fn coalesce(&mut self) -> Result<Option<Queue>> {
-        match &mut self.0 {
-            Route::Pooled(call) => call.coalesce().await,
-            Route::Transaction(tx) => tx.coalesce().await,
-        }
+    #[test]
+    fn batch_reads_line_up_with_the_keys_asked_for() {
+        // Rows arrive in any order; keys repeat and some are missing.
+        let rows = vec![row("c", "3"), row("a", "1"), row("b", "2")];
+        let keys = ["b", "zz", "a", "b", "c", "b", ""];
+        let got = in_call_order(&keys, rows);
+        let want: Vec<Option<Vec<u8>>> = [Some("2"), None, Some("1"), Some("2"), Some("3"), Some("2"), None]
+            .iter()
+            .map(|v| v.map(|v| v.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(in_call_order(&["x"], Vec::new()), vec![None]);
     }
 }

@@ -1,6 +1,9 @@
 //! Store configuration: a by-value builder that never fails; everything is
 //! checked once, by [`Config::validate`], when a store is created.
 
+pub(crate) mod namespace;
+pub(crate) mod near;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -77,7 +80,7 @@ pub struct Config {
     pub(crate) idle_timeout: Duration,
     pub(crate) max_lifetime: Duration,
     pub(crate) transaction_pooler: bool,
-    pub(crate) near_cache: Option<crate::call::near::NearCache>,
+    pub(crate) near_cache: Option<near::NearCache>,
     /// `None`: one plain table; `Some(n)`: hash-partitioned on `key` into `n`.
     pub(crate) partitions: Option<u32>,
     pub(crate) citus: bool,
@@ -294,7 +297,7 @@ impl Config {
     /// An in-process near-cache for keys under the given prefixes, kept
     /// coherent by a trigger and one `LISTEN` connection; see
     /// [`NearCache`](crate::NearCache) and the README's "Near-cache".
-    pub fn near_cache(mut self, near: crate::call::near::NearCache) -> Self {
+    pub fn near_cache(mut self, near: near::NearCache) -> Self {
         self.near_cache = Some(near);
         self
     }

@@ -1,11 +1,12 @@
 //! The one connection a save or a load runs on, and what becomes of it when
 //! the call ends early.
 
+use std::sync::Arc;
+
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 
-use crate::call::Shared;
-use crate::conn::Lease;
+use crate::conn::{Connections, Lease};
 use crate::error::{Error, Result};
 use crate::sql::Sql;
 
@@ -28,8 +29,8 @@ pub(crate) struct Session {
 
 impl Session {
     /// Leases a connection and starts a transaction with `begin`.
-    pub(crate) async fn begin(shared: &Shared, begin: &Sql) -> Result<Session> {
-        let lease = shared.conns.lease().await?;
+    pub(crate) async fn begin(conns: &Arc<Connections>, begin: &Sql) -> Result<Session> {
+        let lease = conns.lease().await?;
         let mut session = Session {
             lease,
             open: true,

@@ -16,8 +16,9 @@ use tokio::sync::watch;
 
 use crate::base::background::Background;
 use crate::base::xorshift::XorShift;
-use crate::call::{Call, Conduit};
+use crate::call::Conduit;
 use crate::error::{Result, read_error, write_error};
+use crate::handle::route::Call;
 use crate::handle::store::Store;
 
 /// What one pass of the cleanup task did.

@@ -6,10 +6,9 @@
 //! `ttl + grace`, and in its last `grace` it is served as it is while one
 //! caller refreshes it.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sqlx::postgres::types::PgInterval;
@@ -18,32 +17,14 @@ use tokio::sync::watch;
 use crate::base::input;
 use crate::base::observe::{self, Timer};
 use crate::base::xorshift::XorShift;
-use crate::call::{Call, Conduit, Shared};
+use crate::base::xorshift::random;
+use crate::call::{Conduit, Shared};
 use crate::error::{Error, Result, read_error, write_error};
 use crate::handle::commands::run;
+use crate::handle::route::Call;
 use crate::handle::store::Store;
-use crate::ops::lock::random;
 
-/// A loader's error, shared by every caller that waited for it.
-type SharedError = Arc<dyn std::error::Error + Send + Sync>;
-
-/// What a load hands its in-process waiters: the value, or the loader's
-/// error. (A load that ends otherwise, failing to write, panicking or
-/// cancelled, hands them nothing, and they start over.)
-type Outcome = Result<Vec<u8>, SharedError>;
-
-#[derive(Debug)]
-struct Flight {
-    id: u64,
-    outcome: watch::Receiver<Option<Outcome>>,
-}
-
-/// The loads in flight in this process, per store.
-#[derive(Debug, Default)]
-pub(crate) struct Flights {
-    by_key: Mutex<HashMap<String, Flight>>,
-    next_id: AtomicU64,
-}
+use crate::call::flights::{Flight, Outcome, SharedError};
 
 /// How [`Store::get_or_compute`] caches and coordinates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

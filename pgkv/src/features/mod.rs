@@ -5,5 +5,6 @@
 
 pub(crate) mod cleanup;
 pub(crate) mod compute;
+pub(crate) mod lock;
 pub(crate) mod namespace;
 pub(crate) mod snapshot;

@@ -6,6 +6,7 @@ pub(crate) mod commands;
 pub(crate) mod pages;
 #[cfg(feature = "json")]
 pub(crate) mod record;
+pub(crate) mod route;
 pub(crate) mod store;
 pub(crate) mod transaction;
 #[cfg(feature = "json")]

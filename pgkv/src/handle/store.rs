@@ -139,7 +139,7 @@ impl Store {
     /// On a namespace's handle ([`Store::namespace`]) it does nothing: the
     /// connections belong to the store the handle came from.
     pub async fn close(&self) {
-        if self.shared.namespace.is_some() {
+        if self.shared.scope.is_some() {
             return;
         }
         self.shared.conns.close().await;

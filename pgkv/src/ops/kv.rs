@@ -10,7 +10,7 @@ use sqlx::postgres::types::PgInterval;
 use crate::base::expiry::{self, ExpireWhen, Expiry};
 use crate::base::input;
 use crate::base::set_options::{SetExpiry, SetOptions, SetOutcome};
-use crate::call::Conduit;
+use crate::call::{Conduit, in_call_order, purging_read};
 use crate::error::{Error, Result, classify_counter, read_error, sqlstate, write_error};
 use crate::sql::{Sql, Statements};
 
@@ -123,42 +123,6 @@ pub(crate) async fn replace(
     value: impl AsRef<[u8]>,
 ) -> Result<bool> {
     Ok(write_entry(s, |q| &q.replace, false, key.as_ref(), value.as_ref(), None).await? == 1)
-}
-
-/// The outcome of a read that may carry the `OnRead` purge. A read-only
-/// session refuses the purge's DELETE (25006): purging stops for the whole
-/// store, and `None` asks the caller to send the plain read instead (when
-/// it can: inside a transaction the failure has aborted it).
-fn purging_read<T>(s: &impl Conduit, purge: &mut bool, result: Result<T, sqlx::Error>) -> Option<Result<T>> {
-    match result {
-        Err(e) if *purge && sqlstate(&e) == Some("25006") => {
-            s.shared().stop_purging_on_read();
-            *purge = false;
-            if s.can_resend() {
-                None
-            } else {
-                Some(Err(read_error(e)))
-            }
-        }
-        result => Some(result.map_err(read_error)),
-    }
-}
-
-/// Sends the read `sql.$read` (with the `OnRead` purge while the session
-/// may write), binding `$bind`, and fetches with `$fetch`; sends the plain
-/// form once if the server refuses the purge. Evaluates to the result.
-macro_rules! purging_read {
-    ($s:ident, $($read:ident).+, $query:path, $fetch:ident, $bind:expr) => {{
-        let mut purge = $s.shared().purges_on_read();
-        loop {
-            let sql = $s.shared().sql.$($read).+.pick(purge).query();
-            let result = $query(sql).bind($bind).$fetch($s.connection().await?).await;
-            if let Some(outcome) = purging_read($s, &mut purge, result) {
-                break outcome;
-            }
-            $s.resend().await?;
-        }
-    }};
 }
 
 pub(crate) async fn get(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Option<Vec<u8>>> {
@@ -440,28 +404,6 @@ pub(crate) async fn get_many<K: AsRef<str>>(
     Ok(in_call_order(keys, rows))
 }
 
-/// Lines the rows a batch read found up with the keys asked for. Sorting
-/// and binary search beat a hash map at batch sizes; each value moves to
-/// its key's last mention and is copied only for a key asked for twice.
-fn in_call_order<K: AsRef<str>>(keys: &[K], mut rows: Vec<(String, Vec<u8>)>) -> Vec<Option<Vec<u8>>> {
-    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut out = vec![None; keys.len()];
-    let mut moved_to: Vec<Option<usize>> = vec![None; rows.len()];
-    for (i, key) in keys.iter().enumerate().rev() {
-        let Ok(row) = rows.binary_search_by(|(k, _)| k.as_str().cmp(key.as_ref())) else {
-            continue;
-        };
-        out[i] = match moved_to[row] {
-            None => {
-                moved_to[row] = Some(i);
-                Some(std::mem::take(&mut rows[row].1))
-            }
-            Some(later) => out[later].clone(),
-        };
-    }
-    out
-}
-
 pub(crate) async fn delete_many<K: AsRef<str>>(s: &mut impl Conduit, keys: &[K]) -> Result<u64> {
     let unique = batch_keys(s, keys)?;
     if unique.is_empty() {
@@ -474,42 +416,6 @@ pub(crate) async fn delete_many<K: AsRef<str>>(s: &mut impl Conduit, keys: &[K])
         .await
         .map_err(write_error)?;
     Ok(live.unsigned_abs())
-}
-
-/// The batched EXISTS (`coalesce`): which of `keys` (checked, sorted,
-/// each once) are live.
-pub(crate) async fn exists_each(s: &mut impl Conduit, keys: &[&str]) -> Result<Vec<String>> {
-    purging_read!(s, coalesced.exists, sqlx::query_scalar, fetch_all, keys)
-}
-
-/// The batched SET/SET_EX (`coalesce`): `keys` checked, sorted and each
-/// once, each row with its own TTL (`None`: no expiry).
-pub(crate) async fn write_each(
-    s: &mut impl Conduit,
-    keys: &[&str],
-    values: &[&[u8]],
-    ttls: &[Option<PgInterval>],
-) -> Result<()> {
-    let sql = s.shared().sql.coalesced.write.query();
-    sqlx::query(sql)
-        .bind(keys)
-        .bind(values)
-        .bind(ttls)
-        .execute(s.connection().await?)
-        .await
-        .map_err(write_error)?;
-    Ok(())
-}
-
-/// The batched DELETE (`coalesce`): removes `keys` (checked, sorted, each
-/// once) and returns those whose removed row was live.
-pub(crate) async fn delete_each(s: &mut impl Conduit, keys: &[&str]) -> Result<Vec<String>> {
-    let sql = s.shared().sql.coalesced.delete.query();
-    sqlx::query_scalar(sql)
-        .bind(keys)
-        .fetch_all(s.connection().await?)
-        .await
-        .map_err(write_error)
 }
 
 pub(crate) async fn increment(s: &mut impl Conduit, key: impl AsRef<str>, by: i64) -> Result<i64> {
@@ -854,27 +760,4 @@ pub(crate) async fn get_and_delete(s: &mut impl Conduit, key: impl AsRef<str>) -
         .await
         .map_err(write_error)?;
     Ok(removed.flatten())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::in_call_order;
-
-    fn row(key: &str, value: &str) -> (String, Vec<u8>) {
-        (key.to_owned(), value.as_bytes().to_vec())
-    }
-
-    #[test]
-    fn batch_reads_line_up_with_the_keys_asked_for() {
-        // Rows arrive in any order; keys repeat and some are missing.
-        let rows = vec![row("c", "3"), row("a", "1"), row("b", "2")];
-        let keys = ["b", "zz", "a", "b", "c", "b", ""];
-        let got = in_call_order(&keys, rows);
-        let want: Vec<Option<Vec<u8>>> = [Some("2"), None, Some("1"), Some("2"), Some("3"), Some("2"), None]
-            .iter()
-            .map(|v| v.map(|v| v.as_bytes().to_vec()))
-            .collect();
-        assert_eq!(got, want);
-        assert_eq!(in_call_order(&["x"], Vec::new()), vec![None]);
-    }
 }

@@ -7,17 +7,15 @@
 //! to it. Tokens come from a WAL-logged sequence, `<table>_fence_seq`.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo};
 use sqlx::{Postgres, encode::IsNull, error::BoxDynError};
 
 use crate::base::input;
-use crate::base::xorshift::XorShift;
+use crate::base::xorshift::random;
 use crate::call::Conduit;
 use crate::error::{Error, Result, sqlstate, write_error};
-use crate::handle::store::Store;
 
 /// A fencing token: strictly greater than every token granted before it for
 /// the same lock (and for every other lock of the same table). Pass it to the
@@ -101,20 +99,6 @@ impl Lock {
     pub fn owner(&self) -> &str {
         &self.owner
     }
-}
-
-/// A number no other call of this process gets (a counter mixed with the
-/// clock and the process id, scrambled): owner ids and backoff jitter.
-pub(crate) fn random() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let seed = nanos ^ (u64::from(std::process::id()) << 32) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let mut rng = XorShift(seed | 1);
-    rng.next_u64();
-    rng.next_u64()
 }
 
 /// A fresh owner id. The token tells grants apart already; the owner id
@@ -212,50 +196,4 @@ pub(crate) async fn extend_lock(s: &mut impl Conduit, lock: &Lock, ttl: Duration
         .await
         .map_err(|e| lock_error(s, e, key))?;
     Ok(done.rows_affected() == 1)
-}
-
-/// First and longest pause between attempts of [`Store::lock`].
-const FIRST_PAUSE: Duration = Duration::from_millis(2);
-const LONGEST_PAUSE: Duration = Duration::from_millis(100);
-
-impl Store {
-    /// [`try_lock`](crate::KvCommands::try_lock), retried until granted or
-    /// until `wait` has passed (then `None`): pauses start at 2 ms and double
-    /// up to 100 ms, each with random jitter so waiters do not retry in step.
-    /// One statement per attempt; `Duration::MAX` waits without end. The
-    /// lease `ttl` is checked before anything is sent.
-    ///
-    /// ```no_run
-    /// # async fn demo(store: pgkv::Store) -> pgkv::Result<()> {
-    /// use std::time::Duration;
-    ///
-    /// let lease = Duration::from_secs(30);
-    /// if let Some(lock) = store.lock("lock:nightly", lease, Duration::from_secs(5)).await? {
-    ///     println!("holding token {}", lock.token());
-    ///     // ... work, passing lock.token() to what it writes ...
-    ///     store.unlock(&lock).await?;
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn lock(&self, key: impl AsRef<str>, ttl: Duration, wait: Duration) -> Result<Option<Lock>> {
-        let key = key.as_ref();
-        let deadline = tokio::time::Instant::now().checked_add(wait);
-        let mut pause = FIRST_PAUSE;
-        let mut rng = XorShift(random() | 1);
-        loop {
-            if let Some(lock) = self.try_lock(key, ttl).await? {
-                return Ok(Some(lock));
-            }
-            let jittered = pause.mul_f64(0.5 + rng.unit());
-            let now = tokio::time::Instant::now();
-            let sleep = match deadline {
-                Some(deadline) if now >= deadline => return Ok(None),
-                Some(deadline) => jittered.min(deadline - now),
-                None => jittered,
-            };
-            tokio::time::sleep(sleep).await;
-            pause = (pause * 2).min(LONGEST_PAUSE);
-        }
-    }
 }

@@ -103,7 +103,7 @@ fn refused_by_limit<K: AsRef<str>>(
     positions: &[usize],
     report: &mut BatchReport,
 ) -> Result<()> {
-    let error = s.shared().explain(error);
+    let error = s.shared().name_error(error);
     let Error::LimitExceeded {
         namespace,
         limit,

@@ -8,8 +8,8 @@
 //! the old one fails instead of writing into the new one's data.
 
 use super::{Sql, quote_ident};
+use crate::config::namespace::{LimitPolicy, NamespaceConfig};
 use crate::config::{TableType, TtlCleanupStrategy};
-use crate::features::namespace::{LimitPolicy, NamespaceConfig};
 
 /// The registry's table name, beside the store's table.
 pub(crate) const REGISTRY: &str = "pgkv_namespaces";

@@ -24,6 +24,8 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+pub use crate::error::SnapshotDefect;
+
 /// The first eight bytes of every snapshot file.
 pub(crate) const MAGIC: [u8; 8] = *b"PGKVSNAP";
 
@@ -39,74 +41,6 @@ const MAX_TABLE_NAME: usize = 1024;
 
 /// CRC-32C (Castagnoli), the checksum of both the header and the payload.
 pub(crate) static CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
-
-/// Why a snapshot file was refused. The table is never touched when a file
-/// is refused for one of these reasons.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SnapshotDefect {
-    /// The file does not start with pgkv's snapshot magic bytes.
-    #[error("not a pgkv snapshot (wrong magic bytes)")]
-    NotASnapshot,
-    /// The file was written by a format version this build does not read.
-    #[error("format version {found} is not supported (this build reads version {supported})")]
-    UnsupportedVersion {
-        /// The version in the file.
-        found: u16,
-        /// The version this build reads.
-        supported: u16,
-    },
-    /// The file ends before its header or payload does.
-    #[error("truncated: {found} bytes of payload where the header promises {expected}")]
-    Truncated {
-        /// Payload bytes the header announces (0 when the header itself is
-        /// cut short).
-        expected: u64,
-        /// Payload bytes present (0 when the header itself is cut short).
-        found: u64,
-    },
-    /// The file has bytes after the payload the header announces.
-    #[error("unexpected bytes after the payload")]
-    TrailingData,
-    /// The header's own checksum does not match.
-    #[error("the header is corrupted (checksum mismatch)")]
-    HeaderCorrupted,
-    /// The payload's checksum does not match the header's.
-    #[error("the payload is corrupted (checksum {found:#010x}, header says {expected:#010x})")]
-    ChecksumMismatch {
-        /// The checksum in the header.
-        expected: u32,
-        /// The checksum of the bytes read.
-        found: u32,
-    },
-    /// The snapshot is of another table.
-    #[error("the snapshot is of table {found}, not {expected}")]
-    OtherTable {
-        /// The table named in the file (`schema.table`).
-        found: String,
-        /// The store's table (`schema.table`).
-        expected: String,
-    },
-    /// The payload holds rows the store would refuse: a missing or empty
-    /// key, a key longer than
-    /// [`max_key_length`](crate::Config::max_key_length), a missing value or
-    /// one larger than [`max_value_size`](crate::Config::max_value_size).
-    #[error("{count} rows break the store's key or value limits (the first: key {first:?})")]
-    RowsOutOfLimits {
-        /// How many rows.
-        count: u64,
-        /// The first such row's key (its first 64 characters; `None` when it has none).
-        first: Option<String>,
-    },
-    /// The payload held a different number of rows than the header says.
-    #[error("the payload holds {found} rows where the header says {expected}")]
-    RowCountMismatch {
-        /// Rows the header announces.
-        expected: u64,
-        /// Rows the payload held.
-        found: u64,
-    },
-}
 
 /// The header of a snapshot file.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -114,7 +114,7 @@ async fn load_in_transaction(
 ) -> Result<Option<LoadSummary>> {
     let (header, _) = verify(path, Some(&shared.sql.collection)).await?;
     let sql = &shared.sql.snapshot;
-    let mut session = Session::begin(shared, &sql.begin_load).await?;
+    let mut session = Session::begin(&shared.conns, &sql.begin_load).await?;
     let filled = async {
         if only_if_empty {
             session

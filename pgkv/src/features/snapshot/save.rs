@@ -57,7 +57,7 @@ pub(super) async fn save_to(shared: &Shared, target: Target<'_>) -> Result<Optio
         });
     }
     let sql = &shared.sql.snapshot;
-    let mut session = Session::begin(shared, &sql.begin_save).await?;
+    let mut session = Session::begin(&shared.conns, &sql.begin_save).await?;
     if let Target::Fleet { .. } = target {
         let row = session
             .fetch_one_with(&sql.autosave_lock, &shared.sql.collection, read_error)
