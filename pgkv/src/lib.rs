@@ -104,7 +104,7 @@ pub use crate::base::codec::{Codec, Json};
 pub use crate::base::expiry::{ExpireWhen, Expiry};
 pub use crate::base::input::{MAX_BATCH_BYTES, MAX_KEY_LENGTH, MAX_TTL};
 pub use crate::base::set_options::{SetOptions, SetOutcome};
-pub use crate::call::batched::BatchingStats;
+pub use crate::call::batching::BatchingStats;
 pub use crate::call::near::{NearCache, NearCacheStats};
 pub use crate::config::namespace::{LimitPolicy, NamespaceConfig};
 pub use crate::config::{

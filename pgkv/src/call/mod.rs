@@ -3,9 +3,10 @@
 //! so that `Store` (a connection per call) and `Transaction` (its own
 //! connection) share every implementation.
 
-pub(crate) mod batched;
+pub(crate) mod batching;
 pub(crate) mod flights;
 pub(crate) mod near;
+pub(crate) mod routed;
 pub(crate) mod scope;
 
 use std::future::Future;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::base::input::Limits;
-use crate::call::batched::{Coalescer, Queue};
+use crate::call::batching::{BatchRoute, Batcher};
 use crate::conn::wire::Wire;
 use crate::conn::{Connections, Lease};
 use crate::error::{Error, Result, read_error, refused_as_read_only};
@@ -43,7 +44,7 @@ pub(crate) struct Shared {
     /// The get-or-compute loads running in this process, by key.
     pub(crate) flights: flights::Flights,
     /// Batching of concurrent calls (`None`: off).
-    pub(crate) coalescer: Option<Coalescer>,
+    pub(crate) coalescer: Option<Batcher>,
     /// The store whose table holds pgkv's own rows for this handle
     /// (get-or-compute leases): set on a namespace's handle to the store it
     /// came from, so bookkeeping never counts against the namespace's
@@ -151,7 +152,7 @@ pub(crate) trait Conduit: Send {
     /// before its first statement: `None` when it runs alone (a free
     /// connection was found and is now the call's, or the handle does not
     /// batch), else the queue that will carry it.
-    fn coalesce(&mut self) -> impl Future<Output = Result<Option<Queue>>> + Send;
+    fn batch_route(&mut self) -> impl Future<Output = Result<Option<BatchRoute>>> + Send;
 }
 
 /// A single call's connection, leased on first use.
@@ -242,7 +243,7 @@ impl Conduit for PooledCall<'_> {
         false
     }
 
-    async fn coalesce(&mut self) -> Result<Option<Queue>> {
+    async fn batch_route(&mut self) -> Result<Option<BatchRoute>> {
         let Some(coalescer) = &self.shared.coalescer else {
             return Ok(None);
         };
@@ -255,7 +256,7 @@ impl Conduit for PooledCall<'_> {
                 self.start_with(lease).await?;
                 Ok(None)
             }
-            None => Ok(Some(Queue::new(self.shared.clone()))),
+            None => Ok(Some(BatchRoute::new(self.shared.clone()))),
         }
     }
 }

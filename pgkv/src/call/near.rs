@@ -28,8 +28,10 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
+use crate::call::Conduit;
 pub use crate::config::near::NearCache;
 use crate::conn::Connections;
+use crate::error::{Result, read_error};
 use crate::sql::near::NearSql;
 
 /// What a near-cache has done: [`Store::near_cache_stats`](crate::Store::near_cache_stats).
@@ -400,4 +402,27 @@ async fn listen(near: Weak<Near>, options: PgConnectOptions, mut closed: tokio::
             }
         }
     }
+}
+
+/// `get` of a near-cached key: from the cache, or from the server (value
+/// and time left, one statement) into the cache.
+pub(crate) async fn get(s: &mut impl Conduit, near: &Near, key: &str) -> Result<Option<Vec<u8>>> {
+    if let Some(hit) = near.lookup(key) {
+        return Ok(hit);
+    }
+    let epoch = near.epoch();
+    let row: Option<(Vec<u8>, Option<i64>)> = sqlx::query_as(near.sql.fetch.query())
+        .bind(key)
+        .fetch_optional(s.connection().await?)
+        .await
+        .map_err(read_error)?;
+    let (value, left) = match row {
+        Some((value, left)) => (
+            Some(value),
+            left.map(|us| Duration::from_micros(us.max(0).unsigned_abs())),
+        ),
+        None => (None, None),
+    };
+    near.fill(epoch, key, value.clone(), left);
+    Ok(value)
 }

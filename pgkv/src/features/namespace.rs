@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use sqlx::Executor;
 
-use crate::call::batched::Coalescer;
+use crate::call::batching::Batcher;
 use crate::call::scope::ErrorScope;
 use crate::call::{Conduit, Shared};
 use crate::config::namespace::{LimitPolicy, NamespaceConfig};
@@ -396,7 +396,7 @@ impl Store {
         // A batch that would pass a Reject limit fails every call it
         // carries, where alone some would have fit: those calls stay single.
         if base.coalescer.is_some() && config.policy != Some(LimitPolicy::Reject) {
-            shared.coalescer = Some(Coalescer::default());
+            shared.coalescer = Some(Batcher::default());
         }
         // pgkv's own rows (get-or-compute leases) go to the table the
         // namespace came from: they never count against its limits.

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::call::batched::Queue;
+use crate::call::batching::BatchRoute;
 use crate::call::{Conduit, PooledCall, Shared};
 use crate::conn::wire::Wire;
 use crate::error::Result;
@@ -95,10 +95,10 @@ impl Conduit for Call<'_> {
         }
     }
 
-    async fn coalesce(&mut self) -> Result<Option<Queue>> {
+    async fn batch_route(&mut self) -> Result<Option<BatchRoute>> {
         match &mut self.0 {
-            Route::Pooled(call) => call.coalesce().await,
-            Route::Transaction(tx) => tx.coalesce().await,
+            Route::Pooled(call) => call.batch_route().await,
+            Route::Transaction(tx) => tx.batch_route().await,
         }
     }
 }

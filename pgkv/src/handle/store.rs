@@ -7,7 +7,7 @@ use sqlx::{Executor, PgPool};
 
 use crate::base::input::Limits;
 use crate::call::Shared;
-use crate::call::batched::{BatchingStats, Coalescer};
+use crate::call::batching::{Batcher, BatchingStats};
 use crate::call::near::{Near, NearCache, NearCacheStats};
 use crate::config::{Config, TableType, TtlCleanupStrategy};
 use crate::conn::{Connections, PoolLimits, open_connections};
@@ -108,7 +108,7 @@ impl Store {
         let _ = shared.conns.collection.set(shared.sql.collection.clone());
         // On Citus a batch would fan out over the shards: calls stay single.
         if config.batch_concurrent_calls && !config.citus {
-            shared.coalescer = Some(Coalescer::default());
+            shared.coalescer = Some(Batcher::default());
         }
         if let Some(near) = &config.near_cache {
             shared.near = Some(install_near_cache(&shared, config, near).await?);

@@ -190,7 +190,7 @@ impl Conduit for Transaction {
     }
 
     /// A transaction's commands run on its own connection, never batched.
-    async fn coalesce(&mut self) -> Result<Option<crate::call::batched::Queue>> {
+    async fn batch_route(&mut self) -> Result<Option<crate::call::batching::BatchRoute>> {
         Ok(None)
     }
 }

@@ -10,7 +10,7 @@ use sqlx::postgres::types::PgInterval;
 use crate::base::expiry::{self, ExpireWhen, Expiry};
 use crate::base::input;
 use crate::base::set_options::{SetExpiry, SetOptions, SetOutcome};
-use crate::call::{Conduit, in_call_order, purging_read};
+use crate::call::{Conduit, in_call_order, purging_read, routed};
 use crate::error::{Error, Result, classify_counter, read_error, sqlstate, write_error};
 use crate::sql::{Sql, Statements};
 
@@ -39,7 +39,7 @@ type Pick = fn(&Statements) -> &Sql;
 /// Runs a `(key, value[, ttl])` write and returns how many rows it touched.
 /// Input is checked first: nothing is sent for a bad key, value or TTL.
 /// With `may_batch` (a plain SET or SET_EX), a call that finds every
-/// connection busy is batched with others (see `coalesce`).
+/// connection busy is batched with others (see `call::routed`).
 async fn write_entry(
     s: &mut impl Conduit,
     pick: Pick,
@@ -50,8 +50,7 @@ async fn write_entry(
 ) -> Result<u64> {
     let (key, value) = s.shared().limits.entry(key, value)?;
     let ttl = ttl.map(input::ttl).transpose()?;
-    if may_batch && let Some(queue) = s.coalesce().await? {
-        queue.write(key, value, ttl).await?;
+    if may_batch && routed::write(s, key, value, ttl).await? {
         return Ok(1);
     }
     let mut query = sqlx::query(pick(&s.shared().sql).query()).bind(key).bind(value);
@@ -127,43 +126,10 @@ pub(crate) async fn replace(
 
 pub(crate) async fn get(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Option<Vec<u8>>> {
     let key = s.shared().limits.key(key.as_ref())?;
-    if let Some(near) = s.shared().near.clone()
-        && near.covers(key)
-        && !s.in_transaction()
-    {
-        return near_get(s, &near, key).await;
-    }
-    if let Some(queue) = s.coalesce().await? {
-        return queue.get(key).await;
+    if let Some(value) = routed::get(s, key).await? {
+        return Ok(value);
     }
     purging_read!(s, get, sqlx::query_scalar, fetch_optional, key)
-}
-
-/// `get` of a near-cached key: from the cache, or from the server (value
-/// and time left, one statement) into the cache.
-async fn near_get(
-    s: &mut impl Conduit,
-    near: &crate::call::near::Near,
-    key: &str,
-) -> Result<Option<Vec<u8>>> {
-    if let Some(hit) = near.lookup(key) {
-        return Ok(hit);
-    }
-    let epoch = near.epoch();
-    let row: Option<(Vec<u8>, Option<i64>)> = sqlx::query_as(near.sql.fetch.query())
-        .bind(key)
-        .fetch_optional(s.connection().await?)
-        .await
-        .map_err(read_error)?;
-    let (value, left) = match row {
-        Some((value, left)) => (
-            Some(value),
-            left.map(|us| Duration::from_micros(us.max(0).unsigned_abs())),
-        ),
-        None => (None, None),
-    };
-    near.fill(epoch, key, value.clone(), left);
-    Ok(value)
 }
 
 pub(crate) async fn get_string(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<Option<String>> {
@@ -188,16 +154,16 @@ pub(crate) async fn get_or_err(s: &mut impl Conduit, key: impl AsRef<str>) -> Re
 
 pub(crate) async fn exists(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<bool> {
     let key = s.shared().limits.key(key.as_ref())?;
-    if let Some(queue) = s.coalesce().await? {
-        return queue.exists(key).await;
+    if let Some(live) = routed::exists(s, key).await? {
+        return Ok(live);
     }
     purging_read!(s, exists, sqlx::query_scalar, fetch_one, key)
 }
 
 pub(crate) async fn delete(s: &mut impl Conduit, key: impl AsRef<str>) -> Result<bool> {
     let key = s.shared().limits.key(key.as_ref())?;
-    if let Some(queue) = s.coalesce().await? {
-        return queue.delete(key).await;
+    if let Some(removed) = routed::delete(s, key).await? {
+        return Ok(removed);
     }
     let sql = s.shared().sql.delete.query();
     let live: Option<bool> = sqlx::query_scalar(sql)

@@ -75,7 +75,7 @@ pub struct BatchingStats {
 
 /// The lanes of one store (or namespace) and their counters.
 #[derive(Debug, Default)]
-pub(crate) struct Coalescer {
+pub(crate) struct Batcher {
     get: Lane<Get>,
     exists: Lane<Exists>,
     write: Lane<Write>,
@@ -88,7 +88,7 @@ pub(crate) struct Coalescer {
     settled: Notify,
 }
 
-impl Coalescer {
+impl Batcher {
     /// Before a command takes a connection: waits until no batch carrying
     /// a cancelled caller's write is in flight (at most [`FENCE_WAIT`]), so
     /// such a write never lands after this command.
@@ -168,7 +168,7 @@ struct BatchFence {
 #[derive(Debug, Default)]
 struct FenceState {
     done: bool,
-    /// A write of the batch lost its caller (counted in `Coalescer::orphaned`).
+    /// A write of the batch lost its caller (counted in `Batcher::orphaned`).
     orphaned: bool,
 }
 
@@ -278,7 +278,7 @@ trait Kind: Sized + Send + 'static {
     /// cannot know whether its write happened.
     const WRITES: bool;
 
-    fn lane(coalescer: &Coalescer) -> &Lane<Self>;
+    fn lane(coalescer: &Batcher) -> &Lane<Self>;
 
     fn bytes(item: &Self::Item) -> usize;
 
@@ -292,11 +292,11 @@ trait Kind: Sized + Send + 'static {
 /// A batchable call's way to its lane, for a call that found no free
 /// connection ([`Conduit::coalesce`]).
 #[derive(Debug)]
-pub(crate) struct Queue(Arc<Shared>);
+pub(crate) struct BatchRoute(Arc<Shared>);
 
-impl Queue {
-    pub(crate) fn new(shared: Arc<Shared>) -> Queue {
-        Queue(shared)
+impl BatchRoute {
+    pub(crate) fn new(shared: Arc<Shared>) -> BatchRoute {
+        BatchRoute(shared)
     }
 
     pub(crate) async fn get(self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -349,9 +349,9 @@ impl Queue {
 
 /// A queued call's caller going away before its result came: the call is
 /// skipped if not yet taken; a write already in a batch makes the store's
-/// next commands wait for that batch (`Coalescer::settle`).
+/// next commands wait for that batch (`Batcher::settle`).
 struct Leaving<'a> {
-    coalescer: &'a Coalescer,
+    coalescer: &'a Batcher,
     slot: Arc<Mutex<Slot>>,
     writes: bool,
     armed: bool,
@@ -374,7 +374,7 @@ impl Drop for Leaving<'_> {
 
 /// Marks its batch finished when dropped, however the flusher ends.
 struct InFlight<'a> {
-    coalescer: &'a Coalescer,
+    coalescer: &'a Batcher,
     batch: Arc<BatchFence>,
 }
 
@@ -495,7 +495,7 @@ impl Kind for Get {
     type Output = Option<Vec<u8>>;
     const WRITES: bool = false;
 
-    fn lane(coalescer: &Coalescer) -> &Lane<Self> {
+    fn lane(coalescer: &Batcher) -> &Lane<Self> {
         &coalescer.get
     }
 
@@ -519,7 +519,7 @@ impl Kind for Exists {
     type Output = bool;
     const WRITES: bool = false;
 
-    fn lane(coalescer: &Coalescer) -> &Lane<Self> {
+    fn lane(coalescer: &Batcher) -> &Lane<Self> {
         &coalescer.exists
     }
 
@@ -545,7 +545,7 @@ impl Kind for Write {
     type Output = ();
     const WRITES: bool = true;
 
-    fn lane(coalescer: &Coalescer) -> &Lane<Self> {
+    fn lane(coalescer: &Batcher) -> &Lane<Self> {
         &coalescer.write
     }
 
@@ -585,7 +585,7 @@ impl Kind for Delete {
     type Output = bool;
     const WRITES: bool = true;
 
-    fn lane(coalescer: &Coalescer) -> &Lane<Self> {
+    fn lane(coalescer: &Batcher) -> &Lane<Self> {
         &coalescer.delete
     }
 
