@@ -15,7 +15,7 @@ pub enum LimitPolicy {
     /// them at commit (the price, measured in the README).
     Reject,
     /// Writes always succeed; the cleanup task (or
-    /// [`Store::evict_now`]) deletes the oldest keys, by creation time, in
+    /// [`Store::evict_now`](crate::Store::evict_now)) deletes the oldest keys, by creation time, in
     /// bounded batches until the namespace is within its limits (Solid
     /// Cache's FIFO). Between passes the namespace can exceed its limits by
     /// the writes of one interval.

@@ -3,11 +3,12 @@
 //! be generic over where its commands run, as with redis-rs's
 //! `AsyncCommands` or tokio-postgres's `GenericClient`.
 //!
-//! Each command is written once, here, as a provided trait method that runs
-//! the shared implementation in `ops`/`scan`; a handle only says how a call
-//! reaches the server ([`KvCommands::__call`]). The inherent methods of
-//! `Store` and `Transaction` (so no import is needed) forward to these; they
-//! are generated from the short list at the bottom of this file.
+//! Each command is declared once, in the list at the bottom of this file:
+//! its docs, its signature and the operation in `ops` that runs it. The
+//! `commands!` macro writes from that one declaration the trait's provided
+//! method and the inherent methods of `Store` and `Transaction` (so no import
+//! is needed); a handle only says how a call reaches the server
+//! ([`KvCommands::__call`]).
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -45,336 +46,220 @@ macro_rules! run {
 }
 pub(crate) use run;
 
-/// The key/value commands, for any handle: a [`Store`] (a pooled connection
-/// per command), a [`Transaction`] (its own connection), and what later
-/// handles add. Generic code takes `impl KvCommands` by value and is called
-/// with `&store` or `&mut tx`:
-///
-/// ```no_run
-/// use pgkv::KvCommands;
-///
-/// /// Counts a visit, wherever the caller runs its commands.
-/// async fn visit(mut kv: impl KvCommands, page: &str) -> pgkv::Result<i64> {
-///     kv.increment(format!("visits:{page}"), 1).await
-/// }
-///
-/// # async fn demo(store: pgkv::Store) -> pgkv::Result<()> {
-/// visit(&store, "home").await?;
-/// store
-///     .transaction(async |tx| {
-///         visit(&mut *tx, "checkout").await?;
-///         tx.set("last-page", "checkout").await
-///     })
-///     .await?;
-/// # Ok(())
-/// # }
-/// ```
-///
-/// Every command checks its input, then sends one statement (`delete_prefix`:
-/// one per batch); input errors are returned before anything is sent. The
-/// trait is implemented by pgkv's handles only.
-pub trait KvCommands: Send {
-    /// How a command of this handle reaches the server. Not public API.
-    #[doc(hidden)]
-    fn __call(&mut self) -> Call<'_>;
+impl KvCommands for Store {
+    fn __call(&mut self) -> Call<'_> {
+        Call::pooled(&self.shared)
+    }
+}
 
+impl KvCommands for &Store {
+    fn __call(&mut self) -> Call<'_> {
+        Call::pooled(&self.shared)
+    }
+}
+
+impl KvCommands for Transaction {
+    fn __call(&mut self) -> Call<'_> {
+        Call::transaction(self)
+    }
+}
+
+impl KvCommands for &mut Transaction {
+    fn __call(&mut self) -> Call<'_> {
+        Call::transaction(self)
+    }
+}
+
+/// Writes every command from its one declaration in the list below: the
+/// [`KvCommands`] method (for generic code), and the inherent methods of
+/// `Store` (`&self`) and `Transaction` (`&mut self`), so no import is needed,
+/// all with the list's docs. Each runs its operation directly (an inherent
+/// method does not go through the trait method), so a command's future is
+/// not wrapped, and copied, once more.
+macro_rules! commands {
+    ($(
+        $(#[doc = $doc:literal])*
+        fn $name:ident $(<$($g:ident),+>)? ($($arg:ident: $ty:ty),*) -> $ret:ty
+            $(where { $($bounds:tt)* })? = $op:path;
+    )*) => {
+        /// Every command's name, in the list's order.
+        pub(crate) const COMMANDS: &[&str] = &[$(stringify!($name)),*];
+
+        /// The key/value commands, for any handle: a [`Store`] (a pooled connection
+        /// per command), a [`Transaction`] (its own connection), and what later
+        /// handles add. Generic code takes `impl KvCommands` by value and is called
+        /// with `&store` or `&mut tx`:
+        ///
+        /// ```no_run
+        /// use pgkv::KvCommands;
+        ///
+        /// /// Counts a visit, wherever the caller runs its commands.
+        /// async fn visit(mut kv: impl KvCommands, page: &str) -> pgkv::Result<i64> {
+        ///     kv.increment(format!("visits:{page}"), 1).await
+        /// }
+        ///
+        /// # async fn demo(store: pgkv::Store) -> pgkv::Result<()> {
+        /// visit(&store, "home").await?;
+        /// store
+        ///     .transaction(async |tx| {
+        ///         visit(&mut *tx, "checkout").await?;
+        ///         tx.set("last-page", "checkout").await
+        ///     })
+        ///     .await?;
+        /// # Ok(())
+        /// # }
+        /// ```
+        ///
+        /// Every command checks its input, then sends one statement (`delete_prefix`:
+        /// one per batch); input errors are returned before anything is sent. The
+        /// trait is implemented by pgkv's handles only.
+        pub trait KvCommands: Send {
+            /// How a command of this handle reaches the server. Not public API.
+            #[doc(hidden)]
+            fn __call(&mut self) -> Call<'_>;
+
+            $(
+                $(#[doc = $doc])*
+                fn $name $(<$($g),+>)? (&mut self, $($arg: $ty),*) -> impl Future<Output = Result<$ret>> + Send
+                    $(where $($bounds)*)?
+                {
+                    run!(self.__call(), stringify!($name), $op, $($arg),*)
+                }
+            )*
+        }
+
+        impl Store {
+            $(
+                $(#[doc = $doc])*
+                pub fn $name $(<$($g),+>)? (&self, $($arg: $ty),*) -> impl Future<Output = Result<$ret>> + Send
+                    $(where $($bounds)*)?
+                {
+                    run!(Call::pooled(&self.shared), stringify!($name), $op, $($arg),*)
+                }
+            )*
+        }
+
+        impl Transaction {
+            $(
+                $(#[doc = $doc])*
+                pub fn $name $(<$($g),+>)? (&mut self, $($arg: $ty),*) -> impl Future<Output = Result<$ret>> + Send
+                    $(where $($bounds)*)?
+                {
+                    run!(Call::transaction(self), stringify!($name), $op, $($arg),*)
+                }
+            )*
+        }
+    };
+}
+
+commands! {
     /// Stores `value` under `key`, replacing any value and clearing any TTL.
     ///
     /// One `INSERT ... ON CONFLICT DO UPDATE`.
-    fn set(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        value: impl AsRef<[u8]> + Send,
-    ) -> impl Future<Output = Result<()>> + Send {
-        run!(self.__call(), "set", kv::set, key, value)
-    }
-
+    fn set(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> () = kv::set;
     /// The value of `key`, or `None` if it is absent or expired.
     ///
     /// One `SELECT` (under `OnRead`, it also deletes the row if it has expired
     /// and no other transaction holds it).
-    fn get(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
-        run!(self.__call(), "get", kv::get, key)
-    }
-
+    fn get(key: impl AsRef<str> + Send) -> Option<Vec<u8>> = kv::get;
     /// The value of `key` as a `String`; invalid UTF-8 is an
     /// [`Error::InvalidUtf8`](crate::Error::InvalidUtf8), never replaced lossily.
-    fn get_string(
-        &mut self,
-        key: impl AsRef<str> + Send,
-    ) -> impl Future<Output = Result<Option<String>>> + Send {
-        run!(self.__call(), "get_string", kv::get_string, key)
-    }
-
+    fn get_string(key: impl AsRef<str> + Send) -> Option<String> = kv::get_string;
     /// The value of `key`, or an error whose
     /// [`is_not_found`](crate::Error::is_not_found) is true.
-    fn get_or_err(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<Vec<u8>>> + Send {
-        run!(self.__call(), "get_or_err", kv::get_or_err, key)
-    }
-
+    fn get_or_err(key: impl AsRef<str> + Send) -> Vec<u8> = kv::get_or_err;
     /// Deletes `key`; true if a live key was removed (an expired row is
     /// removed too, but reports false).
-    fn delete(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<bool>> + Send {
-        run!(self.__call(), "delete", kv::delete, key)
-    }
-
+    fn delete(key: impl AsRef<str> + Send) -> bool = kv::delete;
     /// True if `key` is present and not expired.
-    fn exists(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<bool>> + Send {
-        run!(self.__call(), "exists", kv::exists, key)
-    }
-
+    fn exists(key: impl AsRef<str> + Send) -> bool = kv::exists;
     /// Stores `value` under `key` as Redis's `SET` with options does: `NX`/`XX`,
     /// `EX`/`PX`/`EXAT`/`PXAT`/`KEEPTTL` and `GET`, in any combination Redis
     /// allows, as one statement (see [`SetOptions`](crate::SetOptions)). The
     /// previous value, when asked for, is exactly the one replaced, also under
     /// concurrent writers.
-    fn set_with(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        value: impl AsRef<[u8]> + Send,
-        opts: SetOptions,
-    ) -> impl Future<Output = Result<SetOutcome>> + Send {
-        run!(self.__call(), "set_with", kv::set_with, key, value, opts)
-    }
-
+    fn set_with(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send, opts: SetOptions) -> SetOutcome = kv::set_with;
     /// Stores `value` only if `key` is absent (an expired key counts as
     /// absent); true if it was stored. Exactly one of many concurrent
     /// callers wins.
-    fn set_nx(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        value: impl AsRef<[u8]> + Send,
-    ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self.__call(), "set_nx", kv::set_nx, key, value)
-    }
-
+    fn set_nx(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> bool = kv::set_nx;
     /// Replaces the value only if `key` is present (memcached `replace`,
     /// Redis `SET XX KEEPTTL`): the TTL is kept. True if replaced.
-    fn replace(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        value: impl AsRef<[u8]> + Send,
-    ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self.__call(), "replace", kv::replace, key, value)
-    }
-
+    fn replace(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> bool = kv::replace;
     /// Stores `value` under `key`, expiring `ttl` from now (server clock).
-    fn set_ex(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        value: impl AsRef<[u8]> + Send,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<()>> + Send {
-        run!(self.__call(), "set_ex", kv::set_ex, key, value, ttl)
-    }
-
+    fn set_ex(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send, ttl: Duration) -> () = kv::set_ex;
     /// `set_nx` with a TTL: the lock/lease primitive (Redis `SET NX EX`).
-    fn set_nx_ex(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        value: impl AsRef<[u8]> + Send,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self.__call(), "set_nx_ex", kv::set_nx_ex, key, value, ttl)
-    }
-
+    fn set_nx_ex(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send, ttl: Duration) -> bool = kv::set_nx_ex;
     /// Reads `key` and moves its expiry to now + `ttl` in the same
     /// statement (Redis `GETEX`): a sliding session.
-    fn get_ex(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
-        run!(self.__call(), "get_ex", kv::get_ex, key, ttl)
-    }
-
+    fn get_ex(key: impl AsRef<str> + Send, ttl: Duration) -> Option<Vec<u8>> = kv::get_ex;
     /// Sets the expiry of an existing key to now + `ttl`; false if absent.
-    fn expire(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self.__call(), "expire", kv::expire, key, ttl)
-    }
-
+    fn expire(key: impl AsRef<str> + Send, ttl: Duration) -> bool = kv::expire;
     /// Sets the expiry of an existing key to now + `ttl` if `when` holds
     /// (Redis `EXPIRE key ttl NX|XX|GT|LT`); true if it was set.
-    fn expire_if(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        ttl: Duration,
-        when: ExpireWhen,
-    ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self.__call(), "expire_if", kv::expire_if, key, ttl, when)
-    }
-
+    fn expire_if(key: impl AsRef<str> + Send, ttl: Duration, when: ExpireWhen) -> bool = kv::expire_if;
     /// Sets the expiry of an existing key to the instant `at` if `when` holds
     /// (Redis `PEXPIREAT`, microsecond precision); true if it was set. The
     /// server compares `at` with its own clock: a time already past leaves the
     /// key expired, absent for every command. A time before 1970 or beyond
     /// [`MAX_TTL`](crate::MAX_TTL) from now is
     /// [`Error::InvalidExpiryTime`](crate::Error::InvalidExpiryTime).
-    fn expire_at(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        at: SystemTime,
-        when: ExpireWhen,
-    ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self.__call(), "expire_at", kv::expire_at, key, at, when)
-    }
-
+    fn expire_at(key: impl AsRef<str> + Send, at: SystemTime, when: ExpireWhen) -> bool = kv::expire_at;
     /// Remaining time to live, never rounded up (microsecond precision);
     /// `None` if the key is absent or has no expiry (see
     /// [`ttl_status`](Self::ttl_status) to tell the two apart).
-    fn ttl(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<Option<Duration>>> + Send {
-        run!(self.__call(), "ttl", kv::ttl, key)
-    }
-
+    fn ttl(key: impl AsRef<str> + Send) -> Option<Duration> = kv::ttl;
     /// The key's remaining time to live, telling a missing key from one that
     /// never expires in one statement (Redis `PTTL`: -2, -1, or the time).
-    fn ttl_status(
-        &mut self,
-        key: impl AsRef<str> + Send,
-    ) -> impl Future<Output = Result<Expiry<Duration>>> + Send {
-        run!(self.__call(), "ttl_status", kv::ttl_status, key)
-    }
-
+    fn ttl_status(key: impl AsRef<str> + Send) -> Expiry<Duration> = kv::ttl_status;
     /// The instant the key expires, by the server's clock (Redis
     /// `PEXPIRETIME`), or why there is none.
-    fn expire_time(
-        &mut self,
-        key: impl AsRef<str> + Send,
-    ) -> impl Future<Output = Result<Expiry<SystemTime>>> + Send {
-        run!(self.__call(), "expire_time", kv::expire_time, key)
-    }
-
+    fn expire_time(key: impl AsRef<str> + Send) -> Expiry<SystemTime> = kv::expire_time;
     /// Reads `key` and removes its expiry in the same statement (Redis
     /// `GETEX key PERSIST`).
-    fn get_persist(
-        &mut self,
-        key: impl AsRef<str> + Send,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
-        run!(self.__call(), "get_persist", kv::get_persist, key)
-    }
-
+    fn get_persist(key: impl AsRef<str> + Send) -> Option<Vec<u8>> = kv::get_persist;
     /// The length of the value in bytes; 0 for a missing key (Redis `STRLEN`).
-    fn strlen(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<u64>> + Send {
-        run!(self.__call(), "strlen", kv::strlen, key)
-    }
-
+    fn strlen(key: impl AsRef<str> + Send) -> u64 = kv::strlen;
     /// Removes the expiry of `key`; true if it had one.
-    fn persist(&mut self, key: impl AsRef<str> + Send) -> impl Future<Output = Result<bool>> + Send {
-        run!(self.__call(), "persist", kv::persist, key)
-    }
-
+    fn persist(key: impl AsRef<str> + Send) -> bool = kv::persist;
     /// Stores every pair in one statement, all or nothing. A repeated
     /// key: the last pair wins. Any invalid item rejects the whole batch
     /// before anything is sent.
-    fn set_many<K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync>(
-        &mut self,
-        items: &[(K, V)],
-    ) -> impl Future<Output = Result<()>> + Send {
-        run!(self.__call(), "set_many", kv::set_many, items)
-    }
-
+    fn set_many<K, V>(items: &[(K, V)]) -> () where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync } = kv::set_many;
     /// Stores every pair only if none of the keys is present (Redis `MSETNX`):
     /// true if all were stored, false if none was. All or nothing also against
     /// concurrent writers (inside a transaction, losing that race aborts the
     /// transaction and is returned as the error). A repeated key: the last
     /// pair wins.
-    fn set_many_nx<K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync>(
-        &mut self,
-        items: &[(K, V)],
-    ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self.__call(), "set_many_nx", kv::set_many_nx, items)
-    }
-
+    fn set_many_nx<K, V>(items: &[(K, V)]) -> bool where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync } = kv::set_many_nx;
     /// `set_many` with one TTL for every pair.
-    fn set_many_ex<K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync>(
-        &mut self,
-        items: &[(K, V)],
-        ttl: Duration,
-    ) -> impl Future<Output = Result<()>> + Send {
-        run!(self.__call(), "set_many_ex", kv::set_many_ex, items, ttl)
-    }
-
+    fn set_many_ex<K, V>(items: &[(K, V)], ttl: Duration) -> () where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync } = kv::set_many_ex;
     /// The values of `keys`, aligned with `keys` (duplicates included).
-    fn get_many<K: AsRef<str> + Sync>(
-        &mut self,
-        keys: &[K],
-    ) -> impl Future<Output = Result<Vec<Option<Vec<u8>>>>> + Send {
-        run!(self.__call(), "get_many", kv::get_many, keys)
-    }
-
+    fn get_many<K>(keys: &[K]) -> Vec<Option<Vec<u8>>> where { K: AsRef<str> + Sync } = kv::get_many;
     /// Deletes `keys`; returns how many live keys were removed.
-    fn delete_many<K: AsRef<str> + Sync>(&mut self, keys: &[K]) -> impl Future<Output = Result<u64>> + Send {
-        run!(self.__call(), "delete_many", kv::delete_many, keys)
-    }
-
+    fn delete_many<K>(keys: &[K]) -> u64 where { K: AsRef<str> + Sync } = kv::delete_many;
     /// `set_many` with a [`BatchMode`]: `BestEffort` refuses invalid items
     /// one by one, writes the rest in one statement and reports each refusal
     /// (rkvs's batch report).
-    fn set_many_with<K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync>(
-        &mut self,
-        items: &[(K, V)],
-        mode: BatchMode,
-    ) -> impl Future<Output = Result<BatchReport>> + Send {
-        run!(self.__call(), "set_many_with", modes::set_many_with, items, mode)
-    }
-
+    fn set_many_with<K, V>(items: &[(K, V)], mode: BatchMode) -> BatchReport where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync } = modes::set_many_with;
     /// `get_many` with a [`BatchMode`]: `AllOrNothing` also fails with
     /// [`Error::NotFound`](crate::Error::NotFound) when a key is absent;
     /// `BestEffort` refuses invalid keys one by one and reads the rest.
-    fn get_many_with<K: AsRef<str> + Sync>(
-        &mut self,
-        keys: &[K],
-        mode: BatchMode,
-    ) -> impl Future<Output = Result<BatchGet>> + Send {
-        run!(self.__call(), "get_many_with", modes::get_many_with, keys, mode)
-    }
-
+    fn get_many_with<K>(keys: &[K], mode: BatchMode) -> BatchGet where { K: AsRef<str> + Sync } = modes::get_many_with;
     /// `delete_many` with a [`BatchMode`]: `BestEffort` refuses invalid keys
     /// one by one and deletes the rest.
-    fn delete_many_with<K: AsRef<str> + Sync>(
-        &mut self,
-        keys: &[K],
-        mode: BatchMode,
-    ) -> impl Future<Output = Result<BatchReport>> + Send {
-        run!(
-            self.__call(),
-            "delete_many_with",
-            modes::delete_many_with,
-            keys,
-            mode
-        )
-    }
-
+    fn delete_many_with<K>(keys: &[K], mode: BatchMode) -> BatchReport where { K: AsRef<str> + Sync } = modes::delete_many_with;
     /// Adds `by` to the integer stored at `key` and returns the result.
     /// An absent key starts at 0. The value is stored as ASCII decimal
     /// (`get_string` reads `"5"`); the TTL is kept. A value that is not
     /// not exactly Redis's integer grammar (`0` or `-?[1-9][0-9]*`: `007`, `-0`, `+5` and ` 5` are not integers) is [`Error::NotAnInteger`](crate::Error::NotAnInteger),
     /// leaving `i64` is [`Error::Overflow`](crate::Error::Overflow); either way the value is unchanged.
-    fn increment(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        by: i64,
-    ) -> impl Future<Output = Result<i64>> + Send {
-        run!(self.__call(), "increment", kv::increment, key, by)
-    }
-
+    fn increment(key: impl AsRef<str> + Send, by: i64) -> i64 = kv::increment;
     /// `increment`, and a counter that starts afresh (absent or expired) gets
     /// the expiry now + `ttl`, which later increments leave alone: Redis
     /// `INCRBY` + `EXPIRE NX` as one atomic step, the fixed-window rate
     /// limiter.
-    fn increment_ex(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        by: i64,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<i64>> + Send {
-        run!(self.__call(), "increment_ex", kv::increment_ex, key, by, ttl)
-    }
-
+    fn increment_ex(key: impl AsRef<str> + Send, by: i64, ttl: Duration) -> i64 = kv::increment_ex;
     /// Adds `by` to the decimal number stored at `key` (Redis `INCRBYFLOAT`) and
     /// returns the result; an absent key starts at 0, the TTL is kept. The
     /// arithmetic is exact decimal (PostgreSQL `numeric`): `0.1` + `0.2` stores
@@ -383,127 +268,47 @@ pub trait KvCommands: Send {
     /// plain decimal float (spaces, hex, `inf`, `nan`) is
     /// [`Error::NotAFloat`](crate::Error::NotAFloat); a NaN or infinite `by`
     /// is [`Error::Overflow`](crate::Error::Overflow); either way nothing changes.
-    fn increment_float(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        by: f64,
-    ) -> impl Future<Output = Result<f64>> + Send {
-        run!(self.__call(), "increment_float", kv::increment_float, key, by)
-    }
-
+    fn increment_float(key: impl AsRef<str> + Send, by: f64) -> f64 = kv::increment_float;
     /// Subtracts `by`; the same rules as `increment`. `i64::MIN` is refused
     /// ([`Error::Overflow`](crate::Error::Overflow)), as Redis refuses `DECRBY` with it.
-    fn decrement(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        by: i64,
-    ) -> impl Future<Output = Result<i64>> + Send {
-        run!(self.__call(), "decrement", kv::decrement, key, by)
-    }
-
+    fn decrement(key: impl AsRef<str> + Send, by: i64) -> i64 = kv::decrement;
     /// Replaces the value with `new` only if it currently equals
     /// `expected`; `expected == None` means "only if absent". A
     /// successful swap of an existing key keeps its TTL.
-    fn compare_and_swap(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        expected: Option<&[u8]>,
-        new: impl AsRef<[u8]> + Send,
-    ) -> impl Future<Output = Result<CasResult>> + Send {
-        run!(
-            self.__call(),
-            "compare_and_swap",
-            kv::compare_and_swap,
-            key,
-            expected,
-            new
-        )
-    }
-
+    fn compare_and_swap(key: impl AsRef<str> + Send, expected: Option<&[u8]>, new: impl AsRef<[u8]> + Send) -> CasResult = kv::compare_and_swap;
     /// Stores `value` and returns exactly the value it replaced, also
     /// when racing other writers; clears the TTL.
-    fn get_and_set(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        value: impl AsRef<[u8]> + Send,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
-        run!(self.__call(), "get_and_set", kv::get_and_set, key, value)
-    }
-
+    fn get_and_set(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> Option<Vec<u8>> = kv::get_and_set;
     /// Appends `value` to the value of `key` (creating it if absent) and returns
     /// the new length in bytes; the TTL is kept (Redis `APPEND`). A result
     /// longer than `max_value_size` is
     /// [`Error::ValueTooLarge`](crate::Error::ValueTooLarge) and changes nothing.
-    fn append(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        value: impl AsRef<[u8]> + Send,
-    ) -> impl Future<Output = Result<u64>> + Send {
-        run!(self.__call(), "append", kv::append, key, value)
-    }
-
+    fn append(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> u64 = kv::append;
     /// Moves the value and expiry of `from` to `to`, replacing `to` (Redis
     /// `RENAME`); false if `from` is absent (Redis answers "no such key").
     /// Both rows are locked in key order, so opposite renames wait for each
     /// other rather than deadlock.
-    fn rename(
-        &mut self,
-        from: impl AsRef<str> + Send,
-        to: impl AsRef<str> + Send,
-    ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self.__call(), "rename", kv::rename, from, to)
-    }
-
+    fn rename(from: impl AsRef<str> + Send, to: impl AsRef<str> + Send) -> bool = kv::rename;
     /// `rename`, only if `to` is absent (Redis `RENAMENX`): true if renamed.
     /// All or nothing: if a concurrent writer creates `to` meanwhile, nothing
     /// is moved and the answer is false (inside a transaction that race aborts
     /// the transaction and is returned as the error).
-    fn rename_nx(
-        &mut self,
-        from: impl AsRef<str> + Send,
-        to: impl AsRef<str> + Send,
-    ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self.__call(), "rename_nx", kv::rename_nx, from, to)
-    }
-
+    fn rename_nx(from: impl AsRef<str> + Send, to: impl AsRef<str> + Send) -> bool = kv::rename_nx;
     /// Copies the value and expiry of `from` to `to` (Redis `COPY`, with
     /// `REPLACE` when `replace`); false if `from` is absent, `to` exists and
     /// `replace` is false, or the two are the same key.
-    fn copy(
-        &mut self,
-        from: impl AsRef<str> + Send,
-        to: impl AsRef<str> + Send,
-        replace: bool,
-    ) -> impl Future<Output = Result<bool>> + Send {
-        run!(self.__call(), "copy", kv::copy, from, to, replace)
-    }
-
+    fn copy(from: impl AsRef<str> + Send, to: impl AsRef<str> + Send, replace: bool) -> bool = kv::copy;
     /// Deletes `key` and returns its value; of many concurrent callers,
     /// exactly one gets it.
-    fn get_and_delete(
-        &mut self,
-        key: impl AsRef<str> + Send,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send {
-        run!(self.__call(), "get_and_delete", kv::get_and_delete, key)
-    }
-
+    fn get_and_delete(key: impl AsRef<str> + Send) -> Option<Vec<u8>> = kv::get_and_delete;
     /// Keys matching `opts`, in ascending byte order. Reads a range of
     /// the primary key index (for a [`pattern`](crate::ScanOptions::pattern),
     /// the range of its literal start, filtered on the server).
-    fn keys(&mut self, opts: ScanOptions) -> impl Future<Output = Result<Vec<String>>> + Send {
-        run!(self.__call(), "keys", scan::keys, opts)
-    }
-
+    fn keys(opts: ScanOptions) -> Vec<String> = scan::keys;
     /// Keys and values matching `opts`, in ascending byte order.
-    fn scan(&mut self, opts: ScanOptions) -> impl Future<Output = Result<Vec<KeyValue>>> + Send {
-        run!(self.__call(), "scan", scan::scan, opts)
-    }
-
+    fn scan(opts: ScanOptions) -> Vec<KeyValue> = scan::scan;
     /// How many live keys match `opts`' prefix and pattern (limit, offset and after are ignored).
-    fn count(&mut self, opts: ScanOptions) -> impl Future<Output = Result<u64>> + Send {
-        run!(self.__call(), "count", scan::count, opts)
-    }
-
+    fn count(opts: ScanOptions) -> u64 = scan::count;
     /// Deletes every key starting with `prefix` (`""` deletes every key) in
     /// batches of [`cleanup_batch_size`](crate::Config::cleanup_batch_size) rows
     /// in key order, one statement each; returns how many live keys were
@@ -534,10 +339,7 @@ pub trait KvCommands: Send {
     /// Inside a [`Transaction`](crate::Transaction) the batches run in it and
     /// commit or roll back with it (its own uncommitted writes are deleted
     /// too).
-    fn delete_prefix(&mut self, prefix: &str) -> impl Future<Output = Result<u64>> + Send {
-        run!(self.__call(), "delete_prefix", scan::delete_prefix, prefix)
-    }
-
+    fn delete_prefix(prefix: &str) -> u64 = scan::delete_prefix;
     /// Deletes every key starting with `prefix` (`""` deletes every key) in one
     /// statement, all or nothing; returns how many live keys were removed
     /// (expired rows are removed too, uncounted).
@@ -549,21 +351,10 @@ pub trait KvCommands: Send {
     /// `statement_timeout`. Keys inserted while it runs survive.
     /// [`delete_prefix`](Self::delete_prefix) bounds the lock footprint instead,
     /// deleting in batches.
-    fn delete_prefix_atomic(&mut self, prefix: &str) -> impl Future<Output = Result<u64>> + Send {
-        run!(
-            self.__call(),
-            "delete_prefix_atomic",
-            scan::delete_prefix_atomic,
-            prefix
-        )
-    }
-
+    fn delete_prefix_atomic(prefix: &str) -> u64 = scan::delete_prefix_atomic;
     /// The server's `EXPLAIN` of the statement [`keys`](Self::keys)
     /// would run for `opts`: a diagnostic for checking index use.
-    fn explain_keys(&mut self, opts: ScanOptions) -> impl Future<Output = Result<String>> + Send {
-        run!(self.__call(), "explain_keys", scan::explain_keys, opts)
-    }
-
+    fn explain_keys(opts: ScanOptions) -> String = scan::explain_keys;
     /// Takes the lock `key` for `ttl` if it is free (never held, released,
     /// or its lease has run out), in one statement; `None` if another holder
     /// has it. The grant carries a [`FencingToken`](crate::FencingToken)
@@ -578,232 +369,25 @@ pub trait KvCommands: Send {
     /// before pgkv had locks, the first call creates the token sequence
     /// (unless `auto_create_table` is off:
     /// [`Error::FenceSequenceMissing`](crate::Error::FenceSequenceMissing)).
-    fn try_lock(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<Option<Lock>>> + Send {
-        run!(self.__call(), "try_lock", lock::try_lock, key, ttl)
-    }
-
+    fn try_lock(key: impl AsRef<str> + Send, ttl: Duration) -> Option<Lock> = lock::try_lock;
     /// Releases `lock`, checked in the statement: only the holder named by
     /// the lock's token and owner, while its lease lasts. False if the lease
     /// had run out (whether or not someone else holds the lock now, it is
     /// left alone). The token stays, so later grants still get higher ones.
-    fn unlock(&mut self, lock: &Lock) -> impl Future<Output = Result<bool>> + Send {
-        run!(self.__call(), "unlock", lock::unlock, lock)
-    }
-
+    fn unlock(lock: &Lock) -> bool = lock::unlock;
     /// Moves the lease of `lock` to now + `ttl`, with the same check as
     /// [`unlock`](Self::unlock); false if the lease had run out.
-    fn extend_lock(&mut self, lock: &Lock, ttl: Duration) -> impl Future<Output = Result<bool>> + Send {
-        run!(self.__call(), "extend_lock", lock::extend_lock, lock, ttl)
-    }
-
+    fn extend_lock(lock: &Lock, ttl: Duration) -> bool = lock::extend_lock;
     /// A fixed-window rate limit: admits at most `limit` checks of `key`
     /// per `window`, the window starting at the first check (Redis `INCR` +
     /// `EXPIRE NX`, as one statement). A denied check does not count, so the
     /// stored count never passes `limit + 1`. Exact under concurrency: each
     /// check locks the counter row. A key holding something else is
     /// [`Error::WrongKind`](crate::Error::WrongKind).
-    fn rate_limit(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        limit: u64,
-        window: Duration,
-    ) -> impl Future<Output = Result<RateDecision>> + Send {
-        run!(
-            self.__call(),
-            "rate_limit",
-            limiter::rate_limit,
-            key,
-            limit,
-            window
-        )
-    }
-
+    fn rate_limit(key: impl AsRef<str> + Send, limit: u64, window: Duration) -> RateDecision = limiter::rate_limit;
     /// A smooth rate limit (GCRA) in one statement: on average
     /// `quota`'s limit per period, at most its burst back to back, with no
     /// window edge where twice the limit gets through. The state is one
     /// row (`tat flag now` in µs) that expires when it no longer matters.
-    fn rate_limit_gcra(
-        &mut self,
-        key: impl AsRef<str> + Send,
-        quota: Quota,
-    ) -> impl Future<Output = Result<RateDecision>> + Send {
-        run!(
-            self.__call(),
-            "rate_limit_gcra",
-            limiter::rate_limit_gcra,
-            key,
-            quota
-        )
-    }
-}
-
-impl KvCommands for Store {
-    fn __call(&mut self) -> Call<'_> {
-        Call::pooled(&self.shared)
-    }
-}
-
-impl KvCommands for &Store {
-    fn __call(&mut self) -> Call<'_> {
-        Call::pooled(&self.shared)
-    }
-}
-
-impl KvCommands for Transaction {
-    fn __call(&mut self) -> Call<'_> {
-        Call::transaction(self)
-    }
-}
-
-impl KvCommands for &mut Transaction {
-    fn __call(&mut self) -> Call<'_> {
-        Call::transaction(self)
-    }
-}
-
-/// Writes the inherent methods of `Store` (`&self`) and `Transaction`
-/// (`&mut self`), the [`KvCommands`] method of the same name without the
-/// import. Each runs its operation directly (not through the trait method),
-/// so a command's future is not wrapped, and copied, once more.
-macro_rules! inherent_commands {
-    ($(
-        $(#[doc = $doc:literal])*
-        fn $name:ident $(<$($g:ident),+>)? ($($arg:ident: $ty:ty),*) -> $ret:ty
-            $(where { $($bounds:tt)* })? = $op:path;
-    )*) => {
-        /// Every command's name, in the list's order.
-        pub(crate) const COMMANDS: &[&str] = &[$(stringify!($name)),*];
-
-        impl Store {
-            $(
-                $(#[doc = $doc])*
-                #[doc = concat!("\n\nSee [`KvCommands::", stringify!($name), "`].")]
-                pub fn $name $(<$($g),+>)? (&self, $($arg: $ty),*) -> impl Future<Output = Result<$ret>> + Send
-                    $(where $($bounds)*)?
-                {
-                    run!(Call::pooled(&self.shared), stringify!($name), $op, $($arg),*)
-                }
-            )*
-        }
-        impl Transaction {
-            $(
-                $(#[doc = $doc])*
-                #[doc = concat!("\n\nSee [`KvCommands::", stringify!($name), "`].")]
-                pub fn $name $(<$($g),+>)? (&mut self, $($arg: $ty),*) -> impl Future<Output = Result<$ret>> + Send
-                    $(where $($bounds)*)?
-                {
-                    run!(Call::transaction(self), stringify!($name), $op, $($arg),*)
-                }
-            )*
-        }
-    };
-}
-
-inherent_commands! {
-    /// Stores `value` under `key`, replacing any value and clearing any TTL.
-    fn set(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> () = kv::set;
-    /// The value of `key`, or `None` if it is absent or expired.
-    fn get(key: impl AsRef<str> + Send) -> Option<Vec<u8>> = kv::get;
-    /// The value of `key` as a `String`; invalid UTF-8 is an [`Error::InvalidUtf8`](crate::Error::InvalidUtf8), never replaced lossily.
-    fn get_string(key: impl AsRef<str> + Send) -> Option<String> = kv::get_string;
-    /// The value of `key`, or an error whose [`is_not_found`](crate::Error::is_not_found) is true.
-    fn get_or_err(key: impl AsRef<str> + Send) -> Vec<u8> = kv::get_or_err;
-    /// Deletes `key`; true if a live key was removed (an expired row is removed too, but reports false).
-    fn delete(key: impl AsRef<str> + Send) -> bool = kv::delete;
-    /// True if `key` is present and not expired.
-    fn exists(key: impl AsRef<str> + Send) -> bool = kv::exists;
-    /// Stores `value` under `key` as Redis's `SET` with options does: `NX`/`XX`, `EX`/`PX`/`EXAT`/`PXAT`/`KEEPTTL` and `GET`, in any combination Redis allows, as one statement (see [`SetOptions`](crate::SetOptions)). The previous value, when asked for, is exactly the one replaced, also under concurrent writers.
-    fn set_with(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send, opts: SetOptions) -> SetOutcome = kv::set_with;
-    /// Stores `value` only if `key` is absent (an expired key counts as absent); true if it was stored. Exactly one of many concurrent callers wins.
-    fn set_nx(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> bool = kv::set_nx;
-    /// Replaces the value only if `key` is present (memcached `replace`, Redis `SET XX KEEPTTL`): the TTL is kept. True if replaced.
-    fn replace(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> bool = kv::replace;
-    /// Stores `value` under `key`, expiring `ttl` from now (server clock).
-    fn set_ex(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send, ttl: Duration) -> () = kv::set_ex;
-    /// `set_nx` with a TTL: the lock/lease primitive (Redis `SET NX EX`).
-    fn set_nx_ex(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send, ttl: Duration) -> bool = kv::set_nx_ex;
-    /// Reads `key` and moves its expiry to now + `ttl` in the same statement (Redis `GETEX`): a sliding session.
-    fn get_ex(key: impl AsRef<str> + Send, ttl: Duration) -> Option<Vec<u8>> = kv::get_ex;
-    /// Sets the expiry of an existing key to now + `ttl`; false if absent.
-    fn expire(key: impl AsRef<str> + Send, ttl: Duration) -> bool = kv::expire;
-    /// Sets the expiry of an existing key to now + `ttl` if `when` holds (Redis `EXPIRE key ttl NX|XX|GT|LT`); true if it was set.
-    fn expire_if(key: impl AsRef<str> + Send, ttl: Duration, when: ExpireWhen) -> bool = kv::expire_if;
-    /// Sets the expiry of an existing key to the instant `at` if `when` holds (Redis `PEXPIREAT`, microsecond precision); true if it was set. The server compares `at` with its own clock: a time already past leaves the key expired, absent for every command. A time before 1970 or beyond [`MAX_TTL`](crate::MAX_TTL) from now is [`Error::InvalidExpiryTime`](crate::Error::InvalidExpiryTime).
-    fn expire_at(key: impl AsRef<str> + Send, at: SystemTime, when: ExpireWhen) -> bool = kv::expire_at;
-    /// Remaining time to live, never rounded up (microsecond precision); `None` if the key is absent or has no expiry (see [`ttl_status`](Self::ttl_status) to tell the two apart).
-    fn ttl(key: impl AsRef<str> + Send) -> Option<Duration> = kv::ttl;
-    /// The key's remaining time to live, telling a missing key from one that never expires in one statement (Redis `PTTL`: -2, -1, or the time).
-    fn ttl_status(key: impl AsRef<str> + Send) -> Expiry<Duration> = kv::ttl_status;
-    /// The instant the key expires, by the server's clock (Redis `PEXPIRETIME`), or why there is none.
-    fn expire_time(key: impl AsRef<str> + Send) -> Expiry<SystemTime> = kv::expire_time;
-    /// Reads `key` and removes its expiry in the same statement (Redis `GETEX key PERSIST`).
-    fn get_persist(key: impl AsRef<str> + Send) -> Option<Vec<u8>> = kv::get_persist;
-    /// The length of the value in bytes; 0 for a missing key (Redis `STRLEN`).
-    fn strlen(key: impl AsRef<str> + Send) -> u64 = kv::strlen;
-    /// Removes the expiry of `key`; true if it had one.
-    fn persist(key: impl AsRef<str> + Send) -> bool = kv::persist;
-    /// Stores every pair in one statement, all or nothing. A repeated key: the last pair wins. Any invalid item rejects the whole batch before anything is sent.
-    fn set_many<K, V>(items: &[(K, V)]) -> () where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync } = kv::set_many;
-    /// Stores every pair only if none of the keys is present (Redis `MSETNX`): true if all were stored, false if none was. All or nothing also against concurrent writers (inside a transaction, losing that race aborts the transaction and is returned as the error). A repeated key: the last pair wins.
-    fn set_many_nx<K, V>(items: &[(K, V)]) -> bool where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync } = kv::set_many_nx;
-    /// `set_many` with one TTL for every pair.
-    fn set_many_ex<K, V>(items: &[(K, V)], ttl: Duration) -> () where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync } = kv::set_many_ex;
-    /// The values of `keys`, aligned with `keys` (duplicates included).
-    fn get_many<K>(keys: &[K]) -> Vec<Option<Vec<u8>>> where { K: AsRef<str> + Sync } = kv::get_many;
-    /// Deletes `keys`; returns how many live keys were removed.
-    fn delete_many<K>(keys: &[K]) -> u64 where { K: AsRef<str> + Sync } = kv::delete_many;
-    /// `set_many` with a [`BatchMode`]: `BestEffort` refuses invalid items one by one, writes the rest in one statement and reports each refusal.
-    fn set_many_with<K, V>(items: &[(K, V)], mode: BatchMode) -> BatchReport where { K: AsRef<str> + Sync, V: AsRef<[u8]> + Sync } = modes::set_many_with;
-    /// `get_many` with a [`BatchMode`]: `AllOrNothing` also fails with [`Error::NotFound`](crate::Error::NotFound) when a key is absent; `BestEffort` refuses invalid keys one by one and reads the rest.
-    fn get_many_with<K>(keys: &[K], mode: BatchMode) -> BatchGet where { K: AsRef<str> + Sync } = modes::get_many_with;
-    /// `delete_many` with a [`BatchMode`]: `BestEffort` refuses invalid keys one by one and deletes the rest.
-    fn delete_many_with<K>(keys: &[K], mode: BatchMode) -> BatchReport where { K: AsRef<str> + Sync } = modes::delete_many_with;
-    /// Adds `by` to the integer stored at `key` and returns the result. An absent key starts at 0. The value is stored as ASCII decimal (`get_string` reads `"5"`); the TTL is kept. A value that is not not exactly Redis's integer grammar (`0` or `-?[1-9][0-9]*`: `007`, `-0`, `+5` and ` 5` are not integers) is [`Error::NotAnInteger`](crate::Error::NotAnInteger), leaving `i64` is [`Error::Overflow`](crate::Error::Overflow); either way the value is unchanged.
-    fn increment(key: impl AsRef<str> + Send, by: i64) -> i64 = kv::increment;
-    /// `increment`, and a counter that starts afresh (absent or expired) gets the expiry now + `ttl`, which later increments leave alone: Redis `INCRBY` + `EXPIRE NX` as one atomic step, the fixed-window rate limiter.
-    fn increment_ex(key: impl AsRef<str> + Send, by: i64, ttl: Duration) -> i64 = kv::increment_ex;
-    /// Adds `by` to the decimal number stored at `key` (Redis `INCRBYFLOAT`) and returns the result; an absent key starts at 0, the TTL is kept. The arithmetic is exact decimal (PostgreSQL `numeric`): `0.1` + `0.2` stores `"0.3"`, and `1e3` + `0.1` stores `"1000.1"` where Redis's long double gives `1000.09999999999999998`. A stored value that is not a plain decimal float (spaces, hex, `inf`, `nan`) is [`Error::NotAFloat`](crate::Error::NotAFloat); a NaN or infinite `by` is [`Error::Overflow`](crate::Error::Overflow); either way nothing changes.
-    fn increment_float(key: impl AsRef<str> + Send, by: f64) -> f64 = kv::increment_float;
-    /// Subtracts `by`; the same rules as `increment`. `i64::MIN` is refused ([`Error::Overflow`](crate::Error::Overflow)), as Redis refuses `DECRBY` with it.
-    fn decrement(key: impl AsRef<str> + Send, by: i64) -> i64 = kv::decrement;
-    /// Replaces the value with `new` only if it currently equals `expected`; `expected == None` means "only if absent". A successful swap of an existing key keeps its TTL.
-    fn compare_and_swap(key: impl AsRef<str> + Send, expected: Option<&[u8]>, new: impl AsRef<[u8]> + Send) -> CasResult = kv::compare_and_swap;
-    /// Stores `value` and returns exactly the value it replaced, also when racing other writers; clears the TTL.
-    fn get_and_set(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> Option<Vec<u8>> = kv::get_and_set;
-    /// Appends `value` to the value of `key` (creating it if absent) and returns the new length in bytes; the TTL is kept (Redis `APPEND`). A result longer than `max_value_size` is [`Error::ValueTooLarge`](crate::Error::ValueTooLarge) and changes nothing.
-    fn append(key: impl AsRef<str> + Send, value: impl AsRef<[u8]> + Send) -> u64 = kv::append;
-    /// Moves the value and expiry of `from` to `to`, replacing `to` (Redis `RENAME`); false if `from` is absent (Redis answers "no such key"). Both rows are locked in key order, so opposite renames wait for each other rather than deadlock.
-    fn rename(from: impl AsRef<str> + Send, to: impl AsRef<str> + Send) -> bool = kv::rename;
-    /// `rename`, only if `to` is absent (Redis `RENAMENX`): true if renamed. All or nothing: if a concurrent writer creates `to` meanwhile, nothing is moved and the answer is false (inside a transaction that race aborts the transaction and is returned as the error).
-    fn rename_nx(from: impl AsRef<str> + Send, to: impl AsRef<str> + Send) -> bool = kv::rename_nx;
-    /// Copies the value and expiry of `from` to `to` (Redis `COPY`, with `REPLACE` when `replace`); false if `from` is absent, `to` exists and `replace` is false, or the two are the same key.
-    fn copy(from: impl AsRef<str> + Send, to: impl AsRef<str> + Send, replace: bool) -> bool = kv::copy;
-    /// Deletes `key` and returns its value; of many concurrent callers, exactly one gets it.
-    fn get_and_delete(key: impl AsRef<str> + Send) -> Option<Vec<u8>> = kv::get_and_delete;
-    /// Keys matching `opts`, in ascending byte order. Reads a range of the primary key index (for a [`pattern`](crate::ScanOptions::pattern), the range of its literal start, filtered on the server).
-    fn keys(opts: ScanOptions) -> Vec<String> = scan::keys;
-    /// Keys and values matching `opts`, in ascending byte order.
-    fn scan(opts: ScanOptions) -> Vec<KeyValue> = scan::scan;
-    /// How many live keys match `opts`' prefix and pattern (limit, offset and after are ignored).
-    fn count(opts: ScanOptions) -> u64 = scan::count;
-    /// Deletes every key starting with `prefix` (`""` deletes every key) in batches of [`cleanup_batch_size`](crate::Config::cleanup_batch_size) rows in key order, one statement each; returns how many live keys were removed (expired rows are removed too, uncounted). When it returns `Ok`, every key under the prefix that existed when the call began and was not written again meanwhile is gone: rows other sessions hold are waited for in a last pass, bounded by `lock_timeout`. Not atomic, unlike [`delete_prefix_atomic`](KvCommands::delete_prefix_atomic).
-    fn delete_prefix(prefix: &str) -> u64 = scan::delete_prefix;
-    /// Deletes every key starting with `prefix` (`""` deletes every key) in one statement, all or nothing; returns how many live keys were removed (expired rows are removed too, uncounted).
-    fn delete_prefix_atomic(prefix: &str) -> u64 = scan::delete_prefix_atomic;
-    /// The server's `EXPLAIN` of the statement [`keys`](KvCommands::keys) would run for `opts`: a diagnostic for checking index use.
-    fn explain_keys(opts: ScanOptions) -> String = scan::explain_keys;
-    /// Takes the lock `key` for `ttl` if it is free, in one statement; `None` if another holder has it. The grant's [`FencingToken`](crate::FencingToken) is strictly greater than every earlier one (see [`KvCommands::try_lock`]).
-    fn try_lock(key: impl AsRef<str> + Send, ttl: Duration) -> Option<Lock> = lock::try_lock;
-    /// Releases `lock` if its lease still lasts, checked by token and owner in the statement; false otherwise.
-    fn unlock(lock: &Lock) -> bool = lock::unlock;
-    /// Moves the lease of `lock` to now + `ttl` if it still lasts, checked by token and owner in the statement; false otherwise.
-    fn extend_lock(lock: &Lock, ttl: Duration) -> bool = lock::extend_lock;
-    /// A fixed-window rate limit: at most `limit` checks of `key` per `window` from the first check, one statement (see [`KvCommands::rate_limit`]).
-    fn rate_limit(key: impl AsRef<str> + Send, limit: u64, window: Duration) -> RateDecision = limiter::rate_limit;
-    /// A smooth rate limit (GCRA) with a burst, one statement (see [`KvCommands::rate_limit_gcra`]).
     fn rate_limit_gcra(key: impl AsRef<str> + Send, quota: Quota) -> RateDecision = limiter::rate_limit_gcra;
 }
