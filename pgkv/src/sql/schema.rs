@@ -49,21 +49,6 @@ pub fn schema_sql(config: &Config) -> Result<String> {
         .collect())
 }
 
-#[cfg(test)]
-mod tests {
-    /// The migration that creates the namespace registry is the DDL the
-    /// store runs, unqualified.
-    #[test]
-    fn the_registry_migration_matches_the_store() {
-        let migration = include_str!("../../migrations/20261205000000_create_namespace_registry.sql");
-        let ddl = crate::sql::namespace::registry_ddl(None);
-        assert!(
-            migration.contains(&format!("{ddl};")),
-            "migration:\n{migration}\nstore:\n{ddl}"
-        );
-    }
-}
-
 /// Serialises table creation between instances starting at once.
 pub(crate) const DDL_LOCK_KEY: i64 = 7_305_983_471_152_380_418;
 
@@ -210,4 +195,19 @@ pub(crate) fn startup_check() -> String {
          EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = place.name) \
          FROM place LEFT JOIN found c ON TRUE"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// The migration that creates the namespace registry is the DDL the
+    /// store runs, unqualified.
+    #[test]
+    fn the_registry_migration_matches_the_store() {
+        let migration = include_str!("../../migrations/20261205000000_create_namespace_registry.sql");
+        let ddl = crate::sql::namespace::registry_ddl(None);
+        assert!(
+            migration.contains(&format!("{ddl};")),
+            "migration:\n{migration}\nstore:\n{ddl}"
+        );
+    }
 }
