@@ -473,6 +473,19 @@ pub enum SnapshotDefect {
     },
 }
 
+/// The server could not read a stored value as the type a statement asked
+/// for (22P02): a counter that is not a number, a lock or limiter row that
+/// holds something else.
+pub(crate) fn is_wrong_kind(e: &sqlx::Error) -> bool {
+    sqlstate(e) == Some("22P02")
+}
+
+/// A relation the statement names does not exist (42P01): a table or
+/// sequence not created yet, or dropped.
+pub(crate) fn is_missing_relation(e: &sqlx::Error) -> bool {
+    sqlstate(e) == Some("42P01")
+}
+
 /// The server refused a write because the session is read-only (25006: a
 /// read-only role or database, or a hot standby).
 pub(crate) fn refused_as_read_only(e: &sqlx::Error) -> bool {
@@ -484,6 +497,11 @@ impl Error {
     /// table), named: its limits (`KV001`, `KV002`, raised by its usage
     /// triggers) and its table gone (deleted, maybe re-created under the
     /// same name with a new table). Other errors are returned as they are.
+    /// A relation the failed statement named does not exist (42P01).
+    pub(crate) fn is_missing_relation(&self) -> bool {
+        self.code() == Some("42P01")
+    }
+
     pub(crate) fn in_key_space(self, name: &str, max_keys: Option<u64>, max_bytes: Option<u64>) -> Error {
         let limit = |limit: &'static str, max: Option<u64>| Error::LimitExceeded {
             namespace: name.to_owned(),

@@ -281,15 +281,9 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// A token no other store (or process) draws: the clock and the address
-/// of a fresh allocation, mixed.
+/// A token no other store (or process) draws.
 fn probe_token() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let place = Box::new(0u8);
-    let mut rng = crate::base::xorshift::XorShift(nanos ^ (&*place as *const u8 as u64).rotate_left(32) | 1);
-    rng.next_u64()
+    crate::base::xorshift::random()
 }
 
 /// The prober: while the listener is subscribed and no probe is on its way,

@@ -8,14 +8,13 @@
 //! bounded batch on itself, all shards at once (`run_command_on_shards`).
 
 use std::fmt;
-use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use crate::base::background::Background;
-use crate::base::xorshift::XorShift;
+use crate::base::xorshift::{XorShift, random};
 use crate::call::Conduit;
 use crate::error::{Result, read_error, write_error};
 use crate::handle::route::Call;
@@ -458,15 +457,9 @@ pub(crate) struct Jitter(XorShift);
 
 impl Jitter {
     pub(crate) fn new() -> Jitter {
-        // Tasks started in the same instant must still differ: std's
-        // RandomState is seeded randomly per process and varies per call.
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u128(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        Jitter(XorShift(hasher.finish() | 1))
+        // Tasks started in the same instant still differ: `random` mixes a
+        // per-process counter and the process id into the clock.
+        Jitter(XorShift(random() | 1))
     }
 
     /// `interval` scaled by a factor in [0.9, 1.1].

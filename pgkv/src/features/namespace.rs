@@ -227,7 +227,7 @@ impl Store {
         .await;
         let found = match call.finish(false, found).await {
             // No registry yet: no namespace either.
-            Err(e) if e.code() == Some("42P01") => None,
+            Err(e) if e.is_missing_relation() => None,
             other => other?,
         };
         let Some(row) = found else {
@@ -251,7 +251,7 @@ impl Store {
         }
         .await;
         let rows = match call.finish(false, rows).await {
-            Err(e) if e.code() == Some("42P01") => Vec::new(),
+            Err(e) if e.is_missing_relation() => Vec::new(),
             other => other?,
         };
         Ok(rows.into_iter().map(|row| info_of(row).1).collect())
@@ -285,11 +285,12 @@ impl Store {
             Err(e) => {
                 let _ = tx.rollback().await;
                 // No registry at all: no such namespace.
-                Err(match e.code() {
-                    Some("42P01") => Error::NamespaceMissing {
+                Err(if e.is_missing_relation() {
+                    Error::NamespaceMissing {
                         name: name.to_owned(),
-                    },
-                    _ => e,
+                    }
+                } else {
+                    e
                 })
             }
         }

@@ -11,7 +11,7 @@ use crate::base::expiry::{self, ExpireWhen, Expiry};
 use crate::base::input;
 use crate::base::set_options::{SetExpiry, SetOptions, SetOutcome};
 use crate::call::{Conduit, in_call_order, purging_read, routed};
-use crate::error::{Error, Result, classify_counter, read_error, sqlstate, write_error};
+use crate::error::{Error, Result, classify_counter, is_wrong_kind, read_error, write_error};
 use crate::sql::{Sql, Statements};
 
 /// Attempts at a read-modify-write that lost a race with a concurrent insert
@@ -434,9 +434,12 @@ pub(crate) async fn increment_float(s: &mut impl Conduit, key: impl AsRef<str>, 
         .bind(&by)
         .fetch_one(s.connection().await?)
         .await
-        .map_err(|e| match sqlstate(&e) {
-            Some("22P02") => Error::NotAFloat { key: key.to_owned() },
-            _ => write_error(e),
+        .map_err(|e| {
+            if is_wrong_kind(&e) {
+                Error::NotAFloat { key: key.to_owned() }
+            } else {
+                write_error(e)
+            }
         })?;
     // The stored text is the exact decimal; its f64 is the nearest double
     // (a value beyond f64's range reads as infinite).
@@ -664,7 +667,7 @@ async fn guarded(
 ) -> Result<bool> {
     match query.fetch_one(s.connection().await?).await {
         Ok((done, _)) => Ok(done),
-        Err(e) if sqlstate(&e) == Some("22P02") && !s.in_transaction() => Ok(false),
+        Err(e) if is_wrong_kind(&e) && !s.in_transaction() => Ok(false),
         Err(e) => Err(write_error(e)),
     }
 }

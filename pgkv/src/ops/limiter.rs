@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::base::input;
 use crate::call::Conduit;
-use crate::error::{Error, Result, sqlstate, write_error};
+use crate::error::{Error, Result, is_wrong_kind, write_error};
 
 /// The answer of a rate-limit check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,12 +77,13 @@ impl Quota {
 }
 
 fn state_error(e: sqlx::Error, key: &str, expected: &'static str) -> Error {
-    match sqlstate(&e) {
-        Some("22P02") => Error::WrongKind {
+    if is_wrong_kind(&e) {
+        Error::WrongKind {
             key: key.to_owned(),
             expected,
-        },
-        _ => write_error(e),
+        }
+    } else {
+        write_error(e)
     }
 }
 

@@ -15,7 +15,7 @@ use sqlx::{Postgres, encode::IsNull, error::BoxDynError};
 use crate::base::input;
 use crate::base::xorshift::random;
 use crate::call::Conduit;
-use crate::error::{Error, Result, sqlstate, write_error};
+use crate::error::{Error, Result, is_missing_relation, is_wrong_kind, write_error};
 
 /// A fencing token: strictly greater than every token granted before it for
 /// the same lock (and for every other lock of the same table). Pass it to the
@@ -115,15 +115,17 @@ fn lease_micros(ttl: Duration) -> Result<i64> {
 /// The error of a lock statement: a key holding something else, or the
 /// sequence missing.
 fn lock_error(s: &impl Conduit, e: sqlx::Error, key: &str) -> Error {
-    match sqlstate(&e) {
-        Some("22P02") => Error::WrongKind {
+    if is_wrong_kind(&e) {
+        Error::WrongKind {
             key: key.to_owned(),
             expected: "a lock",
-        },
-        Some("42P01") => Error::FenceSequenceMissing {
+        }
+    } else if is_missing_relation(&e) {
+        Error::FenceSequenceMissing {
             sequence: s.shared().sql.coord.sequence.clone(),
-        },
-        _ => write_error(e),
+        }
+    } else {
+        write_error(e)
     }
 }
 
@@ -154,7 +156,7 @@ pub(crate) async fn try_lock(
             }
             // A table made before locks existed: create the sequence once,
             // when allowed and when the failure did not abort a transaction.
-            Err(e) if sqlstate(&e) == Some("42P01") && !created && s.can_resend() => {
+            Err(e) if is_missing_relation(&e) && !created && s.can_resend() => {
                 let Some(create) = s.shared().sql.coord.create_sequence.as_ref().map(|c| c.query()) else {
                     return Err(lock_error(s, e, key));
                 };
