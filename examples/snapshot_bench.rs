@@ -1,4 +1,4 @@
-//! The figures in the README's Snapshots and Codecs sections: snapshot and
+//! The figures in docs/performance.md's Snapshots and Codecs sections: snapshot and
 //! load rates for a table of 256-byte values, a reader's latency while a
 //! snapshot runs (against the same reader with no snapshot running), and
 //! codec encode/decode times and sizes against JSON.

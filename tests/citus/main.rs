@@ -6,7 +6,7 @@
 //!
 //! Without a cluster (`PGKV_CITUS` unset, as in CI, which cannot fetch
 //! Citus) this binary holds one test, which says loudly that nothing ran.
-//! Status (Citus 13.2.2, 2 workers; see the README's "Scaling out"):
+//! Status (Citus 13.2.2, 2 workers; see docs/guide/scaling_out.md):
 //! every test passes. Tests whose subject does not exist on Citus say
 //! `NOT RUN on Citus: ...` past the output capture instead of passing
 //! silently (namespaces, which use triggers; a statement-trigger log in two
@@ -15,7 +15,7 @@
 //! being one point in time, which Citus has no distributed snapshot for;
 //! `tx::cancellation_never_poisons_the_pool`, which found an open problem
 //! on Citus: a write cut off by a time-out can land after later
-//! acknowledged writes, see the README).
+//! acknowledged writes, see docs/guide/scaling_out.md).
 //! `routing::every_single_key_statement_runs_on_one_shard`
 //! checks every single-key and two-key statement by `EXPLAIN`: the 67
 //! single-key ones are router-executed as one task, and `rename`/`copy`

@@ -73,7 +73,7 @@ async fn rows_extended_during_a_sweep_survive() {
     add_expired(&s, "dead", 5_000).await;
     // Short TTLs that a writer keeps extending while the sweep runs.
     // On Citus a 2,000-key batch write through the coordinator alone can
-    // outlast 300 ms (README, "Scaling out"), so the keys live longer
+    // outlast 300 ms (docs/guide/scaling_out.md), so the keys live longer
     // there and the check is that extended rows survive a concurrent sweep.
     let ttl = if pgkv_suite::through_citus() {
         Duration::from_secs(30)

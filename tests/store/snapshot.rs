@@ -452,7 +452,7 @@ async fn a_snapshot_under_concurrent_writers_is_one_point_in_time() {
     if pgkv_suite::not_on_citus(
         "snapshot::a_snapshot_under_concurrent_writers_is_one_point_in_time",
         "Citus has no distributed snapshot: a save under concurrent multi-shard transactions \
-         is not one point in time across shards (README, \"Scaling out\")",
+         is not one point in time across shards (docs/guide/scaling_out.md)",
     ) {
         return;
     }

@@ -144,7 +144,7 @@ async fn on_read_deletes_what_it_meets() {
         s.get_many(&["c", "live"]).await.unwrap(),
         vec![None, Some(b"1".to_vec())]
     );
-    // On Citus batch reads do not purge (README, "Scaling out"): `c` stays
+    // On Citus batch reads do not purge (docs/guide/scaling_out.md): `c` stays
     // for the sweep.
     let left = if pgkv_suite::through_citus() { 2 } else { 1 };
     assert_eq!(raw_row_count(&s).await, left);

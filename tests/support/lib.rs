@@ -88,7 +88,7 @@ pub fn not_through_pooler(test: &str, why: &str) -> bool {
 }
 
 /// For a test whose subject does not exist or behaves otherwise on Citus
-/// (documented in the README's "Scaling out"): true in the Citus binaries,
+/// (documented in docs/guide/scaling_out.md): true in the Citus binaries,
 /// after saying so past the test harness's output capture, so the skip is
 /// seen and never passes silently.
 pub fn not_on_citus(test: &str, why: &str) -> bool {

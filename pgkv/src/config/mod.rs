@@ -277,7 +277,7 @@ impl Config {
     ///   the server), and every command runs in its own `BEGIN` ... `COMMIT`
     ///   so that its statement's two protocol exchanges reach the same server
     ///   connection: 4 round trips per command instead of 1 (sqlx offers no
-    ///   single-exchange form; see the README's "Behind a connection pooler");
+    ///   single-exchange form; see the guide's [poolers](crate::guide::poolers) page);
     /// - a statement cut off by a cancelled call is not cancelled on the
     ///   server (the pooler hides which server process runs it): its
     ///   connection is closed, and the pooler ends the server side;
@@ -296,7 +296,7 @@ impl Config {
 
     /// An in-process near-cache for keys under the given prefixes, kept
     /// coherent by a trigger and one `LISTEN` connection; see
-    /// [`NearCache`](crate::NearCache) and the README's "Near-cache".
+    /// [`NearCache`](crate::NearCache) and the guide's [near-cache](crate::guide::near_cache) page.
     pub fn near_cache(mut self, near: near::NearCache) -> Self {
         self.near_cache = Some(near);
         self

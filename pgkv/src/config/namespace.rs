@@ -12,7 +12,7 @@ pub enum LimitPolicy {
     /// The write fails with [`Error::LimitExceeded`] and writes nothing
     /// (rkvs's `max_keys`; a byte quota). Exact under concurrency: writers
     /// are counted under one row lock per namespace, which also serialises
-    /// them at commit (the price, measured in the README).
+    /// them at commit (the price is measured in `docs/performance.md`).
     Reject,
     /// Writes always succeed; the cleanup task (or
     /// [`Store::evict_now`](crate::Store::evict_now)) deletes the oldest keys, by creation time, in

@@ -814,7 +814,7 @@ pub(crate) fn open_connections(config: &Config) -> Result<Arc<Connections>> {
     // A partitioned table: generic plans, which prune partitions when they
     // run (0.01 ms), where PostgreSQL 15 otherwise plans every call afresh
     // (0.15-0.25 ms); GET at 10M rows in 16 partitions went from 5.1x one
-    // table's time to 1.45x (README, "Scaling out"). Not behind a pooler,
+    // table's time to 1.45x (`docs/performance.md`, scale-out). Not behind a pooler,
     // which refuses start-up options.
     if config.partitions.is_some() && !config.transaction_pooler {
         options = options.options([("plan_cache_mode", "force_generic_plan")]);
