@@ -116,17 +116,10 @@ async fn migrator_creates_the_default_table_where_search_path_points() {
 
 #[tokio::test]
 async fn the_default_schema_is_the_current_one() {
-    let schema = unique_table("cur");
-    let admin = sqlx::PgPool::connect(&database_url()).await.unwrap();
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .await
-        .unwrap();
-    let url = database_url();
-    let sep = if url.contains('?') { '&' } else { '?' };
+    let (schema, admin) = fresh_schema("cur").await;
     // search_path names a schema that does not exist first: the current
     // schema is the first one that does.
-    let url = format!("{url}{sep}options=-c%20search_path%3Dmissing_{schema}%2C{schema}%2Cpublic");
+    let url = with_search_path(&format!("missing_{schema},{schema},public"));
     let table = unique_table("cur_table");
     let s = Store::with_config(Config::new(&url).table_name(&table))
         .await
@@ -140,10 +133,7 @@ async fn the_default_schema_is_the_current_one() {
         .unwrap();
     assert_eq!(in_public, None, "a second table was created in public");
     // No schema on search_path exists: a clear error, nothing created.
-    let nowhere = format!(
-        "{}{sep}options=-c%20search_path%3Dmissing_{schema}",
-        database_url()
-    );
+    let nowhere = with_search_path(&format!("missing_{schema}"));
     let err = Store::with_config(Config::new(&nowhere).table_name(&table))
         .await
         .unwrap_err();
@@ -192,23 +182,12 @@ fn store_and_futures_are_send_and_sync() {
 /// with the default schema and with `pg_catalog` named first on the path.
 #[tokio::test]
 async fn a_table_named_like_a_catalog_is_a_table_of_its_own() {
-    if pgkv_suite::not_through_pooler(
-        "schema::a_table_named_like_a_catalog_is_a_table_of_its_own",
-        "it sets search_path as a startup option, which PgBouncer refuses",
-    ) {
-        return;
-    }
-    let schema = unique_table("cat");
-    let admin = sqlx::PgPool::connect(&database_url()).await.unwrap();
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .await
-        .unwrap();
-    let url = database_url();
-    let sep = if url.contains('?') { '&' } else { '?' };
+    // Direct connections (search_path as a startup option), also in the
+    // pooler's binary.
+    let (schema, admin) = fresh_schema("cat").await;
     // pg_catalog first (explicitly), then a temporary schema, then ours.
-    let path_first = format!("{url}{sep}options=-c%20search_path%3Dpg_catalog%2Cpg_temp%2C{schema}");
-    let path_only = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let path_first = with_search_path(&format!("pg_catalog,pg_temp,{schema}"));
+    let path_only = with_search_path(&schema);
     for name in [
         "pg_class",
         "pg_settings",
@@ -234,9 +213,31 @@ async fn a_table_named_like_a_catalog_is_a_table_of_its_own() {
         assert_eq!(n, 1, "{name}: one table, found again by the second store");
     }
     // Only system schemas on the path: a typed error, nothing created.
-    let system_only = format!("{url}{sep}options=-c%20search_path%3Dpg_catalog%2Cinformation_schema");
+    let system_only = with_search_path("pg_catalog,information_schema");
     let err = Store::with_config(Config::new(&system_only).table_name("pg_class"))
         .await
         .unwrap_err();
     assert!(matches!(err, pgkv::Error::InvalidConfig(_)), "{err:?}");
+}
+
+/// A schema of this test's own, created, and a direct pool to create it with.
+async fn fresh_schema(tag: &str) -> (String, sqlx::PgPool) {
+    let schema = unique_table(tag);
+    let admin = sqlx::PgPool::connect(&database_url()).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .await
+        .unwrap();
+    (schema, admin)
+}
+
+/// `DATABASE_URL` with `search_path` set to `path` (comma-separated) for
+/// every session.
+fn with_search_path(path: &str) -> String {
+    let url = database_url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!(
+        "{url}{sep}options=-c%20search_path%3D{}",
+        path.replace(',', "%2C")
+    )
 }
