@@ -1,5 +1,6 @@
--- The script a store with the default schema runs to create its table
--- (TableType::Regular); schema_sql prints the same DDL without the lock.
+-- The statements a store with the default schema runs, in order and in one
+-- transaction, to create its table (TableType::Regular); schema_sql prints the
+-- same DDL without the lock.
 SELECT pg_advisory_xact_lock(7305983471152380418);
 CREATE TABLE IF NOT EXISTS "kv_store" (
     key        TEXT COLLATE "C" PRIMARY KEY,

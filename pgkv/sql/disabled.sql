@@ -137,9 +137,6 @@ SELECT count(*), (EXTRACT(EPOCH FROM now()) * 1000000)::bigint FROM "public"."kv
 -- snapshot: save_copy
 COPY (SELECT key, value, expires_at FROM "public"."kv_store" WHERE TRUE) TO STDOUT (FORMAT binary);
 
--- snapshot: begin_load
-BEGIN;
-
 -- snapshot: create_stage
 CREATE TEMP TABLE pgkv_snapshot_stage (key TEXT COLLATE "C", value BYTEA, expires_at TIMESTAMPTZ) ON COMMIT DROP;
 

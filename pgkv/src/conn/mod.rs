@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use deadpool::managed;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, SqlSafeStr};
 use tokio::sync::Notify;
 
 use crate::config::Config;
@@ -630,13 +630,13 @@ impl Lease {
     /// Rolls back whatever transaction may be open before the connection is
     /// reused: used when a transaction is dropped unfinished (or its `BEGIN`
     /// or `COMMIT` was cancelled midway).
-    pub(crate) fn roll_back_on_drop(&mut self) {
+    fn roll_back_on_drop(&mut self) {
         self.roll_back = true;
     }
 
     /// The transaction that [`roll_back_on_drop`](Self::roll_back_on_drop)
     /// guarded has ended: the connection is clean again.
-    pub(crate) fn transaction_ended(&mut self) {
+    fn transaction_ended(&mut self) {
         self.roll_back = false;
     }
 
@@ -653,6 +653,52 @@ impl Lease {
         Wire::new(self.for_statement(), unnamed)
     }
 
+    /// Runs `statement`, without parameters (one statement or a script of
+    /// several), in the simple protocol: one `Query` message answered up to
+    /// `ReadyForQuery`, so behind a transaction-mode pooler it cannot be
+    /// split across server connections. The error is classified by
+    /// `classify`, and the outcome observed.
+    pub(crate) async fn simple(
+        &mut self,
+        statement: impl SqlSafeStr,
+        classify: fn(sqlx::Error) -> Error,
+    ) -> Result<u64> {
+        let result = self
+            .for_statement()
+            .execute(sqlx::raw_sql(statement))
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(classify);
+        self.observe(&result);
+        result
+    }
+
+    /// Opens a transaction with `begin` (`BEGIN`, or one with an isolation
+    /// level). Until [`end_transaction`](Self::end_transaction) succeeds,
+    /// dropping the lease rolls it back before the connection is reused.
+    /// Every explicit transaction pgkv runs starts here: a
+    /// [`Session`](session::Session)'s, and a command's own behind a
+    /// transaction-mode pooler.
+    pub(crate) async fn begin_transaction(&mut self, begin: impl SqlSafeStr) -> Result<()> {
+        self.roll_back_on_drop();
+        self.simple(begin, read_error).await.map(drop)
+    }
+
+    /// Ends the transaction [`begin_transaction`](Self::begin_transaction)
+    /// opened: `COMMIT`, or `ROLLBACK` when `commit` is false. The `COMMIT`
+    /// decides whether the writes happen, so a connection lost before its
+    /// reply is [`Error::OutcomeUnknown`].
+    pub(crate) async fn end_transaction(&mut self, commit: bool) -> Result<()> {
+        let (statement, classify): (&'static str, fn(sqlx::Error) -> Error) = if commit {
+            ("COMMIT", write_error)
+        } else {
+            ("ROLLBACK", read_error)
+        };
+        self.simple(statement, classify).await?;
+        self.transaction_ended();
+        Ok(())
+    }
+
     /// Starts a command outside a transaction. Behind a transaction-mode
     /// pooler, opens the command's own transaction (see `wire`): ended by
     /// [`end_command`](Self::end_command), or rolled back if the lease is
@@ -661,15 +707,7 @@ impl Lease {
         if !self.transaction_pooler() {
             return Ok(());
         }
-        self.roll_back_on_drop();
-        let begun = self
-            .for_statement()
-            .execute("BEGIN")
-            .await
-            .map(drop)
-            .map_err(read_error);
-        self.observe(&begun);
-        begun
+        self.begin_transaction("BEGIN").await
     }
 
     /// After a failed statement of a command started with
@@ -679,44 +717,22 @@ impl Lease {
         if !self.transaction_pooler() {
             return Ok(());
         }
-        let rolled_back = self
-            .for_statement()
-            .execute("ROLLBACK")
-            .await
-            .map(drop)
-            .map_err(read_error);
-        self.observe(&rolled_back);
-        rolled_back?;
+        self.end_transaction(false).await?;
         self.begin_command().await
     }
 
     /// Ends a command started with [`begin_command`](Self::begin_command)
     /// and returns its result. Behind a transaction-mode pooler: `COMMIT`
-    /// after success, `ROLLBACK` after an error. The `COMMIT` decides
-    /// whether a write happened, so a connection lost before its reply is
-    /// [`Error::OutcomeUnknown`] (for a read too: the lease cannot tell
-    /// which it ran).
+    /// after success, `ROLLBACK` after an error. A connection lost before
+    /// the `COMMIT`'s reply is [`Error::OutcomeUnknown`] (for a read too:
+    /// the lease cannot tell which it ran).
     pub(crate) async fn end_command<T>(&mut self, result: Result<T>) -> Result<T> {
         self.observe(&result);
         if !self.transaction_pooler() || self.discard {
             return result;
         }
-        let (end, classify): (&str, fn(sqlx::Error) -> Error) = match &result {
-            Ok(_) => ("COMMIT", write_error),
-            Err(_) => ("ROLLBACK", read_error),
-        };
-        let ended = self
-            .for_statement()
-            .execute(end)
-            .await
-            .map(drop)
-            .map_err(classify);
-        self.observe(&ended);
-        match ended {
-            Ok(()) => {
-                self.transaction_ended();
-                result
-            }
+        match self.end_transaction(result.is_ok()).await {
+            Ok(()) => result,
             // The command's own error says more than its rollback's.
             Err(_) if result.is_err() => result,
             Err(e) => Err(e),

@@ -1,104 +1,86 @@
-//! The one connection a save or a load runs on, and what becomes of it when
-//! the call ends early.
+//! [`Session`]: a leased connection inside an explicit transaction, the one
+//! way pgkv holds a transaction open across statements: a user's
+//! `Transaction`, a snapshot's save or load, the near-cache's installation,
+//! the table's creation.
 
 use std::sync::Arc;
 
-use sqlx::PgConnection;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{PgConnection, Postgres, SqlSafeStr};
 
+use crate::conn::wire::Wire;
 use crate::conn::{Connections, Lease};
 use crate::error::{Error, Result};
-use crate::sql::Sql;
 
-/// A leased connection with an explicit transaction on it.
+/// A leased connection with an explicit transaction on it, from `BEGIN` to
+/// [`commit`](Self::commit) or [`rollback`](Self::rollback).
 ///
-/// Dropped early (an error, or the call's future cancelled), it leaves the
-/// connection to the lease's recovery: a statement cut off is drained or
-/// cancelled on the server, an open transaction rolled back. In the middle
-/// of a `COPY` neither works (the server keeps streaming, or waits for more
-/// data), so the connection is closed instead, which ends the `COPY` and
-/// rolls its transaction back on the server.
+/// Dropped before either completes (an error, or the call's future
+/// cancelled), it leaves the connection to the lease's recovery: a statement
+/// cut off is drained or cancelled on the server, the transaction rolled
+/// back, before the connection is reused. In the middle of a `COPY` neither
+/// works (the server keeps streaming, or waits for more data), so the
+/// connection is closed instead, which ends the `COPY` and rolls its
+/// transaction back on the server.
+///
+/// Behind a transaction-mode pooler the transaction also pins one server
+/// connection, so unnamed statements sent through [`wire`](Self::wire) run
+/// where they were parsed.
 #[derive(Debug)]
 pub(crate) struct Session {
     lease: Lease,
-    /// `BEGIN` was sent and no `COMMIT`/`ROLLBACK` completed.
-    open: bool,
     /// A `COPY` is under way.
     streaming: bool,
 }
 
 impl Session {
-    /// Leases a connection and starts a transaction with `begin`.
-    pub(crate) async fn begin(conns: &Arc<Connections>, begin: &Sql) -> Result<Session> {
-        let lease = conns.lease().await?;
-        let mut session = Session {
+    /// Leases a connection and opens a transaction with `begin` (`"BEGIN"`,
+    /// or a statement naming an isolation level).
+    pub(crate) async fn begin(conns: &Arc<Connections>, begin: impl SqlSafeStr) -> Result<Session> {
+        let mut lease = conns.lease().await?;
+        lease.begin_transaction(begin).await?;
+        Ok(Session {
             lease,
-            open: true,
             streaming: false,
-        };
-        session.execute(begin, crate::error::read_error).await?;
-        Ok(session)
+        })
     }
 
-    /// Runs a statement without parameters that returns no rows, in the
-    /// simple protocol: one exchange, so `BEGIN` itself cannot be split
-    /// across server connections behind a transaction-mode pooler.
-    pub(crate) async fn execute(&mut self, sql: &Sql, classify: fn(sqlx::Error) -> Error) -> Result<u64> {
-        let result = sqlx::raw_sql(sql.query())
-            .execute(self.lease.wire())
-            .await
-            .map(|done| done.rows_affected())
-            .map_err(classify);
-        self.lease.observe(&result);
-        result
-    }
-
-    /// Runs a statement that returns one row.
-    pub(crate) async fn fetch_one(&mut self, sql: &Sql, classify: fn(sqlx::Error) -> Error) -> Result<PgRow> {
-        let result = sqlx::query(sql.query())
-            .fetch_one(self.lease.wire())
-            .await
-            .map_err(classify);
-        self.lease.observe(&result);
-        result
-    }
-
-    /// Runs a statement with one text parameter that returns one row.
-    pub(crate) async fn fetch_one_with(
+    /// Runs a statement (or a script of several) without parameters that
+    /// returns no rows, in the simple protocol.
+    pub(crate) async fn execute(
         &mut self,
-        sql: &Sql,
-        param: &str,
+        statement: impl SqlSafeStr,
+        classify: fn(sqlx::Error) -> Error,
+    ) -> Result<u64> {
+        self.lease.simple(statement, classify).await
+    }
+
+    /// The connection for one statement with parameters; hand its outcome
+    /// to [`observe`](Self::observe).
+    pub(crate) fn wire(&mut self) -> Wire<'_> {
+        self.lease.wire()
+    }
+
+    /// Looks at a statement's outcome: a lost connection is not reused.
+    pub(crate) fn observe<T>(&mut self, result: &Result<T>) {
+        self.lease.observe(result);
+    }
+
+    /// Runs a statement that returns one row: `sqlx::query` of one of the
+    /// statements in `sql/`, with its parameters bound.
+    pub(crate) async fn fetch_one(
+        &mut self,
+        query: Query<'_, Postgres, PgArguments>,
         classify: fn(sqlx::Error) -> Error,
     ) -> Result<PgRow> {
-        let result = sqlx::query(sql.query())
-            .bind(param)
-            .fetch_one(self.lease.wire())
-            .await
-            .map_err(classify);
-        self.lease.observe(&result);
+        let result = query.fetch_one(self.wire()).await.map_err(classify);
+        self.observe(&result);
         result
     }
 
-    /// Runs a statement with two integer parameters that returns one row.
-    pub(crate) async fn fetch_one_with_limits(
-        &mut self,
-        sql: &Sql,
-        first: i64,
-        second: i64,
-        classify: fn(sqlx::Error) -> Error,
-    ) -> Result<PgRow> {
-        let result = sqlx::query(sql.query())
-            .bind(first)
-            .bind(second)
-            .fetch_one(self.lease.wire())
-            .await
-            .map_err(classify);
-        self.lease.observe(&result);
-        result
-    }
-
-    /// The connection, for a `COPY`: until [`copy_ended`](Self::copy_ended),
-    /// dropping the session closes the connection.
+    /// The connection, for a `COPY`: until [`copy_over`](Self::copy_over)
+    /// says it ended cleanly, dropping the session closes the connection.
     pub(crate) fn start_copy(&mut self) -> &mut PgConnection {
         self.streaming = true;
         self.lease.for_statement()
@@ -116,18 +98,22 @@ impl Session {
     }
 
     /// Commits (`COMMIT` decides the writes: a lost connection is
-    /// [`Error::OutcomeUnknown`]).
-    pub(crate) async fn commit(mut self, commit: &Sql) -> Result<()> {
-        self.execute(commit, crate::error::write_error).await?;
-        self.open = false;
-        Ok(())
+    /// [`Error::OutcomeUnknown`]). After an error, dropping the session
+    /// still rolls back whatever is open.
+    pub(crate) async fn commit(&mut self) -> Result<()> {
+        self.lease.end_transaction(true).await
+    }
+
+    /// Rolls back.
+    pub(crate) async fn rollback(&mut self) -> Result<()> {
+        self.lease.end_transaction(false).await
     }
 
     /// Rolls back now, so the locks go before the caller hears of the
     /// error; if that fails, the lease's recovery (or closing) does it.
-    pub(crate) async fn abandon(mut self, rollback: &Sql) {
-        if !self.streaming && self.execute(rollback, crate::error::read_error).await.is_ok() {
-            self.open = false;
+    pub(crate) async fn abandon(mut self) {
+        if !self.streaming {
+            let _ = self.rollback().await;
         }
     }
 }
@@ -136,8 +122,6 @@ impl Drop for Session {
     fn drop(&mut self) {
         if self.streaming {
             self.lease.discard();
-        } else if self.open {
-            self.lease.roll_back_on_drop();
         }
     }
 }

@@ -11,8 +11,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use sqlx::Executor;
-
 use crate::call::batching::Batcher;
 use crate::call::scope::ErrorScope;
 use crate::call::{Conduit, Shared};
@@ -151,7 +149,8 @@ impl Store {
         let registry = self.registry();
         let mut tx = Transaction::begin(self.shared.clone()).await?;
         let created = async {
-            raw(&mut tx, registry.ensure.clone()).await?;
+            tx.execute_script(sqlx::AssertSqlSafe(registry.ensure.clone()))
+                .await?;
             let limit = |n: Option<u64>| n.map(|n| n as i64);
             let id: Option<i64> = sqlx::query_scalar(registry.insert.query())
                 .bind(name)
@@ -195,7 +194,7 @@ impl Store {
                 script.push_str(&statement);
                 script.push_str(";\n");
             }
-            raw(&mut tx, script).await?;
+            tx.execute_script(sqlx::AssertSqlSafe(script)).await?;
             Ok(id)
         }
         .await;
@@ -277,7 +276,8 @@ impl Store {
                     name: name.to_owned(),
                 });
             };
-            raw(&mut tx, drop_ddl(&registry.schema, id)).await
+            tx.execute_script(sqlx::AssertSqlSafe(drop_ddl(&registry.schema, id)))
+                .await
         }
         .await;
         match removed {
@@ -416,16 +416,6 @@ impl Store {
             shared: std::sync::Arc::new(shared),
         }
     }
-}
-
-/// Runs a script of statements without parameters (simple protocol) in `tx`.
-async fn raw(tx: &mut Transaction, script: String) -> Result<()> {
-    tx.connection()
-        .await?
-        .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(script)))
-        .await
-        .map(drop)
-        .map_err(write_error)
 }
 
 #[cfg(test)]

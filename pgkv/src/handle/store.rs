@@ -3,18 +3,19 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sqlx::{Executor, PgPool};
+use sqlx::PgPool;
 
 use crate::base::input::Limits;
 use crate::call::Shared;
 use crate::call::batching::{Batcher, BatchingStats};
 use crate::call::near::{Near, NearCache, NearCacheStats};
 use crate::config::{Config, TableType, TtlCleanupStrategy};
+use crate::conn::session::Session;
 use crate::conn::{Connections, PoolLimits, open_connections};
 use crate::error::{Error, Result, read_error, write_error};
 use crate::handle::transaction::Transaction;
 use crate::sql::near::NearSql;
-use crate::sql::{Statements, create_table_script, qualified_table, startup_check, table_ddl};
+use crate::sql::{Statements, create_table_statements, qualified_table, startup_check};
 
 /// A key/value store in one PostgreSQL table.
 ///
@@ -231,28 +232,22 @@ async fn install_near_cache(shared: &Shared, config: &Config, near: &NearCache) 
     // One transaction of its own (which also pins one server connection
     // behind a transaction-mode pooler): the prefixes must be in the table
     // when the triggers are built from it.
-    let mut conn = shared.conns.lease().await?;
-    conn.roll_back_on_drop();
-    let installed = async {
-        conn.wire().execute("BEGIN").await?;
-        conn.wire()
-            .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.prepare.clone())))
-            .await?;
-        sqlx::query(sql.add_prefixes.query())
-            .bind(&near.prefixes)
-            .execute(conn.wire())
-            .await?;
-        conn.wire()
-            .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.install.clone())))
-            .await?;
-        conn.wire().execute("COMMIT").await?;
-        Ok::<_, sqlx::Error>(())
-    }
-    .await
-    .map_err(write_error);
-    conn.observe(&installed);
-    installed?;
-    conn.transaction_ended();
+    let mut session = Session::begin(&shared.conns, "BEGIN").await?;
+    session
+        .execute(sqlx::AssertSqlSafe(sql.prepare.clone()), write_error)
+        .await?;
+    let added = sqlx::query(sql.add_prefixes.query())
+        .bind(&near.prefixes)
+        .execute(session.wire())
+        .await
+        .map(drop)
+        .map_err(write_error);
+    session.observe(&added);
+    added?;
+    session
+        .execute(sqlx::AssertSqlSafe(sql.install.clone()), write_error)
+        .await?;
+    session.commit().await?;
     let options = match &near.listen_url {
         Some(url) => url
             .parse()
@@ -345,10 +340,6 @@ async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<Prep
     if !config.auto_create_table {
         return Err(Error::TableMissing { table });
     }
-    let mut conn = conns.lease().await?;
-    // The connection is closed afterwards, so a failure midway cannot leave
-    // it inside the script's transaction.
-    conn.discard();
     // Created where the statements will look for it: qualified with the
     // schema chosen (unqualified, a name like `pg_class` would resolve into
     // `pg_catalog`). `CREATE SCHEMA` only for a configured schema that is
@@ -359,32 +350,18 @@ async fn prepare_table(conns: &Arc<Connections>, config: &Config) -> Result<Prep
         schema: Some(prepared.schema.clone()),
         ..config.clone()
     };
-    if config.citus {
-        // Citus passes each DDL statement's text on to the workers, and
-        // refuses a text holding several ("cannot insert multiple commands
-        // into a prepared statement"): one statement at a time, in one
-        // transaction that starts with the DDL lock.
-        let mut script = vec![
-            "BEGIN".to_owned(),
-            format!("SELECT pg_advisory_xact_lock({})", crate::sql::DDL_LOCK_KEY),
-        ];
-        script.extend(table_ddl(&create, create_schema));
-        script.push("COMMIT".to_owned());
-        let wire = conn.for_statement();
-        for statement in script {
-            wire.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(statement)))
-                .await
-                .map_err(read_error)?;
-        }
-        return Ok(prepared);
+    // One statement at a time, in one transaction that starts with the DDL
+    // lock: Citus passes each DDL statement's text on to the workers and
+    // refuses a text holding several ("cannot insert multiple commands into
+    // a prepared statement"). A failure midway leaves the session to roll
+    // the transaction back.
+    let mut session = Session::begin(conns, "BEGIN").await?;
+    for statement in create_table_statements(&create, create_schema) {
+        session
+            .execute(sqlx::AssertSqlSafe(statement), read_error)
+            .await?;
     }
-    conn.for_statement()
-        .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create_table_script(
-            &create,
-            create_schema,
-        ))))
-        .await
-        .map_err(read_error)?;
+    session.commit().await?;
     Ok(prepared)
 }
 

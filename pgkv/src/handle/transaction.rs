@@ -4,13 +4,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sqlx::Executor;
-
 use crate::base::observe::{self, Timer};
 use crate::call::{Conduit, Shared};
-use crate::conn::Lease;
+use crate::conn::session::Session;
 use crate::conn::wire::Wire;
-use crate::error::{Error, Result, read_error, write_error};
+use crate::error::{Error, Result};
 
 /// A database transaction (READ COMMITTED) with the key/value methods of
 /// [`Store`](crate::Store), taking `&mut self`.
@@ -46,7 +44,7 @@ use crate::error::{Error, Result, read_error, write_error};
 /// ```
 pub struct Transaction {
     shared: Arc<Shared>,
-    conn: Lease,
+    session: Session,
     state: State,
     /// The current call has sent a statement: an error now came from the
     /// server (or the link to it), not from checks before any SQL.
@@ -55,8 +53,6 @@ pub struct Transaction {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// `BEGIN` has not completed.
-    Starting,
     Open,
     /// A statement failed: the server has aborted the transaction.
     Aborted,
@@ -69,52 +65,54 @@ impl Transaction {
         if let Some(coalescer) = &shared.coalescer {
             coalescer.settle().await;
         }
-        let conn = shared.conns.lease().await?;
-        // From here on, dropping `tx` (error or cancellation) rolls back
-        // unless the state reaches `Finished`.
-        let mut tx = Transaction {
+        // From here on, dropping the session (error or cancellation) rolls
+        // back unless `COMMIT` or `ROLLBACK` completed.
+        let op = observe::op!("BEGIN");
+        let span = observe::span(op, &shared.sql.collection);
+        let timer = Timer::start(op, &span);
+        let begun = observe::in_span(Session::begin(&shared.conns, "BEGIN"), span).await;
+        timer.finish(&begun);
+        Ok(Transaction {
             shared,
-            conn,
-            state: State::Starting,
+            session: begun?,
+            state: State::Open,
             sent: false,
-        };
-        tx.simple("BEGIN", false).await?;
-        tx.state = State::Open;
-        Ok(tx)
+        })
     }
 
-    /// Sends `BEGIN`, `COMMIT` or `ROLLBACK`. `decisive`: the statement
-    /// decides whether the transaction's writes happen, so a connection lost
-    /// before its reply is [`Error::OutcomeUnknown`], never a retryable error.
-    async fn simple(&mut self, statement: &'static str, decisive: bool) -> Result<()> {
+    /// Ends the transaction: `COMMIT`, or `ROLLBACK` when `commit` is
+    /// false. A `COMMIT` decides whether the writes happen, so a connection
+    /// lost before its reply is [`Error::OutcomeUnknown`], never a
+    /// retryable error.
+    async fn end(&mut self, commit: bool) -> Result<()> {
         self.sent = true;
-        let op = match statement {
-            "BEGIN" => observe::op!("BEGIN"),
-            "COMMIT" => observe::op!("COMMIT"),
-            _ => observe::op!("ROLLBACK"),
+        let op = if commit {
+            observe::op!("COMMIT")
+        } else {
+            observe::op!("ROLLBACK")
         };
         let span = observe::span(op, &self.shared.sql.collection);
         let timer = Timer::start(op, &span);
-        let sent = self.conn.for_statement().execute(statement);
-        let result = observe::in_span(sent, span).await.map(drop).map_err(if decisive {
-            write_error
+        let session = &mut self.session;
+        let ended = if commit {
+            observe::in_span(session.commit(), span).await
         } else {
-            read_error
-        });
-        timer.finish(&result);
-        self.observe(&result);
-        result
+            observe::in_span(session.rollback(), span).await
+        };
+        timer.finish(&ended);
+        self.observe(&ended);
+        ended
     }
 
     /// Commits. If an earlier statement failed (so PostgreSQL aborted the
     /// transaction), rolls back instead and returns [`Error::TransactionAborted`].
     pub async fn commit(mut self) -> Result<()> {
         if self.state == State::Aborted {
-            self.simple("ROLLBACK", false).await?;
+            self.end(false).await?;
             self.state = State::Finished;
             return Err(Error::TransactionAborted);
         }
-        let committed = self.simple("COMMIT", true).await;
+        let committed = self.end(true).await;
         // The transaction's writes are visible now (or may be).
         self.shared.conclude(true, committed)?;
         self.state = State::Finished;
@@ -123,9 +121,22 @@ impl Transaction {
 
     /// Rolls back every change made in the transaction.
     pub async fn rollback(mut self) -> Result<()> {
-        self.simple("ROLLBACK", false).await?;
+        self.end(false).await?;
         self.state = State::Finished;
         Ok(())
+    }
+
+    /// Runs a script of statements without parameters (DDL, in the simple
+    /// protocol) inside the transaction: pgkv's own schema changes.
+    pub(crate) async fn execute_script(&mut self, script: impl sqlx::SqlSafeStr) -> Result<()> {
+        self.sent = true;
+        let result = self
+            .session
+            .execute(script, crate::error::write_error)
+            .await
+            .map(drop);
+        self.observe(&result);
+        result
     }
 
     /// A command is about to run: nothing of it has been sent yet.
@@ -137,7 +148,7 @@ impl Transaction {
     /// outcome: a lost connection is not reused, and a failed statement
     /// means the server has aborted the transaction.
     pub(crate) fn observe<T>(&mut self, result: &Result<T>) {
-        self.conn.observe(result);
+        self.session.observe(result);
         if let Err(e) = result {
             // Input errors are raised before any SQL (`sent` is false
             // then). Once a statement was sent, any error means the server
@@ -168,7 +179,7 @@ impl Conduit for Transaction {
 
     async fn connection(&mut self) -> Result<Wire<'_>> {
         self.sent = true;
-        Ok(self.conn.wire())
+        Ok(self.session.wire())
     }
 
     fn can_resend(&self) -> bool {
@@ -192,14 +203,6 @@ impl Conduit for Transaction {
     /// A transaction's commands run on its own connection, never batched.
     async fn batch_route(&mut self) -> Result<Option<crate::call::batching::BatchRoute>> {
         Ok(None)
-    }
-}
-
-impl Drop for Transaction {
-    fn drop(&mut self) {
-        if self.state != State::Finished {
-            self.conn.roll_back_on_drop();
-        }
     }
 }
 

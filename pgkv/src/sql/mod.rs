@@ -41,7 +41,7 @@ mod tests;
 
 pub(crate) use coord::{CoordSql, fence_sequence, lease_hidden, quote_literal};
 pub(crate) use schema::{
-    DDL_LOCK_KEY, create_table_ddl, create_table_script, partition_names, startup_check, table_ddl,
+    DDL_LOCK_KEY, create_table_ddl, create_table_statements, partition_names, startup_check,
 };
 pub(crate) use snapshot::SnapshotSql;
 
@@ -894,7 +894,6 @@ pub(crate) fn every_statement(s: &Statements) -> Vec<(String, &Sql)> {
         ("snapshot: begin_save", &s.snapshot.begin_save),
         ("snapshot: save_count", &s.snapshot.save_count),
         ("snapshot: save_copy", &s.snapshot.save_copy),
-        ("snapshot: begin_load", &s.snapshot.begin_load),
         ("snapshot: create_stage", &s.snapshot.create_stage),
         ("snapshot: load_copy", &s.snapshot.load_copy),
         ("snapshot: check_stage", &s.snapshot.check_stage),

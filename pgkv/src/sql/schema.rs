@@ -52,17 +52,13 @@ pub fn schema_sql(config: &Config) -> Result<String> {
 /// Serialises table creation between instances starting at once.
 pub(crate) const DDL_LOCK_KEY: i64 = 7_305_983_471_152_380_418;
 
-/// The DDL as one script for the simple protocol, which runs it as one
-/// implicit transaction: the transaction-scoped advisory lock at its head
-/// makes instances that start together take turns on the catalog.
-/// `create_schema`: as in [`table_ddl`].
-pub(crate) fn create_table_script(config: &Config, create_schema: bool) -> String {
-    let mut script = format!("SELECT pg_advisory_xact_lock({DDL_LOCK_KEY});\n");
-    for statement in table_ddl(config, create_schema) {
-        script.push_str(&statement);
-        script.push_str(";\n");
-    }
-    script
+/// The statements that create a table, run in order in one transaction:
+/// the transaction-scoped advisory lock first makes instances that start
+/// together take turns on the catalog. `create_schema`: as in [`table_ddl`].
+pub(crate) fn create_table_statements(config: &Config, create_schema: bool) -> Vec<String> {
+    let mut statements = vec![format!("SELECT pg_advisory_xact_lock({DDL_LOCK_KEY})")];
+    statements.extend(table_ddl(config, create_schema));
+    statements
 }
 
 /// The DDL that creates a configured table and its expiry index, idempotently.

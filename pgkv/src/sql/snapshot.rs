@@ -22,7 +22,6 @@ pub(crate) struct SnapshotSql {
     pub(crate) save_count: Sql,
     /// The live rows in PostgreSQL's binary `COPY` format.
     pub(crate) save_copy: Sql,
-    pub(crate) begin_load: Sql,
     /// The staging table: the session's own, dropped at commit (or rollback).
     pub(crate) create_stage: Sql,
     pub(crate) load_copy: Sql,
@@ -49,8 +48,6 @@ pub(crate) struct SnapshotSql {
     /// Whether the table has any live row (warm restart's emptiness test,
     /// run after the lock is held, so it sees what an earlier starter committed).
     pub(crate) any_live: Sql,
-    pub(crate) commit: Sql,
-    pub(crate) rollback: Sql,
 }
 
 /// The staging table, always named through `pg_temp` so that no table of
@@ -96,7 +93,6 @@ impl SnapshotSql {
             save_copy: Sql::new(format!(
                 "COPY (SELECT key, value, expires_at FROM {t} WHERE {live_at_snapshot}) TO STDOUT (FORMAT binary)"
             )),
-            begin_load: Sql::new("BEGIN".to_owned()),
             create_stage: Sql::new(
                 "CREATE TEMP TABLE pgkv_snapshot_stage (key TEXT COLLATE \"C\", value BYTEA, \
                  expires_at TIMESTAMPTZ) ON COMMIT DROP"
@@ -132,8 +128,6 @@ impl SnapshotSql {
                 "SELECT EXISTS (SELECT 1 FROM {t} WHERE {}{hidden})",
                 x.live("expires_at")
             )),
-            commit: Sql::new("COMMIT".to_owned()),
-            rollback: Sql::new("ROLLBACK".to_owned()),
         }
     }
 }

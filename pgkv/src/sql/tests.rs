@@ -104,9 +104,13 @@ fn statements_match_the_checked_in_snapshot() {
             let config = config.clone().table_type(table_type);
             if strategy == TtlCleanupStrategy::OnRead {
                 let ddl = format!(
-                    "-- The script a store with the default schema runs to create its table\n\
-                     -- (TableType::{label}); schema_sql prints the same DDL without the lock.\n{}",
-                    create_table_script(&config, true)
+                    "-- The statements a store with the default schema runs, in order and in one\n\
+                     -- transaction, to create its table (TableType::{label}); schema_sql prints the\n\
+                     -- same DDL without the lock.\n{}",
+                    create_table_statements(&config, true)
+                        .iter()
+                        .map(|statement| format!("{statement};\n"))
+                        .collect::<String>()
                 );
                 check(
                     &dir.join(format!("create_{kind}.sql")),

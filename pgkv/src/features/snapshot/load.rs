@@ -114,13 +114,18 @@ async fn load_in_transaction(
 ) -> Result<Option<LoadSummary>> {
     let (header, _) = verify(path, Some(&shared.sql.collection)).await?;
     let sql = &shared.sql.snapshot;
-    let mut session = Session::begin(&shared.conns, &sql.begin_load).await?;
+    let mut session = Session::begin(&shared.conns, "BEGIN").await?;
     let filled = async {
         if only_if_empty {
             session
-                .fetch_one_with(&sql.restore_lock, &shared.sql.collection, read_error)
+                .fetch_one(
+                    sqlx::query(sql.restore_lock.query()).bind(&shared.sql.collection),
+                    read_error,
+                )
                 .await?;
-            let row = session.fetch_one(&sql.any_live, read_error).await?;
+            let row = session
+                .fetch_one(sqlx::query(sql.any_live.query()), read_error)
+                .await?;
             let any: bool = row.try_get(0).map_err(read_error)?;
             if any {
                 return Ok(None);
@@ -131,15 +136,15 @@ async fn load_in_transaction(
     .await;
     match filled {
         Ok(Some(summary)) => {
-            session.commit(&sql.commit).await?;
+            session.commit().await?;
             Ok(Some(summary))
         }
         Ok(None) => {
-            session.abandon(&sql.rollback).await;
+            session.abandon().await;
             Ok(None)
         }
         Err(e) => {
-            session.abandon(&sql.rollback).await;
+            session.abandon().await;
             Err(e)
         }
     }
@@ -154,7 +159,7 @@ async fn fill(
     mode: LoadMode,
 ) -> Result<LoadSummary> {
     let sql = &shared.sql.snapshot;
-    session.execute(&sql.create_stage, read_error).await?;
+    session.execute(sql.create_stage.query(), read_error).await?;
 
     let mut file = tokio::fs::File::open(path).await.map_err(io_error(path))?;
     file.seek(SeekFrom::Start(header.len()))
@@ -184,10 +189,10 @@ async fn fill(
 
     let limit = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     let row = session
-        .fetch_one_with_limits(
-            &sql.check_stage,
-            limit(shared.limits.max_key_length),
-            limit(shared.limits.max_value_size),
+        .fetch_one(
+            sqlx::query(sql.check_stage.query())
+                .bind(limit(shared.limits.max_key_length))
+                .bind(limit(shared.limits.max_value_size)),
             read_error,
         )
         .await?;
@@ -203,9 +208,11 @@ async fn fill(
         ));
     }
     if mode == LoadMode::Replace {
-        session.execute(&sql.clear, read_error).await?;
+        session.execute(sql.clear.query(), read_error).await?;
     }
-    let row = session.fetch_one(&sql.merge, read_error).await?;
+    let row = session
+        .fetch_one(sqlx::query(sql.merge.query()), read_error)
+        .await?;
     let restored: i64 = row.try_get(0).map_err(read_error)?;
     let expired: i64 = row.try_get(1).map_err(read_error)?;
     let now_micros: i64 = row.try_get(2).map_err(read_error)?;

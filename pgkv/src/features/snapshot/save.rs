@@ -57,18 +57,23 @@ pub(super) async fn save_to(shared: &Shared, target: Target<'_>) -> Result<Optio
         });
     }
     let sql = &shared.sql.snapshot;
-    let mut session = Session::begin(&shared.conns, &sql.begin_save).await?;
+    let mut session = Session::begin(&shared.conns, sql.begin_save.query()).await?;
     if let Target::Fleet { .. } = target {
         let row = session
-            .fetch_one_with(&sql.autosave_lock, &shared.sql.collection, read_error)
+            .fetch_one(
+                sqlx::query(sql.autosave_lock.query()).bind(&shared.sql.collection),
+                read_error,
+            )
             .await?;
         let held: bool = row.try_get(0).map_err(read_error)?;
         if !held {
-            session.abandon(&sql.rollback).await;
+            session.abandon().await;
             return Ok(None);
         }
     }
-    let row = session.fetch_one(&sql.save_count, read_error).await?;
+    let row = session
+        .fetch_one(sqlx::query(sql.save_count.query()), read_error)
+        .await?;
     let rows: i64 = row.try_get(0).map_err(read_error)?;
     let taken_at_micros: i64 = row.try_get(1).map_err(read_error)?;
     let path = match target {
@@ -77,7 +82,7 @@ pub(super) async fn save_to(shared: &Shared, target: Target<'_>) -> Result<Optio
             let min_age = i64::try_from(min_age.as_micros()).unwrap_or(i64::MAX);
             let newest = newest_taken_at(dir, &shared.sql.collection).await;
             if newest.is_some_and(|newest| newest > taken_at_micros.saturating_sub(min_age)) {
-                session.abandon(&sql.rollback).await;
+                session.abandon().await;
                 return Ok(None);
             }
             dir.join(autosave_name(&shared.sql.collection, taken_at_micros))
@@ -101,7 +106,7 @@ pub(super) async fn save_to(shared: &Shared, target: Target<'_>) -> Result<Optio
     // in place for the next instance to see. The file is complete whatever
     // the end of a read-only transaction says (a failed one is rolled back
     // or its connection closed when the session drops).
-    if let Err(e) = session.commit(&sql.commit).await {
+    if let Err(e) = session.commit().await {
         tracing::debug!(target: "pgkv::snapshot", error = %e, "ending a save's snapshot failed after the file was written");
     }
     written.map(Some)
