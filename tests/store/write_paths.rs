@@ -237,8 +237,8 @@ async fn every_write_path_is_read_at_once_through_a_near_cache_whose_listener_is
         }
         let after = s.near_cache_stats().unwrap();
         assert!(
-            after.flushes > cached.flushes,
-            "{path}: the write did not reach the near-cache's flush"
+            after.flushes + after.own_writes > cached.flushes + cached.own_writes,
+            "{path}: the write did not reach the near-cache"
         );
         assert_eq!(
             s.get(&key).await.unwrap(),
@@ -253,6 +253,93 @@ async fn every_write_path_is_read_at_once_through_a_near_cache_whose_listener_is
     }
     assert_eq!(checked, paths.len());
     assert!(!s.near_cache_stats().unwrap().lagging, "ran within max_staleness");
+}
+
+/// Reads `key` twice and says whether the second read was a near-cache hit.
+async fn served_from_cache(s: &Store, key: &str) -> bool {
+    s.get(key).await.unwrap();
+    let hits = s.near_cache_stats().unwrap().hits;
+    s.get(key).await.unwrap();
+    s.near_cache_stats().unwrap().hits == hits + 1
+}
+
+/// Whether `key` is still cached: one read, a hit or not.
+async fn still_cached(s: &Store, key: &str) -> bool {
+    let hits = s.near_cache_stats().unwrap().hits;
+    s.get(key).await.unwrap();
+    s.near_cache_stats().unwrap().hits == hits + 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_writes_drop_only_the_keys_they_wrote() {
+    if pgkv_suite::not_through_pooler(
+        "write_paths::own_writes_drop_only_the_keys_they_wrote",
+        "it stops the listener's server process by pid",
+    ) {
+        return;
+    }
+    let dir = scratch("wp_keys");
+    let s = Store::with_config(
+        config("wp_keys").near_cache(NearCache::new(["k:"]).max_staleness(10 * 60 * Duration::from_secs(1))),
+    )
+    .await
+    .unwrap();
+    wait_for(&s, "the listener", |st| st.listening).await;
+    for key in ["k:a", "k:b", "k:c:1", "k:d:1"] {
+        plant(&s, key, "old").await;
+    }
+    s.save_snapshot(dir.join("all.pgkv")).await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
+        .bind(format!("pgkv-near {}", channel(&s)))
+        .fetch_one(&admin(&s))
+        .await
+        .unwrap();
+    // Only the store's own after-write effect reaches the cache now.
+    signal(pid, "-STOP");
+    let _resume = Resume(pid);
+    for key in ["k:a", "k:b", "k:c:1", "k:d:1"] {
+        assert!(served_from_cache(&s, key).await, "{key} cached");
+    }
+    let start = s.near_cache_stats().unwrap();
+
+    // One key: the others stay.
+    s.set("k:a", "new").await.unwrap();
+    assert!(still_cached(&s, "k:b").await);
+    assert!(still_cached(&s, "k:c:1").await);
+    assert_eq!(s.get("k:a").await.unwrap().as_deref(), Some(&b"new"[..]));
+    // A transaction's key, at its commit too.
+    let mut tx = s.begin().await.unwrap();
+    tx.set("k:b", "tx").await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(still_cached(&s, "k:c:1").await);
+    assert_eq!(s.get("k:b").await.unwrap().as_deref(), Some(&b"tx"[..]));
+    // A prefix: what is under it goes, the rest stays.
+    assert_eq!(s.delete_prefix("k:c:").await.unwrap(), 1);
+    assert!(still_cached(&s, "k:d:1").await);
+    assert_eq!(s.get("k:c:1").await.unwrap(), None);
+    // A batch names its keys.
+    s.set_many(&[("k:a", "m"), ("k:b", "m")]).await.unwrap();
+    assert!(still_cached(&s, "k:d:1").await);
+    assert_eq!(s.get("k:a").await.unwrap().as_deref(), Some(&b"m"[..]));
+    // A key outside the near-cache's prefixes drops nothing.
+    let outside = s.near_cache_stats().unwrap();
+    s.set("elsewhere", "x").await.unwrap();
+    let after = s.near_cache_stats().unwrap();
+    assert_eq!(after.own_writes, outside.own_writes);
+    assert_eq!(after.flushes, outside.flushes);
+    assert!(still_cached(&s, "k:d:1").await);
+    // No flush so far: each write dropped its own keys (set, tx set twice
+    // (statement and commit), the prefix, two batch keys).
+    let named = s.near_cache_stats().unwrap();
+    assert_eq!(named.flushes, start.flushes);
+    assert_eq!(named.own_writes, start.own_writes + 6);
+    // A snapshot load names no keys: everything goes.
+    s.load_snapshot(dir.join("all.pgkv"), LoadMode::Replace)
+        .await
+        .unwrap();
+    assert_eq!(s.near_cache_stats().unwrap().flushes, named.flushes + 1);
+    assert!(!still_cached(&s, "k:d:1").await);
+    assert_eq!(s.get("k:a").await.unwrap().as_deref(), Some(&b"old"[..]));
 }
 
 /// The keys of namespace `ns` as pgkv's registry names its table, read

@@ -7,6 +7,7 @@ pub(crate) mod batching;
 pub(crate) mod flights;
 pub(crate) mod near;
 pub(crate) mod scope;
+pub(crate) mod written;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -82,16 +83,17 @@ impl Shared {
     /// The one way out of every path that may have written this store's
     /// table: a command, a transaction's `COMMIT`, a snapshot load, a warm
     /// restart. It applies the store's after-write effects (the near-cache
-    /// forgets what it held, so the store reads its own writes at once) and
-    /// names the server's errors for this handle (a namespace's limits, a
-    /// deleted namespace). `wrote`: the path may have changed live rows.
+    /// forgets what `written` names, so the store reads its own writes at
+    /// once) and names the server's errors for this handle (a namespace's
+    /// limits, a deleted namespace). `written`: the live rows the path may
+    /// have changed.
     ///
     /// An expiry sweep does not count as a write here: it removes only rows
     /// that are already absent to every read, the near-cache's copies
     /// included (they carry the row's expiry).
-    pub(crate) fn conclude<T>(&self, wrote: bool, result: Result<T>) -> Result<T> {
-        if wrote && let Some(near) = &self.near {
-            near.flush();
+    pub(crate) fn conclude<T>(&self, written: &written::Written, result: Result<T>) -> Result<T> {
+        if let Some(near) = &self.near {
+            near.forget(written);
         }
         result.map_err(|e| self.name_error(e))
     }

@@ -17,9 +17,11 @@
 //!   `max_staleness`, measures the listener's lag: while one has been on
 //!   its way longer than `max_staleness`, nothing is served or cached, and
 //!   when it arrives the cache starts again empty;
-//! - this store's own writes clear the cache when they return (it cannot
-//!   tell which keys a multi-key command touched), and a transaction's
-//!   again at commit.
+//! - this store's own writes drop the keys they wrote when they return
+//!   (the notification may still be on its way), so the store reads its
+//!   own writes; a transaction's writes are dropped again at its commit. A
+//!   write that cannot name its keys (a snapshot load, a command the list
+//!   does not describe) empties the cache.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,6 +31,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use crate::call::Conduit;
+use crate::call::written::Written;
 pub use crate::config::near::NearCache;
 use crate::conn::Connections;
 use crate::error::{Result, read_error};
@@ -44,8 +47,11 @@ pub struct NearCacheStats {
     pub misses: u64,
     /// Notifications applied (a key dropped, or everything after a TRUNCATE).
     pub invalidations: u64,
-    /// Times the whole cache was emptied (listener lost or restarted, own writes).
+    /// Times the whole cache was emptied (listener lost or restarted, a
+    /// write of this store that does not name its keys).
     pub flushes: u64,
+    /// Keys (and prefixes) dropped because this store wrote them.
+    pub own_writes: u64,
     /// The listener is subscribed, so the cache is in use.
     pub listening: bool,
     /// The listener lags: a probe notification has been on its way longer
@@ -85,6 +91,7 @@ pub(crate) struct Near {
     misses: AtomicU64,
     invalidations: AtomicU64,
     flushes: AtomicU64,
+    own_writes: AtomicU64,
     /// Dropped with the store: stops the listener.
     closed: tokio::sync::watch::Sender<bool>,
 }
@@ -122,12 +129,20 @@ impl Near {
             misses: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
+            own_writes: AtomicU64::new(0),
             closed: tokio::sync::watch::channel(false).0,
         }
     }
 
     pub(crate) fn covers(&self, key: &str) -> bool {
         self.prefixes.iter().any(|p| key.starts_with(p.as_str()))
+    }
+
+    /// Some key under `prefix` may be near-cached.
+    pub(crate) fn overlaps(&self, prefix: &str) -> bool {
+        self.prefixes
+            .iter()
+            .any(|p| prefix.starts_with(p.as_str()) || p.starts_with(prefix))
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
@@ -242,7 +257,31 @@ impl Near {
         self.invalidations.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Empties the cache (own writes, a lost or restarted listener).
+    /// This store wrote `written`: drop it, so the store's next read goes
+    /// to the server (the notification may still be on its way), and keep
+    /// reads already under way from caching what they fetched before.
+    pub(crate) fn forget(&self, written: &Written) {
+        if written.all {
+            return self.flush();
+        }
+        if written.is_empty() {
+            return;
+        }
+        let mut entries = self.entries();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        for key in &written.keys {
+            entries.remove(key);
+        }
+        if !written.prefixes.is_empty() {
+            entries.retain(|key, _| !written.prefixes.iter().any(|p| key.starts_with(p.as_str())));
+        }
+        let dropped = written.keys.len() + written.prefixes.len();
+        self.own_writes
+            .fetch_add(u64::try_from(dropped).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Empties the cache (a lost or restarted listener, a write that does
+    /// not name its keys).
     pub(crate) fn flush(&self) {
         let mut entries = self.entries();
         self.epoch.fetch_add(1, Ordering::AcqRel);
@@ -256,6 +295,7 @@ impl Near {
             misses: self.misses.load(Ordering::Relaxed),
             invalidations: self.invalidations.load(Ordering::Relaxed),
             flushes: self.flushes.load(Ordering::Relaxed),
+            own_writes: self.own_writes.load(Ordering::Relaxed),
             listening: self.listening.load(Ordering::Acquire),
             lagging: self.lagging.load(Ordering::Acquire),
             entries: self.entries().len(),

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use crate::base::background::Background;
 use crate::base::xorshift::{XorShift, random};
 use crate::call::Conduit;
+use crate::call::written::Written;
 use crate::error::{Result, read_error, write_error};
 use crate::handle::route::Call;
 use crate::handle::store::Store;
@@ -137,7 +138,7 @@ impl Store {
             loop {
                 let mut call = Call::pooled(&self.shared);
                 let result = shard_sweep_batch(&mut call).await;
-                let (deleted, most) = call.finish(false, result).await?;
+                let (deleted, most) = call.finish(Written::nothing(), result).await?;
                 total += deleted;
                 if most < batch {
                     return Ok(total);
@@ -151,7 +152,7 @@ impl Store {
                 // transaction) per batch: row locks are held one batch at a time.
                 let mut call = Call::pooled(&self.shared);
                 let result = sweep_batch(&mut call, target).await;
-                let deleted = call.finish(false, result).await?;
+                let deleted = call.finish(Written::nothing(), result).await?;
                 total += deleted;
                 if deleted < batch {
                     break;
@@ -209,7 +210,7 @@ impl Store {
     pub async fn explain_cleanup(&self) -> Result<String> {
         let mut call = Call::pooled(&self.shared);
         let result = explain_batch(&mut call).await;
-        call.finish(false, result).await
+        call.finish(Written::nothing(), result).await
     }
 }
 
@@ -306,7 +307,7 @@ async fn fleet_pass(store: &Store, stop: &watch::Receiver<bool>) -> PassSummary 
                 .map_err(write_error)
         }
         .await;
-        let result = call.finish(false, result).await;
+        let result = call.finish(Written::nothing(), result).await;
         match result {
             Err(e) => {
                 summary.error = Some(e.to_string());
@@ -357,7 +358,7 @@ async fn citus_pass(store: &Store, stop: &watch::Receiver<bool>, summary: &mut P
     while !stop_requested(stop) {
         let mut call = Call::pooled(&store.shared);
         let result = shard_sweep_batch(&mut call).await;
-        match call.finish(false, result).await {
+        match call.finish(Written::nothing(), result).await {
             Err(e) => {
                 summary.error = Some(e.to_string());
                 break;
@@ -375,7 +376,7 @@ async fn citus_pass(store: &Store, stop: &watch::Receiver<bool>, summary: &mut P
     let mut call = Call::pooled(&store.shared);
     let result =
         crate::features::compute::delete_if_equals(&mut call, CLEANUP_LEASE_KEY, token.as_bytes()).await;
-    if let Err(e) = call.finish(false, result).await
+    if let Err(e) = call.finish(Written::nothing(), result).await
         && summary.error.is_none()
     {
         summary.error = Some(e.to_string());

@@ -18,6 +18,7 @@ use crate::base::input;
 use crate::base::observe::{self, Timer};
 use crate::base::xorshift::XorShift;
 use crate::base::xorshift::random;
+use crate::call::written::Written;
 use crate::call::{Conduit, Shared};
 use crate::error::{Error, Result, read_error, write_error};
 use crate::handle::commands::run;
@@ -169,7 +170,16 @@ impl Leader {
         let owner = format!("{:016x}", random());
         let home = self.store.shared.bookkeeping();
         let (key, value) = (lease.as_str(), owner.as_str());
-        let taken = run!(Call::pooled(home), "compute_lease", take, key, value, ttl).await?;
+        let taken = run!(
+            Call::pooled(home),
+            "compute_lease",
+            writes = |shared| Written::key(shared, key),
+            take,
+            key,
+            value,
+            ttl
+        )
+        .await?;
         if taken {
             self.lease = Some((lease, owner));
         }
@@ -183,6 +193,7 @@ impl Leader {
             run!(
                 Call::pooled(shared),
                 "compute_release",
+                writes = |shared| Written::key(shared, &lease),
                 delete_if_equals,
                 &lease,
                 owner.as_bytes()
@@ -219,6 +230,7 @@ impl Drop for Leader {
                 let released = run!(
                     Call::pooled(shared),
                     "compute_release",
+                    writes = |shared| Written::key(shared, &lease),
                     delete_if_equals,
                     &lease,
                     owner.as_bytes()

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::call::batching::Batcher;
 use crate::call::scope::ErrorScope;
+use crate::call::written::Written;
 use crate::call::{Conduit, Shared};
 use crate::config::namespace::{LimitPolicy, NamespaceConfig};
 use crate::config::{Config, TableType, TtlCleanupStrategy};
@@ -224,7 +225,7 @@ impl Store {
                 .map_err(read_error)
         }
         .await;
-        let found = match call.finish(false, found).await {
+        let found = match call.finish(Written::nothing(), found).await {
             // No registry yet: no namespace either.
             Err(e) if e.is_missing_relation() => None,
             other => other?,
@@ -249,7 +250,7 @@ impl Store {
                 .map_err(read_error)
         }
         .await;
-        let rows = match call.finish(false, rows).await {
+        let rows = match call.finish(Written::nothing(), rows).await {
             Err(e) if e.is_missing_relation() => Vec::new(),
             other => other?,
         };
@@ -333,7 +334,7 @@ impl Store {
                 }
                 .await;
                 // Eviction removes live rows: a write for the near-cache.
-                let (held, deleted) = call.finish(true, result).await?;
+                let (held, deleted) = call.finish(Written::everything(), result).await?;
                 evicted += deleted.unsigned_abs();
                 if !held || deleted < batch {
                     break;
@@ -355,7 +356,7 @@ impl Store {
                         .map_err(write_error)
                 }
                 .await;
-                let (held, _, _, deleted) = call.finish(true, result).await?;
+                let (held, _, _, deleted) = call.finish(Written::everything(), result).await?;
                 evicted += deleted.unsigned_abs();
                 if !held || deleted < batch {
                     break;

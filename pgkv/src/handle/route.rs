@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::call::batching::BatchRoute;
+use crate::call::written::Written;
 use crate::call::{Conduit, PooledCall, Shared};
 use crate::conn::wire::Wire;
 use crate::error::Result;
@@ -36,17 +37,20 @@ impl<'a> Call<'a> {
     }
 
     /// Ends the command with its result, which it returns, through
-    /// [`Shared::conclude`] (`wrote`: the command may have written).
-    pub(crate) async fn finish<T>(self, wrote: bool, result: Result<T>) -> Result<T> {
+    /// [`Shared::conclude`] (`written`: what the command may have changed;
+    /// inside a transaction it is also kept for the commit).
+    pub(crate) async fn finish<T>(self, written: Written, result: Result<T>) -> Result<T> {
         match self.0 {
             Route::Pooled(call) => {
                 let shared = call.shared;
                 let result = call.finish(result).await;
-                shared.conclude(wrote, result)
+                shared.conclude(&written, result)
             }
             Route::Transaction(tx) => {
                 tx.observe(&result);
-                tx.shared().conclude(wrote, result)
+                let result = tx.shared().conclude(&written, result);
+                tx.wrote(written);
+                result
             }
         }
     }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::base::observe::{self, Timer};
+use crate::call::written::Written;
 use crate::call::{Conduit, Shared};
 use crate::conn::session::Session;
 use crate::conn::wire::Wire;
@@ -49,6 +50,9 @@ pub struct Transaction {
     /// The current call has sent a statement: an error now came from the
     /// server (or the link to it), not from checks before any SQL.
     sent: bool,
+    /// What the transaction's commands wrote: forgotten again by the
+    /// near-cache at commit, when other sessions can first see it.
+    written: Written,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +81,7 @@ impl Transaction {
             session: begun?,
             state: State::Open,
             sent: false,
+            written: Written::nothing(),
         })
     }
 
@@ -114,7 +119,8 @@ impl Transaction {
         }
         let committed = self.end(true).await;
         // The transaction's writes are visible now (or may be).
-        self.shared.conclude(true, committed)?;
+        let written = std::mem::take(&mut self.written);
+        self.shared.conclude(&written, committed)?;
         self.state = State::Finished;
         Ok(())
     }
@@ -137,6 +143,11 @@ impl Transaction {
             .map(drop);
         self.observe(&result);
         result
+    }
+
+    /// A command of the transaction wrote `written`.
+    pub(crate) fn wrote(&mut self, written: Written) {
+        self.written.add(written);
     }
 
     /// A command is about to run: nothing of it has been sent yet.

@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, BufReader};
 use super::format::{CRC, Fault, Header, SnapshotDefect};
 use super::{LoadMode, LoadSummary, from_micros};
 use crate::call::Shared;
+use crate::call::written::Written;
 use crate::conn::session::Session;
 use crate::error::{Error, Result, read_error};
 
@@ -103,7 +104,7 @@ pub(super) async fn load(
     only_if_empty: bool,
 ) -> Result<Option<LoadSummary>> {
     let loaded = load_in_transaction(shared, path, mode, only_if_empty).await;
-    shared.conclude(true, loaded)
+    shared.conclude(&Written::everything(), loaded)
 }
 
 async fn load_in_transaction(
