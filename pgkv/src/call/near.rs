@@ -8,9 +8,11 @@
 //! - while the listener is not subscribed (starting, or its connection was
 //!   lost), reads go to the server and nothing is cached; when it
 //!   reconnects the cache starts empty;
-//! - a value read from the server is cached only if no invalidation arrived
-//!   since the read began (an epoch counter), so a notification racing the
-//!   read cannot be overtaken by it;
+//! - a value read from the server is cached only if its key was not
+//!   invalidated since the read began (the read leaves a marker under the
+//!   key, which an invalidation or a flush removes), so a notification
+//!   racing the read cannot be overtaken by it, and one for another key does
+//!   not stop it;
 //! - an entry is served for at most `max_staleness`, and never past its
 //!   row's expiry;
 //! - a probe notification, sent from a store connection every quarter of
@@ -61,11 +63,16 @@ pub struct NearCacheStats {
     pub entries: usize,
 }
 
-struct Entry {
-    value: Option<Vec<u8>>,
-    cached: Instant,
-    /// When the row expires (local clock, from the server's remaining TTL).
-    expires: Option<Instant>,
+enum Entry {
+    /// A read of the key is under way: the one holding this token may
+    /// cache what it fetched.
+    Reading(u64),
+    Cached {
+        value: Option<Vec<u8>>,
+        cached: Instant,
+        /// When the row expires (local clock, from the server's remaining TTL).
+        expires: Option<Instant>,
+    },
 }
 
 /// A store's near-cache.
@@ -75,9 +82,8 @@ pub(crate) struct Near {
     capacity: usize,
     max_staleness: Duration,
     entries: Mutex<HashMap<String, Entry>>,
-    /// Bumped by every invalidation and flush: a read caches what it
-    /// fetched only if this did not move meanwhile.
-    epoch: AtomicU64,
+    /// The last token handed to a read (see [`Entry::Reading`]).
+    reads: AtomicU64,
     listening: AtomicBool,
     /// The probe on its way: microseconds after `clock` when it was sent,
     /// plus one; 0 when none is.
@@ -119,7 +125,7 @@ impl Near {
             capacity: config.capacity,
             max_staleness: config.max_staleness,
             entries: Mutex::new(HashMap::new()),
-            epoch: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
             listening: AtomicBool::new(false),
             probe_sent: AtomicU64::new(0),
             lagging: AtomicBool::new(false),
@@ -157,51 +163,66 @@ impl Near {
             return None;
         }
         let mut entries = self.entries();
-        let fresh = entries.get(key).map(|e| {
-            now.duration_since(e.cached) < self.max_staleness && e.expires.is_none_or(|at| now < at)
-        });
-        match fresh {
-            Some(true) => {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                entries.get(key).map(|e| e.value.clone())
+        let fresh = match entries.get(key)? {
+            Entry::Reading(_) => return None,
+            Entry::Cached { cached, expires, .. } => {
+                now.duration_since(*cached) < self.max_staleness && expires.is_none_or(|at| now < at)
             }
-            Some(false) => {
-                entries.remove(key);
-                None
-            }
-            None => None,
+        };
+        if !fresh {
+            entries.remove(key);
+            return None;
+        }
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        match entries.get(key) {
+            Some(Entry::Cached { value, .. }) => Some(value.clone()),
+            _ => None,
         }
     }
 
-    /// Where a read begins: pass it to [`fill`](Self::fill).
-    pub(crate) fn epoch(&self) -> u64 {
+    /// A read of `key` goes to the server: pass the token to
+    /// [`fill`](Self::fill) with what it fetched.
+    pub(crate) fn begin_read(&self, key: &str) -> u64 {
         self.misses.fetch_add(1, Ordering::Relaxed);
-        self.epoch.load(Ordering::Acquire)
+        let token = self.reads.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut entries = self.entries();
+        self.make_room(&mut entries, key);
+        entries.insert(key.to_owned(), Entry::Reading(token));
+        token
     }
 
-    /// Caches what a read fetched, unless an invalidation arrived since
-    /// `epoch` or the listener is not subscribed.
-    pub(crate) fn fill(&self, epoch: u64, key: &str, value: Option<Vec<u8>>, left: Option<Duration>) {
+    /// Caches what the read holding `token` fetched, unless `key` was
+    /// invalidated (or the cache flushed) since it began, or the listener is
+    /// not subscribed.
+    pub(crate) fn fill(&self, token: u64, key: &str, value: Option<Vec<u8>>, left: Option<Duration>) {
         let now = Instant::now();
         let mut entries = self.entries();
         // Checked under the lock that invalidations also take.
-        if self.epoch.load(Ordering::Acquire) != epoch || !self.serving(now) {
+        if !matches!(entries.get(key), Some(Entry::Reading(t)) if *t == token) {
             return;
         }
+        if !self.serving(now) {
+            entries.remove(key);
+            return;
+        }
+        entries.insert(
+            key.to_owned(),
+            Entry::Cached {
+                value,
+                cached: now,
+                expires: left.map(|left| now + left),
+            },
+        );
+    }
+
+    /// At capacity, drops some other entry so `key` fits.
+    fn make_room(&self, entries: &mut HashMap<String, Entry>, key: &str) {
         if entries.len() >= self.capacity
             && !entries.contains_key(key)
             && let Some(victim) = entries.keys().next().cloned()
         {
             entries.remove(&victim);
         }
-        entries.insert(
-            key.to_owned(),
-            Entry {
-                value,
-                cached: now,
-                expires: left.map(|left| now + left),
-            },
-        );
     }
 
     /// The cache may be used: the listener is subscribed and keeping up.
@@ -248,7 +269,6 @@ impl Near {
     /// A notification: `key` changed ("" means everything).
     fn invalidate(&self, key: &str) {
         let mut entries = self.entries();
-        self.epoch.fetch_add(1, Ordering::AcqRel);
         if key.is_empty() {
             entries.clear();
         } else {
@@ -259,7 +279,8 @@ impl Near {
 
     /// This store wrote `written`: drop it, so the store's next read goes
     /// to the server (the notification may still be on its way), and keep
-    /// reads already under way from caching what they fetched before.
+    /// reads of it already under way from caching what they fetched before
+    /// (their markers go too).
     pub(crate) fn forget(&self, written: &Written) {
         if written.all {
             return self.flush();
@@ -268,7 +289,6 @@ impl Near {
             return;
         }
         let mut entries = self.entries();
-        self.epoch.fetch_add(1, Ordering::AcqRel);
         for key in &written.keys {
             entries.remove(key);
         }
@@ -284,7 +304,6 @@ impl Near {
     /// not name its keys).
     pub(crate) fn flush(&self) {
         let mut entries = self.entries();
-        self.epoch.fetch_add(1, Ordering::AcqRel);
         entries.clear();
         self.flushes.fetch_add(1, Ordering::Relaxed);
     }
@@ -298,7 +317,11 @@ impl Near {
             own_writes: self.own_writes.load(Ordering::Relaxed),
             listening: self.listening.load(Ordering::Acquire),
             lagging: self.lagging.load(Ordering::Acquire),
-            entries: self.entries().len(),
+            entries: self
+                .entries()
+                .values()
+                .filter(|e| matches!(e, Entry::Cached { .. }))
+                .count(),
         }
     }
 
@@ -444,7 +467,7 @@ pub(crate) async fn get(s: &mut impl Conduit, near: &Near, key: &str) -> Result<
     if let Some(hit) = near.lookup(key) {
         return Ok(hit);
     }
-    let epoch = near.epoch();
+    let token = near.begin_read(key);
     let row: Option<(Vec<u8>, Option<i64>)> = sqlx::query_as(near.sql.fetch.query())
         .bind(key)
         .fetch_optional(s.connection().await?)
@@ -457,6 +480,67 @@ pub(crate) async fn get(s: &mut impl Conduit, near: &Near, key: &str) -> Result<
         ),
         None => (None, None),
     };
-    near.fill(epoch, key, value.clone(), left);
+    near.fill(token, key, value.clone(), left);
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listening_cache() -> Near {
+        let sql = NearSql::new("public", "kv", "\"public\".\"kv\"", "public.kv", true);
+        let near = Near::new(&NearCache::new(["k:"]), sql);
+        near.listening.store(true, Ordering::Release);
+        near
+    }
+
+    fn read(near: &Near, key: &str, value: &str) {
+        let token = near.begin_read(key);
+        near.fill(token, key, Some(value.into()), None);
+    }
+
+    #[test]
+    fn a_read_overtaken_by_its_keys_invalidation_caches_nothing() {
+        let near = listening_cache();
+        let token = near.begin_read("k:a");
+        near.invalidate("k:a");
+        near.fill(token, "k:a", Some(b"old".to_vec()), None);
+        assert_eq!(near.lookup("k:a"), None);
+        // Its own write, or a flush, also stops it.
+        let token = near.begin_read("k:a");
+        near.forget(&Written {
+            keys: vec!["k:a".into()],
+            ..Written::nothing()
+        });
+        near.fill(token, "k:a", Some(b"old".to_vec()), None);
+        assert_eq!(near.lookup("k:a"), None);
+        let token = near.begin_read("k:a");
+        near.flush();
+        near.fill(token, "k:a", Some(b"old".to_vec()), None);
+        assert_eq!(near.lookup("k:a"), None);
+    }
+
+    #[test]
+    fn another_keys_invalidation_does_not_stop_a_read() {
+        let near = listening_cache();
+        read(&near, "k:b", "b");
+        let token = near.begin_read("k:a");
+        near.invalidate("k:b");
+        near.forget(&Written {
+            prefixes: vec!["k:c".into()],
+            ..Written::nothing()
+        });
+        near.fill(token, "k:a", Some(b"a".to_vec()), None);
+        assert_eq!(near.lookup("k:a"), Some(Some(b"a".to_vec())));
+        assert_eq!(near.lookup("k:b"), None);
+        // Of two reads of one key, the later one fills.
+        let first = near.begin_read("k:d");
+        let second = near.begin_read("k:d");
+        near.fill(first, "k:d", Some(b"1".to_vec()), None);
+        assert_eq!(near.lookup("k:d"), None);
+        near.fill(second, "k:d", Some(b"2".to_vec()), None);
+        assert_eq!(near.lookup("k:d"), Some(Some(b"2".to_vec())));
+        assert_eq!(near.stats().entries, 2);
+    }
 }
