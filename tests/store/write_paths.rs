@@ -162,6 +162,28 @@ fn seed(path: &str) -> Option<&'static str> {
     }
 }
 
+/// A store near-caching `k:` whose listener is subscribed.
+async fn listening_store(tag: &str) -> Store {
+    let s = Store::with_config(
+        config(tag).near_cache(NearCache::new(["k:"]).max_staleness(10 * 60 * Duration::from_secs(1))),
+    )
+    .await
+    .unwrap();
+    wait_for(&s, "the listener", |st| st.listening).await;
+    s
+}
+
+/// Stops the server process of `s`'s listener (`SIGSTOP`) until the guard drops.
+async fn stop_listener(s: &Store) -> Resume {
+    let pid: i32 = sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
+        .bind(format!("pgkv-near {}", channel(s)))
+        .fetch_one(&admin(s))
+        .await
+        .unwrap();
+    signal(pid, "-STOP");
+    Resume(pid)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_write_path_is_read_at_once_through_a_near_cache_whose_listener_is_stopped() {
     if pgkv_suite::not_through_pooler(
@@ -171,26 +193,15 @@ async fn every_write_path_is_read_at_once_through_a_near_cache_whose_listener_is
         return;
     }
     let dir = scratch("wp_near");
-    let s = Store::with_config(
-        config("wp_near").near_cache(NearCache::new(["k:"]).max_staleness(10 * 60 * Duration::from_secs(1))),
-    )
-    .await
-    .unwrap();
-    wait_for(&s, "the listener", |st| st.listening).await;
+    let s = listening_store("wp_near").await;
     // The snapshot the loads bring back: every key of the table as "start".
     plant(&s, "k:snap", "start").await;
     s.save_snapshot(dir.join("start.pgkv")).await.unwrap();
     s.delete("k:snap").await.unwrap();
 
-    let pid: i32 = sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
-        .bind(format!("pgkv-near {}", channel(&s)))
-        .fetch_one(&admin(&s))
-        .await
-        .unwrap();
     // From here no notification reaches the cache: only the store's own
     // after-write effect can keep it right.
-    signal(pid, "-STOP");
-    let _resume = Resume(pid);
+    let _resume = stop_listener(&s).await;
 
     let mut paths: Vec<&str> = pgkv::__private::write_commands();
     paths.extend(OTHER_PATHS);
@@ -258,9 +269,7 @@ async fn every_write_path_is_read_at_once_through_a_near_cache_whose_listener_is
 /// Reads `key` twice and says whether the second read was a near-cache hit.
 async fn served_from_cache(s: &Store, key: &str) -> bool {
     s.get(key).await.unwrap();
-    let hits = s.near_cache_stats().unwrap().hits;
-    s.get(key).await.unwrap();
-    s.near_cache_stats().unwrap().hits == hits + 1
+    still_cached(s, key).await
 }
 
 /// Whether `key` is still cached: one read, a hit or not.
@@ -279,24 +288,13 @@ async fn own_writes_drop_only_the_keys_they_wrote() {
         return;
     }
     let dir = scratch("wp_keys");
-    let s = Store::with_config(
-        config("wp_keys").near_cache(NearCache::new(["k:"]).max_staleness(10 * 60 * Duration::from_secs(1))),
-    )
-    .await
-    .unwrap();
-    wait_for(&s, "the listener", |st| st.listening).await;
+    let s = listening_store("wp_keys").await;
     for key in ["k:a", "k:b", "k:c:1", "k:d:1"] {
         plant(&s, key, "old").await;
     }
     s.save_snapshot(dir.join("all.pgkv")).await.unwrap();
-    let pid: i32 = sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
-        .bind(format!("pgkv-near {}", channel(&s)))
-        .fetch_one(&admin(&s))
-        .await
-        .unwrap();
     // Only the store's own after-write effect reaches the cache now.
-    signal(pid, "-STOP");
-    let _resume = Resume(pid);
+    let _resume = stop_listener(&s).await;
     for key in ["k:a", "k:b", "k:c:1", "k:d:1"] {
         assert!(served_from_cache(&s, key).await, "{key} cached");
     }
